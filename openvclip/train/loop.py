@@ -1,0 +1,347 @@
+"""Training loop: plain fine-tuning or the interpolated objective, SWA, checkpoints, exact resume.
+
+Only the vision tower trains; the text classifier is computed once from the frozen text encoder. Each epoch
+ends with a checkpoint directory (weights as safetensors, optimizer/scheduler/SWA/RNG state as a torch file),
+written under a temporary name and renamed when complete, so a crash never leaves a half-written checkpoint.
+Resuming restarts at the epoch after the last complete checkpoint and gives the same weights as an
+uninterrupted run: the data order of each epoch is seeded from (seed, epoch) and every RNG state is restored.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import random
+import shutil
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Callable, Dict, Mapping, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from ..config import from_mapping
+from ..models import clone_parameters, encode_video, freeze_text_tower, video_logits, vision_parameters
+from .objective import GRADIENTS, interpolated_backward
+from .swa import WeightAverage
+
+VARIANTS = ("frozen", "finetune", "openvclip")
+AMP_MODES = ("auto", "off", "bf16", "fp16")
+LOG_COLUMNS = ("epoch", "step", "lr", "alpha", "loss", "loss_interpolated", "grad_norm", "seconds")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """The ``train:`` section. Defaults are the paper's recipe where it has one (ViT-B/16, K400)."""
+
+    variant: str = "openvclip"          # frozen (no training) | finetune (plain loss) | openvclip
+    epochs: int = 22
+    batch_size: int = 8
+    num_frames: int = 8
+    lr: float = 3.33e-6
+    warmup_epochs: float = 2.0
+    warmup_start_lr: float = 3.33e-8
+    end_lr: float = 3.33e-8
+    weight_decay: float = 0.01
+    clip_grad_norm: float = 1.0         # 0 switches clipping off
+    alpha_low: float = 0.0
+    alpha_high: float = 0.6
+    lam: float = 0.5
+    gradient: str = "paper"             # paper: (1-alpha) chain-rule factor | official: the released code's
+    swa: Optional[bool] = None          # None: on for openvclip, off otherwise
+    swa_start_epoch: int = 2
+    swa_every: int = 1
+    amp: str = "auto"                   # auto: fp16 on CUDA (the paper's mixed precision), off on CPU
+    grad_checkpointing: bool = False
+    seed: int = 0
+    num_workers: int = 0
+    keep_checkpoints: int = 1
+    max_steps_per_epoch: int = 0        # 0: the whole data set each epoch
+
+    def validate(self) -> None:
+        def need(ok: bool, key: str, allowed: str) -> None:
+            if not ok:
+                raise ValueError(f"config key 'train.{key}' = {getattr(self, key)!r} is invalid; allowed: {allowed}")
+        need(self.variant in VARIANTS, "variant", " | ".join(VARIANTS))
+        need(self.gradient in GRADIENTS, "gradient", " | ".join(GRADIENTS))
+        need(self.amp in AMP_MODES, "amp", " | ".join(AMP_MODES))
+        need(self.epochs >= 1, "epochs", ">= 1")
+        need(self.batch_size >= 1, "batch_size", ">= 1")
+        need(self.num_frames >= 1, "num_frames", ">= 1")
+        need(self.lr > 0, "lr", "> 0")
+        need(0 <= self.warmup_epochs <= self.epochs, "warmup_epochs", "0 .. train.epochs")
+        need(0 <= self.alpha_low <= 1, "alpha_low", "0 .. 1")
+        need(self.alpha_low <= self.alpha_high <= 1, "alpha_high", "train.alpha_low .. 1")
+        need(self.lam >= 0, "lam", ">= 0")
+        need(self.clip_grad_norm >= 0, "clip_grad_norm", ">= 0 (0 = off)")
+        need(1 <= self.swa_start_epoch <= self.epochs, "swa_start_epoch", "1 .. train.epochs")
+        need(self.swa_every >= 1, "swa_every", ">= 1")
+        need(self.keep_checkpoints >= 1, "keep_checkpoints", ">= 1")
+        need(self.max_steps_per_epoch >= 0, "max_steps_per_epoch", ">= 0")
+
+    @property
+    def interpolated(self) -> bool:
+        return self.variant == "openvclip"
+
+    @property
+    def use_swa(self) -> bool:
+        return self.interpolated if self.swa is None else self.swa
+
+    @classmethod
+    def from_dict(cls, values: Optional[Mapping]) -> "TrainConfig":
+        return from_mapping(cls, values, "train")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def warmup_cosine(step: int, total: int, warmup: int, base: float, start: float, end: float) -> float:
+    """Learning rate at ``step``: linear from ``start`` to ``base`` over ``warmup`` steps, then cosine to ``end``."""
+    if step < warmup:
+        return start + (base - start) * step / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return end + (base - end) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def _rng_state() -> dict:
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_weights(weights: Mapping[str, torch.Tensor], path: Path, metadata: Optional[dict] = None) -> None:
+    """Safetensors file written atomically (temporary name, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in weights.items()}
+    save_file(tensors, str(tmp), metadata={k: str(v) for k, v in (metadata or {}).items()})
+    os.replace(tmp, path)
+
+
+def load_weights(path: Path) -> Dict[str, torch.Tensor]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file {path} does not exist")
+    return load_file(str(path))
+
+
+def _checkpoint_dirs(root: Path):
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("epoch-")
+                  and not p.name.endswith(".tmp") and (p / "state.pt").is_file())
+
+
+def latest_checkpoint(out_dir: Path) -> Optional[Path]:
+    dirs = _checkpoint_dirs(Path(out_dir) / "checkpoints")
+    return dirs[-1] if dirs else None
+
+
+class _CsvLog:
+    """Appends rows; on resume, drops rows after the checkpoint's step so the log matches the weights."""
+
+    def __init__(self, path: Path, resume_step: Optional[int]):
+        self.path = path
+        rows = []
+        if resume_step is not None and path.is_file():
+            with open(path, newline="") as f:
+                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
+        with open(path, "w", newline="") as f:
+            writer = csv.DictWriter(f, LOG_COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    def write(self, row: dict) -> None:
+        with open(self.path, "a", newline="") as f:
+            csv.DictWriter(f, LOG_COLUMNS).writerow(row)
+
+
+def _amp(cfg: TrainConfig, device: torch.device):
+    mode = cfg.amp
+    if mode == "auto":
+        mode = "fp16" if device.type == "cuda" else "off"
+    if mode == "off":
+        return nullcontext, None
+    if device.type != "cuda":
+        raise ValueError(f"train.amp={cfg.amp!r} needs a CUDA device; on {device.type} use amp: off (or auto)")
+    dtype = torch.float16 if mode == "fp16" else torch.bfloat16
+    scaler = torch.amp.GradScaler("cuda") if mode == "fp16" else None
+    return (lambda: torch.autocast("cuda", dtype=dtype)), scaler
+
+
+def fit(model: nn.Module, dataset: Dataset, classifier: torch.Tensor, cfg: TrainConfig, out_dir: Path,
+        device: str | torch.device = "cpu", theta0: Optional[Mapping[str, torch.Tensor]] = None,
+        progress: bool = True, collate_fn: Optional[Callable] = None, metadata: Optional[dict] = None) -> dict:
+    """Train ``model``'s vision tower on ``dataset`` (items ``(video (T,3,H,W) float, label int)``).
+
+    ``theta0`` defaults to the model's weights on entry. Writes into ``out_dir``: ``checkpoints/epoch-NNNN/``,
+    ``train_log.csv``, ``model.safetensors`` (last weights), ``swa.safetensors`` (the SWA average, when on),
+    ``train_info.json``. Returns the paths and the final step. Resumes from the last checkpoint found there.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    device = torch.device(device)
+    model.to(device)
+    freeze_text_tower(model)
+    params = vision_parameters(model)
+    theta0 = clone_parameters(params) if theta0 is None else {k: v.to(device) for k, v in theta0.items()}
+    classifier = classifier.to(device)
+    logit_scale = model.logit_scale.detach()
+    info = {"variant": cfg.variant, "config": dataclasses.asdict(cfg), "metadata": metadata or {},
+            "torch": torch.__version__}
+
+    if cfg.variant == "frozen":
+        save_weights(theta0, out_dir / "model.safetensors", {"variant": "frozen"})
+        _write_json(out_dir / "train_info.json", {**info, "steps": 0})
+        return {"model": out_dir / "model.safetensors", "swa": None, "steps": 0}
+
+    seed_everything(cfg.seed)
+    if cfg.grad_checkpointing:
+        model.visual.set_grad_checkpointing(True)
+    steps_per_epoch = math.ceil(len(dataset) / cfg.batch_size)
+    if cfg.max_steps_per_epoch:
+        steps_per_epoch = min(steps_per_epoch, cfg.max_steps_per_epoch)
+    if steps_per_epoch == 0:
+        raise ValueError("the training set is empty")
+    total_steps = steps_per_epoch * cfg.epochs
+    warmup_steps = round(cfg.warmup_epochs * steps_per_epoch)
+    decay, no_decay = [], []
+    for name, p in params.items():
+        # As in open_clip's training: no weight decay on gains, biases, embeddings and other 1-D tensors.
+        (no_decay if p.ndim < 2 or "embedding" in name else decay).append(p)
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup_cosine(
+        step, total_steps, warmup_steps, cfg.lr, cfg.warmup_start_lr, cfg.end_lr) / cfg.lr)
+    swa = WeightAverage(cfg.swa_start_epoch, cfg.swa_every) if cfg.use_swa else None
+    alpha_rng = torch.Generator().manual_seed(cfg.seed + 1)
+    autocast, scaler = _amp(cfg, device)
+
+    start_epoch, step = 1, 0
+    resume = latest_checkpoint(out_dir)
+    if resume is not None:
+        state = torch.load(resume / "state.pt", map_location="cpu", weights_only=False)
+        weights = load_weights(resume / "model.safetensors")
+        with torch.no_grad():
+            for k, p in params.items():
+                p.copy_(weights[k])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        if swa is not None:
+            swa.load_state_dict(state["swa"])
+        if scaler is not None and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        alpha_rng.set_state(state["alpha_rng"])
+        _set_rng_state(state["rng"])
+        start_epoch, step = state["epoch"] + 1, state["step"]
+    log = _CsvLog(out_dir / "train_log.csv", step if resume is not None else None)
+
+    def loss_of(weights: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        with autocast():
+            logits = video_logits(encode_video(model, video, params=weights, expected_frames=cfg.num_frames),
+                                  classifier, logit_scale)
+        return F.cross_entropy(logits.float(), labels)
+
+    model.train()
+    for epoch in range(start_epoch, cfg.epochs + 1):
+        order = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+        loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, drop_last=False,
+                            num_workers=cfg.num_workers, generator=order, collate_fn=collate_fn,
+                            pin_memory=device.type == "cuda")
+        bar = tqdm(total=steps_per_epoch, desc=f"{cfg.variant} epoch {epoch}/{cfg.epochs}", disable=not progress,
+                   leave=False)
+        for batch_index, (video, labels) in enumerate(loader):
+            if batch_index >= steps_per_epoch:
+                break
+            began = time.perf_counter()
+            video, labels = video.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+            optimizer.zero_grad(set_to_none=True)
+            scale = scaler.scale if scaler is not None else (lambda x: x)
+            alpha = float("nan")
+            if cfg.interpolated:
+                alpha = float(torch.empty(()).uniform_(cfg.alpha_low, cfg.alpha_high, generator=alpha_rng))
+                loss, loss_alpha = interpolated_backward(loss_of, params, theta0, alpha, cfg.lam, cfg.gradient,
+                                                         scale=scale)
+            else:
+                loss = loss_of(params)
+                scale(loss).backward()
+                loss, loss_alpha = loss.detach(), torch.tensor(float("nan"))
+            if scaler is not None:
+                scaler.unscale_(optimizer)
+            grad_norm = torch.nn.utils.clip_grad_norm_(
+                list(params.values()), cfg.clip_grad_norm if cfg.clip_grad_norm > 0 else float("inf"))
+            lr = optimizer.param_groups[0]["lr"]
+            if scaler is not None:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
+            scheduler.step()
+            step += 1
+            log.write({"epoch": epoch, "step": step, "lr": f"{lr:.6g}", "alpha": f"{alpha:.4f}",
+                       "loss": f"{loss.item():.6f}", "loss_interpolated": f"{loss_alpha.item():.6f}",
+                       "grad_norm": f"{grad_norm.item():.4f}", "seconds": f"{time.perf_counter() - began:.4f}"})
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+            bar.update()
+        bar.close()
+        if swa is not None and swa.due(epoch):
+            swa.update(params, epoch)
+        _save_checkpoint(out_dir, epoch, step, params, optimizer, scheduler, swa, scaler, alpha_rng,
+                         cfg.keep_checkpoints)
+
+    save_weights(params, out_dir / "model.safetensors", {"variant": cfg.variant, "steps": step})
+    swa_path = None
+    if swa is not None:
+        swa_path = out_dir / "swa.safetensors"
+        save_weights(swa.averaged(params), swa_path, {"variant": cfg.variant, "swa_epochs": swa.epochs})
+    _write_json(out_dir / "train_info.json", {**info, "steps": step,
+                                              "swa_epochs": swa.epochs if swa is not None else None})
+    model.eval()
+    return {"model": out_dir / "model.safetensors", "swa": swa_path, "steps": step}
+
+
+def _save_checkpoint(out_dir: Path, epoch: int, step: int, params, optimizer, scheduler, swa, scaler, alpha_rng,
+                     keep: int) -> Path:
+    root = out_dir / "checkpoints"
+    final = root / f"epoch-{epoch:04d}"
+    tmp = root / f"epoch-{epoch:04d}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_weights(params, tmp / "model.safetensors", {"epoch": epoch, "step": step})
+    torch.save({"epoch": epoch, "step": step, "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "swa": swa.state_dict() if swa is not None else None,
+                "scaler": scaler.state_dict() if scaler is not None else None,
+                "alpha_rng": alpha_rng.get_state(), "rng": _rng_state()}, tmp / "state.pt")
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    for old in _checkpoint_dirs(root)[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    os.replace(tmp, path)

@@ -1,0 +1,115 @@
+"""Interpolated weight optimisation and weight-space interpolation.
+
+Objective: ``L(theta) + lam * L(alpha*theta0 + (1-alpha)*theta)`` with theta0 the frozen original weights.
+The interpolated pass runs functionally (the caller's ``loss_of`` uses ``torch.func.functional_call``), so no
+state dict is copied, swapped or reloaded; the extra memory is theta0 and the interpolated tensors.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Dict, Mapping, Tuple
+
+import torch
+
+GRADIENTS = ("paper", "official")
+
+LossOf = Callable[[Mapping[str, torch.Tensor]], torch.Tensor]
+
+
+def check_compatible(theta0: Mapping[str, torch.Tensor], theta: Mapping[str, torch.Tensor],
+                     names: Tuple[str, str] = ("theta0", "theta")) -> None:
+    """Same keys and shapes, or a ValueError naming the differences."""
+    keys0, keys1 = set(theta0), set(theta)
+    if keys0 != keys1:
+        only0, only1 = sorted(keys0 - keys1), sorted(keys1 - keys0)
+        raise ValueError(
+            f"state dicts have different keys: only in {names[0]}: {only0[:5]}{' …' if len(only0) > 5 else ''} "
+            f"({len(only0)}), only in {names[1]}: {only1[:5]}{' …' if len(only1) > 5 else ''} ({len(only1)}); "
+            "both must come from the same architecture")
+    for key in theta0:
+        if tuple(theta0[key].shape) != tuple(theta[key].shape):
+            raise ValueError(f"state dicts disagree on the shape of {key!r}: {names[0]} has "
+                             f"{tuple(theta0[key].shape)}, {names[1]} has {tuple(theta[key].shape)}")
+
+
+def _check_ratio(value: float, name: str) -> float:
+    value = float(value)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {value}")
+    return value
+
+
+def interpolate(theta0: Mapping[str, torch.Tensor], theta: Mapping[str, torch.Tensor], ratio: float
+                ) -> Dict[str, torch.Tensor]:
+    """``ratio*theta0 + (1-ratio)*theta`` key by key (ratio 0 gives theta, 1 gives theta0, both exactly).
+
+    Non-floating tensors (counters) are taken from theta0 when ratio is 1 and from theta otherwise.
+    """
+    ratio = _check_ratio(ratio, "ratio")
+    check_compatible(theta0, theta)
+    out = {}
+    for key, t in theta.items():
+        t0 = theta0[key]
+        if ratio == 0.0 or ratio == 1.0 or not torch.is_floating_point(t):
+            out[key] = (t0 if ratio == 1.0 else t).detach().clone()
+        else:
+            # The end points are exact above; in between, compute in float32 at least for low-precision weights.
+            dtype = torch.promote_types(t.dtype, torch.float32)
+            mixed = ratio * t0.detach().to(dtype) + (1.0 - ratio) * t.detach().to(dtype)
+            out[key] = mixed.to(t.dtype)
+    return out
+
+
+def interpolated_params(params: Mapping[str, torch.Tensor], theta0: Mapping[str, torch.Tensor], alpha: float,
+                        gradient: str = "paper") -> Dict[str, torch.Tensor]:
+    """theta_alpha = alpha*theta0 + (1-alpha)*theta, differentiable with respect to ``params``.
+
+    ``gradient="paper"``: d theta_alpha / d theta = (1-alpha) (chain rule, the paper's gradient).
+    ``gradient="official"``: same values, but the gradient passes through unscaled, as the released code does
+    (it evaluates the loss at theta_alpha and adds that gradient to theta's).
+    """
+    if gradient not in GRADIENTS:
+        raise ValueError(f"gradient must be one of {GRADIENTS}, got {gradient!r}")
+    alpha = _check_ratio(alpha, "alpha")
+    check_compatible(theta0, params, ("theta0", "params"))
+    out = {}
+    for key, p in params.items():
+        t0 = theta0[key].to(p.dtype)
+        if gradient == "paper":
+            # lerp(p, t0, alpha) = p + alpha*(t0 - p): one new tensor, and its backward scales by (1 - alpha).
+            out[key] = torch.lerp(p, t0, alpha)
+        else:
+            # Same value; the detached offset lets the gradient through unscaled.
+            with torch.no_grad():
+                offset = torch.lerp(p, t0, alpha).sub_(p)
+            out[key] = p + offset
+    return out
+
+
+def interpolated_loss(loss_of: LossOf, params: Mapping[str, torch.Tensor], theta0: Mapping[str, torch.Tensor],
+                      alpha: float, lam: float = 0.5, gradient: str = "paper") -> torch.Tensor:
+    """``loss_of(params) + lam * loss_of(theta_alpha)``, differentiable with respect to ``params``.
+
+    Summing keeps both passes' activations alive until backward; ``interpolated_backward`` gives the same
+    gradient with one pass's activations at a time.
+    """
+    theta_alpha = interpolated_params(params, theta0, alpha, gradient)
+    return loss_of(params) + lam * loss_of(theta_alpha)
+
+
+def interpolated_backward(loss_of: LossOf, params: Mapping[str, torch.Tensor],
+                          theta0: Mapping[str, torch.Tensor], alpha: float, lam: float = 0.5,
+                          gradient: str = "paper", scale: Callable[[torch.Tensor], torch.Tensor] = lambda x: x
+                          ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Accumulate the objective's gradient into ``params[k].grad``, backpropagating each pass in turn.
+
+    Same gradient as ``interpolated_loss(...).backward()``, but the first pass's activations are freed before
+    the second pass runs. ``scale`` wraps each loss before backward (an AMP GradScaler's ``scale``).
+    Returns the two losses, detached.
+    """
+    loss = loss_of(params)
+    scale(loss).backward()
+    theta_alpha = interpolated_params(params, theta0, alpha, gradient)
+    loss_alpha = loss_of(theta_alpha)
+    scale(lam * loss_alpha).backward()
+    return loss.detach(), loss_alpha.detach()

@@ -1,0 +1,158 @@
+"""The training loop: learning, exact resume, checkpoints, logs, config errors."""
+
+import csv
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from openvclip.models import enable_temporal_attention, encode_video, video_logits, vision_parameters
+from openvclip.train import TrainConfig, fit, latest_checkpoint, load_weights, warmup_cosine
+
+from .conftest import make_clip
+
+FRAMES = 4
+
+
+class MovingSquares(Dataset):
+    """A bright square moving sideways (0), up and down (1) or standing still (2); seeded per index."""
+
+    def __init__(self, size=24, seed=0):
+        self.size, self.seed = size, seed
+
+    def __len__(self):
+        return self.size
+
+    def __getitem__(self, index):
+        generator = torch.Generator().manual_seed(self.seed * 10_000 + index)
+        label = index % 3
+        video = 0.1 * torch.randn(FRAMES, 3, 32, 32, generator=generator)
+        x, y = (int(v) for v in torch.randint(4, 20, (2,), generator=generator))
+        for t in range(FRAMES):
+            dx, dy = [(3 * t, 0), (0, 3 * t), (0, 0)][label]
+            video[t, :, y + dy:y + dy + 8, x + dx:x + dx + 8] += 2.0
+        return video, label
+
+
+class Crashing(Dataset):
+    """Raises after ``after`` items, like a job killed mid-epoch."""
+
+    def __init__(self, base, after):
+        self.base, self.after, self.count = base, after, 0
+
+    def __len__(self):
+        return len(self.base)
+
+    def __getitem__(self, index):
+        self.count += 1
+        if self.count > self.after:
+            raise RuntimeError("simulated crash")
+        return self.base[index]
+
+
+def classifier_for(model):
+    return F.normalize(torch.randn(32, 3, generator=torch.Generator().manual_seed(7)), dim=0)
+
+
+def mean_loss(model, dataset, classifier, weights=None):
+    videos = torch.stack([dataset[i][0] for i in range(len(dataset))])
+    labels = torch.tensor([dataset[i][1] for i in range(len(dataset))])
+    if weights is not None:
+        weights = {k: v for k, v in weights.items()}
+    with torch.no_grad():
+        logits = video_logits(encode_video(model, videos, params=weights), classifier, model.logit_scale)
+    return F.cross_entropy(logits, labels).item()
+
+
+def config(**overrides):
+    values = dict(variant="openvclip", epochs=3, batch_size=8, num_frames=FRAMES, lr=2e-3, warmup_epochs=1.0,
+                  warmup_start_lr=1e-5, end_lr=1e-5, swa_start_epoch=1, seed=3)
+    values.update(overrides)
+    return TrainConfig.from_dict(values)
+
+
+def test_openvclip_training_lowers_the_loss(tmp_path):
+    model = enable_temporal_attention(make_clip())
+    dataset, classifier = MovingSquares(size=48), classifier_for(model)
+    before = mean_loss(model, dataset, classifier)
+    result = fit(model, dataset, classifier, config(epochs=4), tmp_path, progress=False)
+    after = mean_loss(model, dataset, classifier, load_weights(result["model"]))
+    assert after < 0.7 * before, (before, after)
+    rows = list(csv.DictReader(open(tmp_path / "train_log.csv")))
+    assert len(rows) == 4 * 6 == result["steps"]
+    alphas = [float(r["alpha"]) for r in rows]
+    assert all(0.0 <= a <= 0.6 for a in alphas) and len(set(alphas)) == len(alphas)
+    assert all(float(r["loss_interpolated"]) > 0 for r in rows)
+    assert result["swa"].is_file()
+    swa = load_weights(result["swa"])
+    assert set(swa) == set(vision_parameters(model))
+
+
+def test_resume_after_a_crash_gives_the_uninterrupted_weights(tmp_path):
+    dataset = MovingSquares(size=24)
+    cfg = config(epochs=3)
+    straight = enable_temporal_attention(make_clip())
+    reference = fit(straight, dataset, classifier_for(straight), cfg, tmp_path / "straight", progress=False)
+
+    crashed = enable_temporal_attention(make_clip())
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        fit(crashed, Crashing(dataset, after=2 * 24 + 5), classifier_for(crashed), cfg, tmp_path / "resumed",
+            progress=False)
+    assert latest_checkpoint(tmp_path / "resumed").name == "epoch-0002"
+    assert not (tmp_path / "resumed" / "model.safetensors").exists()
+
+    fresh = enable_temporal_attention(make_clip())  # a new process: original weights, state from the checkpoint
+    resumed = fit(fresh, dataset, classifier_for(fresh), cfg, tmp_path / "resumed", progress=False)
+    assert resumed["steps"] == reference["steps"] == 9
+    for name in ("model", "swa"):
+        a, b = load_weights(reference[name]), load_weights(resumed[name])
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+    logs = [[{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(open(p / "train_log.csv"))]
+            for p in (tmp_path / "straight", tmp_path / "resumed")]
+    assert logs[0] == logs[1]
+    # keep_checkpoints=1: only the last complete checkpoint remains, no temporary directories.
+    assert [p.name for p in (tmp_path / "resumed" / "checkpoints").iterdir()] == ["epoch-0003"]
+
+
+def test_finetune_has_no_interpolated_pass_and_frozen_keeps_theta0(tmp_path):
+    model = make_clip()
+    theta0 = {k: v.detach().clone() for k, v in vision_parameters(model).items()}
+    result = fit(model, MovingSquares(size=16), classifier_for(model), config(variant="frozen"), tmp_path / "f",
+                 progress=False)
+    assert result["steps"] == 0 and all(torch.equal(v, theta0[k]) for k, v in load_weights(result["model"]).items())
+
+    model = make_clip()
+    result = fit(model, MovingSquares(size=16), classifier_for(model), config(variant="finetune", epochs=1),
+                 tmp_path / "ft", progress=False)
+    rows = list(csv.DictReader(open(tmp_path / "ft" / "train_log.csv")))
+    assert result["swa"] is None and all(r["alpha"] == "nan" for r in rows)
+    trained = load_weights(result["model"])
+    assert any(not torch.equal(trained[k], theta0[k]) for k in theta0)
+    # The text tower never trains.
+    assert all(not p.requires_grad for n, p in model.named_parameters() if not n.startswith("visual."))
+
+
+def test_warmup_then_cosine():
+    values = [warmup_cosine(s, total=10, warmup=2, base=1.0, start=0.1, end=0.0) for s in range(11)]
+    assert values[0] == pytest.approx(0.1) and values[1] == pytest.approx(0.55) and values[2] == pytest.approx(1.0)
+    assert values[6] == pytest.approx(0.5) and values[10] == pytest.approx(0.0)
+    assert all(a >= b for a, b in zip(values[2:], values[3:]))
+
+
+def test_config_errors_name_key_and_allowed_values():
+    with pytest.raises(KeyError, match=r"unknown key\(s\) \['lamda'\] in config section 'train'"):
+        TrainConfig.from_dict({"lamda": 0.5})
+    with pytest.raises(ValueError, match="'train.variant' = 'swa' is invalid; allowed: frozen | finetune"):
+        TrainConfig.from_dict({"variant": "swa"})
+    with pytest.raises(TypeError, match="'train.epochs' must be int"):
+        TrainConfig.from_dict({"epochs": "3"})
+    with pytest.raises(ValueError, match="alpha_high"):
+        TrainConfig.from_dict({"alpha_low": 0.5, "alpha_high": 0.2})
+    assert TrainConfig.from_dict({"lr": 1}).lr == 1.0
+
+
+def test_wrong_frame_count_in_data_is_named(tmp_path):
+    model = make_clip()
+    with pytest.raises(ValueError, match="has 4 frames, expected 8"):
+        fit(model, MovingSquares(size=8), classifier_for(model), config(num_frames=8), tmp_path, progress=False)
