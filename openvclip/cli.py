@@ -33,6 +33,13 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _json(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({error}): {text[:80]!r}")
+
+
 def _ratio(text: str) -> float:
     value = float(text)
     if not 0.0 <= value <= 1.0:
@@ -40,12 +47,177 @@ def _ratio(text: str) -> float:
     return value
 
 
+def _cmd_synth(args) -> int:
+    from .steps import prepare_synthetic
+
+    count = prepare_synthetic(args.world, args.objects, args.dataset, args.name, args.seed, args.raw_dir,
+                              args.manifest, progress=args.progress)
+    print(f"wrote {count} videos under {args.raw_dir} and {args.manifest}")
+    return 0
+
+
+def _cmd_frames(args) -> int:
+    from .steps import extract_frames
+
+    count = extract_frames(args.manifest, args.out, args.num_frames, args.size, progress=args.progress)
+    print(f"decoded {count} videos into {args.out}")
+    return 0
+
+
+def _cmd_pretrain(args) -> int:
+    from .steps import pretrain_clip
+
+    summary = pretrain_clip(args.model, args.world, args.objects, args.pretrain, args.seed, args.out, args.metrics,
+                            progress=args.progress)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _cmd_fetch(args) -> int:
+    from .steps import fetch_clip
+
+    fetch_clip(args.model, args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _cmd_embed_text(args) -> int:
+    from .steps import embed_text
+
+    embed_text(args.model, args.theta0, args.manifest, args.column, args.protocol, args.templates, args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _cmd_train(args) -> int:
+    from .steps import train_variant
+
+    result = train_variant(args.model, args.theta0, args.temporal, args.boundary, args.train, args.frames,
+                           args.manifest, args.text, args.column, args.out_dir, progress=args.progress)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    from .steps import evaluate_variant
+
+    count = evaluate_variant(args.model, args.theta0, args.weights, args.temporal, args.boundary, args.ratios,
+                             args.sets, args.variant, args.hash_of, args.out, args.batch_size,
+                             progress=args.progress)
+    print(f"wrote {count} result rows to {args.out}")
+    return 0
+
+
+def _cmd_collect(args) -> int:
+    from .report.tables import collect
+
+    count = collect(args.inputs, args.out, args.extra)
+    print(f"wrote {count} rows to {args.out}")
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from .report.summary import write_report
+
+    write_report(args.spec, args.summary, args.plot)
+    print(f"wrote {args.summary} and {args.plot}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="openvclip",
         description="Open-VCLIP: turn an image CLIP into an open-vocabulary video model. The Snakemake workflow "
-                    "calls these subcommands; each is usable on its own.")
+                    "calls these subcommands; each is usable on its own. Config slices are passed as JSON.")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads (capped at the machine's cores; 0: torch's default)")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name, func, help_, description=None):
+        p = sub.add_parser(name, help=help_, description=description or help_)
+        p.set_defaults(func=func)
+        return p
+
+    def model_args(p, theta0=True):
+        p.add_argument("--model", type=_json, required=True,
+                       help='model spec JSON: {"config": {...open_clip.CLIP args}} or {"name": "ViT-B-16"}')
+        if theta0:
+            p.add_argument("--theta0", type=Path, required=True, help="the original CLIP weights (safetensors)")
+
+    def temporal_args(p):
+        p.add_argument("--temporal", action=argparse.BooleanOptionalAction, default=True,
+                       help="expand-temporal-view attention in the vision tower")
+        p.add_argument("--boundary", choices=("mask", "zeros"), default="mask",
+                       help="missing neighbours at the first/last frame: masked, or zero keys/values (released)")
+
+    p = add("synth", _cmd_synth, "render a synthetic video data set (mp4 files) and its manifest")
+    p.add_argument("--world", type=_json, required=True, help="the world: config section as JSON")
+    p.add_argument("--objects", type=_json, required=True, help="the objects: config section as JSON")
+    p.add_argument("--dataset", type=_json, required=True, help="the datasets.<name> entry as JSON")
+    p.add_argument("--name", required=True, help="data set name")
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--raw-dir", type=Path, required=True, help="folder for the video files")
+    p.add_argument("--manifest", type=Path, required=True, help="manifest CSV to write (class list beside it)")
+
+    p = add("frames", _cmd_frames, "decode every video of a manifest once (decord) into a .npy frame store")
+    p.add_argument("--manifest", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--num-frames", type=int, required=True)
+    p.add_argument("--size", type=int, required=True, help="frames are resized to size x size")
+
+    p = add("pretrain-clip", _cmd_pretrain, "pretrain the demo's small CLIP on captioned synthetic images")
+    model_args(p, theta0=False)
+    p.add_argument("--world", type=_json, required=True)
+    p.add_argument("--objects", type=_json, required=True)
+    p.add_argument("--pretrain", type=_json, required=True, help="the clip.pretrain section as JSON")
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--out", type=Path, required=True, help="theta0 weights to write (safetensors)")
+    p.add_argument("--metrics", type=Path, required=True, help="JSON with loss and zero-shot accuracy")
+
+    p = add("fetch-clip", _cmd_fetch, "fetch pretrained CLIP weights through open_clip and save them as theta0")
+    model_args(p, theta0=False)
+    p.add_argument("--out", type=Path, required=True)
+
+    p = add("embed-text", _cmd_embed_text, "cache a data set's text classifier (or caption embeddings)")
+    model_args(p)
+    p.add_argument("--manifest", type=Path, required=True)
+    p.add_argument("--column", default="classname", help="manifest column that names the classes")
+    p.add_argument("--protocol", choices=("closedset", "zeroshot", "retrieval"), required=True)
+    p.add_argument("--templates", type=_json, default=None, help="JSON list of prompt templates with '{}'")
+    p.add_argument("--out", type=Path, required=True)
+
+    p = add("train", _cmd_train, "train one variant (frozen, finetune or openvclip objective)")
+    model_args(p)
+    temporal_args(p)
+    p.add_argument("--train", type=_json, required=True, help="the train section (with objective) as JSON")
+    p.add_argument("--frames", type=Path, required=True)
+    p.add_argument("--manifest", type=Path, required=True)
+    p.add_argument("--text", type=Path, required=True, help="cached text classifier of the training classes")
+    p.add_argument("--column", default="classname")
+    p.add_argument("--out-dir", type=Path, required=True)
+
+    p = add("evaluate", _cmd_evaluate, "sweep interpolation ratios and score data sets (tidy CSV)")
+    model_args(p)
+    temporal_args(p)
+    p.add_argument("--weights", type=Path, required=True, help="trained vision weights (safetensors)")
+    p.add_argument("--ratios", type=_json, required=True, help="JSON list of ratios r: r*theta0 + (1-r)*theta")
+    p.add_argument("--sets", type=_json, required=True,
+                   help="JSON list of {name, protocol, frames, manifest, text, column}")
+    p.add_argument("--variant", required=True)
+    p.add_argument("--hash-of", type=_json, required=True, help="the config slice the results depend on")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--out", type=Path, required=True)
+
+    p = add("collect", _cmd_collect, "concatenate result CSVs")
+    p.add_argument("--inputs", type=Path, nargs="+", required=True)
+    p.add_argument("--extra", type=_json, default=None, help="JSON list (one per input) of constant columns")
+    p.add_argument("--out", type=Path, required=True)
+
+    p = add("report", _cmd_report, "write the summary (markdown tables) and the trade-off plot")
+    p.add_argument("--spec", type=_json, required=True, help="JSON: result files, variants, checks")
+    p.add_argument("--summary", type=Path, required=True)
+    p.add_argument("--plot", type=Path, required=True)
 
     p = sub.add_parser("interpolate", help="mix two weight files: ratio*theta0 + (1-ratio)*theta",
                        description="Interpolate two safetensors weight files key by key: "
@@ -64,6 +236,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.threads:
+        import os
+
+        import torch
+
+        torch.set_num_threads(max(1, min(args.threads, os.cpu_count() or 1)))
     try:
         return args.func(args)
     except (ValueError, KeyError, TypeError, FileNotFoundError) as error:

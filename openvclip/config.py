@@ -41,3 +41,65 @@ def config_hash(config: Mapping[str, Any]) -> str:
     """Short, stable hash of a config (key order does not matter)."""
     blob = json.dumps(config, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def _key_path(path) -> str:
+    return ".".join(str(p) for p in path) or "(top level)"
+
+
+def validate_config(config: Mapping[str, Any], schema_path, source: str = "config") -> None:
+    """Validate a config against the workflow's JSON schema; raise one ValueError naming every bad key.
+
+    Beyond the schema, checks the cross-references (train_set, experiments, variants, weights_of).
+    """
+    import jsonschema
+    import yaml
+
+    with open(schema_path) as f:
+        schema = yaml.safe_load(f)
+    validator = jsonschema.Draft202012Validator(schema)
+    problems = []
+    for error in sorted(validator.iter_errors(config), key=lambda e: list(e.path)):
+        key = _key_path(error.path)
+        if error.validator == "additionalProperties":
+            allowed = sorted(error.schema.get("properties", {}))
+            extra = sorted(set(error.instance) - set(allowed))
+            problems.append(f"unknown key(s) {extra} under '{key}'; allowed: {allowed}")
+        elif error.validator == "enum":
+            problems.append(f"key '{key}' = {error.instance!r} is not allowed; allowed values: {error.validator_value}")
+        elif error.validator == "oneOf":
+            problems.append(f"key '{key}' = {json.dumps(error.instance)[:120]} matches none of the allowed forms "
+                            f"({error.schema.get('description', 'see the schema')})")
+        else:
+            problems.append(f"key '{key}': {error.message}")
+    if not problems:
+        problems = _cross_reference_problems(config)
+    if problems:
+        raise ValueError(f"{source} is invalid (schema: {schema_path}):\n  - " + "\n  - ".join(problems))
+
+
+def _cross_reference_problems(config: Mapping[str, Any]) -> list:
+    problems = []
+    datasets, variants, experiments = config["datasets"], config["variants"], config["experiments"]
+    if config["train_set"] not in datasets:
+        problems.append(f"key 'train_set' = {config['train_set']!r} is not a data set; allowed: {sorted(datasets)}")
+    for name in [config["main_experiment"]] + list(config.get("study", [])):
+        if name not in experiments:
+            problems.append(f"experiment {name!r} (main_experiment/study) is not defined; defined: "
+                            f"{sorted(experiments)}")
+    for name, variant in variants.items():
+        source = variant.get("weights_of")
+        if source is not None and (source not in variants or "objective" not in variants[source]):
+            trained = sorted(v for v in variants if "objective" in variants[v])
+            problems.append(f"key 'variants.{name}.weights_of' = {source!r}; allowed: {trained}")
+        for dataset in variant.get("datasets", []):
+            if dataset not in datasets:
+                problems.append(f"key 'variants.{name}.datasets' names {dataset!r}; allowed: {sorted(datasets)}")
+    for name, experiment in experiments.items():
+        for variant in experiment.get("variants", []):
+            if variant not in variants:
+                problems.append(f"key 'experiments.{name}.variants' names {variant!r}; allowed: {sorted(variants)}")
+    train = config.get("train", {})
+    if train.get("alpha_low", 0) > train.get("alpha_high", 0.6):
+        problems.append("key 'train.alpha_low' must not exceed 'train.alpha_high'")
+    return problems

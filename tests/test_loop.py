@@ -66,7 +66,7 @@ def mean_loss(model, dataset, classifier, weights=None):
 
 
 def config(**overrides):
-    values = dict(variant="openvclip", epochs=3, batch_size=8, num_frames=FRAMES, lr=2e-3, warmup_epochs=1.0,
+    values = dict(objective="openvclip", epochs=3, batch_size=8, num_frames=FRAMES, lr=2e-3, warmup_epochs=1.0,
                   warmup_start_lr=1e-5, end_lr=1e-5, swa_start_epoch=1, seed=3)
     values.update(overrides)
     return TrainConfig.from_dict(values)
@@ -118,12 +118,12 @@ def test_resume_after_a_crash_gives_the_uninterrupted_weights(tmp_path):
 def test_finetune_has_no_interpolated_pass_and_frozen_keeps_theta0(tmp_path):
     model = make_clip()
     theta0 = {k: v.detach().clone() for k, v in vision_parameters(model).items()}
-    result = fit(model, MovingSquares(size=16), classifier_for(model), config(variant="frozen"), tmp_path / "f",
+    result = fit(model, MovingSquares(size=16), classifier_for(model), config(objective="frozen"), tmp_path / "f",
                  progress=False)
     assert result["steps"] == 0 and all(torch.equal(v, theta0[k]) for k, v in load_weights(result["model"]).items())
 
     model = make_clip()
-    result = fit(model, MovingSquares(size=16), classifier_for(model), config(variant="finetune", epochs=1),
+    result = fit(model, MovingSquares(size=16), classifier_for(model), config(objective="finetune", epochs=1),
                  tmp_path / "ft", progress=False)
     rows = list(csv.DictReader(open(tmp_path / "ft" / "train_log.csv")))
     assert result["swa"] is None and all(r["alpha"] == "nan" for r in rows)
@@ -143,8 +143,8 @@ def test_warmup_then_cosine():
 def test_config_errors_name_key_and_allowed_values():
     with pytest.raises(KeyError, match=r"unknown key\(s\) \['lamda'\] in config section 'train'"):
         TrainConfig.from_dict({"lamda": 0.5})
-    with pytest.raises(ValueError, match="'train.variant' = 'swa' is invalid; allowed: frozen | finetune"):
-        TrainConfig.from_dict({"variant": "swa"})
+    with pytest.raises(ValueError, match="'train.objective' = 'swa' is invalid; allowed: frozen | finetune"):
+        TrainConfig.from_dict({"objective": "swa"})
     with pytest.raises(TypeError, match="'train.epochs' must be int"):
         TrainConfig.from_dict({"epochs": "3"})
     with pytest.raises(ValueError, match="alpha_high"):

@@ -1,7 +1,6 @@
 """Expand-temporal-view attention against open_clip and against a naive per-frame reference."""
 
 import copy
-import itertools
 
 import pytest
 import torch

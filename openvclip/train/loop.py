@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import math
 import os
 import random
@@ -30,11 +29,12 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from ..config import from_mapping
+from ..io import write_json
 from ..models import clone_parameters, encode_video, freeze_text_tower, video_logits, vision_parameters
 from .objective import GRADIENTS, interpolated_backward
 from .swa import WeightAverage
 
-VARIANTS = ("frozen", "finetune", "openvclip")
+OBJECTIVES = ("frozen", "finetune", "openvclip")
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 LOG_COLUMNS = ("epoch", "step", "lr", "alpha", "loss", "loss_interpolated", "grad_norm", "seconds")
 
@@ -43,7 +43,7 @@ LOG_COLUMNS = ("epoch", "step", "lr", "alpha", "loss", "loss_interpolated", "gra
 class TrainConfig:
     """The ``train:`` section. Defaults are the paper's recipe where it has one (ViT-B/16, K400)."""
 
-    variant: str = "openvclip"          # frozen (no training) | finetune (plain loss) | openvclip
+    objective: str = "openvclip"        # frozen (no training) | finetune (plain loss) | openvclip
     epochs: int = 22
     batch_size: int = 8
     num_frames: int = 8
@@ -66,12 +66,13 @@ class TrainConfig:
     num_workers: int = 0
     keep_checkpoints: int = 1
     max_steps_per_epoch: int = 0        # 0: the whole data set each epoch
+    flips: str = "none"                 # training augmentation: none | horizontal | both (mirror up-down too)
 
     def validate(self) -> None:
         def need(ok: bool, key: str, allowed: str) -> None:
             if not ok:
                 raise ValueError(f"config key 'train.{key}' = {getattr(self, key)!r} is invalid; allowed: {allowed}")
-        need(self.variant in VARIANTS, "variant", " | ".join(VARIANTS))
+        need(self.objective in OBJECTIVES, "objective", " | ".join(OBJECTIVES))
         need(self.gradient in GRADIENTS, "gradient", " | ".join(GRADIENTS))
         need(self.amp in AMP_MODES, "amp", " | ".join(AMP_MODES))
         need(self.epochs >= 1, "epochs", ">= 1")
@@ -87,10 +88,11 @@ class TrainConfig:
         need(self.swa_every >= 1, "swa_every", ">= 1")
         need(self.keep_checkpoints >= 1, "keep_checkpoints", ">= 1")
         need(self.max_steps_per_epoch >= 0, "max_steps_per_epoch", ">= 0")
+        need(self.flips in ("none", "horizontal", "both"), "flips", "none | horizontal | both")
 
     @property
     def interpolated(self) -> bool:
-        return self.variant == "openvclip"
+        return self.objective == "openvclip"
 
     @property
     def use_swa(self) -> bool:
@@ -209,12 +211,12 @@ def fit(model: nn.Module, dataset: Dataset, classifier: torch.Tensor, cfg: Train
     theta0 = clone_parameters(params) if theta0 is None else {k: v.to(device) for k, v in theta0.items()}
     classifier = classifier.to(device)
     logit_scale = model.logit_scale.detach()
-    info = {"variant": cfg.variant, "config": dataclasses.asdict(cfg), "metadata": metadata or {},
+    info = {"objective": cfg.objective, "config": dataclasses.asdict(cfg), "metadata": metadata or {},
             "torch": torch.__version__}
 
-    if cfg.variant == "frozen":
-        save_weights(theta0, out_dir / "model.safetensors", {"variant": "frozen"})
-        _write_json(out_dir / "train_info.json", {**info, "steps": 0})
+    if cfg.objective == "frozen":
+        save_weights(theta0, out_dir / "model.safetensors", {"objective": "frozen"})
+        write_json(out_dir / "train_info.json", {**info, "steps": 0})
         return {"model": out_dir / "model.safetensors", "swa": None, "steps": 0}
 
     seed_everything(cfg.seed)
@@ -270,7 +272,7 @@ def fit(model: nn.Module, dataset: Dataset, classifier: torch.Tensor, cfg: Train
         loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, drop_last=False,
                             num_workers=cfg.num_workers, generator=order, collate_fn=collate_fn,
                             pin_memory=device.type == "cuda")
-        bar = tqdm(total=steps_per_epoch, desc=f"{cfg.variant} epoch {epoch}/{cfg.epochs}", disable=not progress,
+        bar = tqdm(total=steps_per_epoch, desc=f"{cfg.objective} epoch {epoch}/{cfg.epochs}", disable=not progress,
                    leave=False)
         for batch_index, (video, labels) in enumerate(loader):
             if batch_index >= steps_per_epoch:
@@ -311,12 +313,12 @@ def fit(model: nn.Module, dataset: Dataset, classifier: torch.Tensor, cfg: Train
         _save_checkpoint(out_dir, epoch, step, params, optimizer, scheduler, swa, scaler, alpha_rng,
                          cfg.keep_checkpoints)
 
-    save_weights(params, out_dir / "model.safetensors", {"variant": cfg.variant, "steps": step})
+    save_weights(params, out_dir / "model.safetensors", {"objective": cfg.objective, "steps": step})
     swa_path = None
     if swa is not None:
         swa_path = out_dir / "swa.safetensors"
-        save_weights(swa.averaged(params), swa_path, {"variant": cfg.variant, "swa_epochs": swa.epochs})
-    _write_json(out_dir / "train_info.json", {**info, "steps": step,
+        save_weights(swa.averaged(params), swa_path, {"objective": cfg.objective, "swa_epochs": swa.epochs})
+    write_json(out_dir / "train_info.json", {**info, "steps": step,
                                               "swa_epochs": swa.epochs if swa is not None else None})
     model.eval()
     return {"model": out_dir / "model.safetensors", "swa": swa_path, "steps": step}
@@ -339,9 +341,3 @@ def _save_checkpoint(out_dir: Path, epoch: int, step: int, params, optimizer, sc
     for old in _checkpoint_dirs(root)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final
-
-
-def _write_json(path: Path, payload: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n")
-    os.replace(tmp, path)

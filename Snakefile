@@ -1,0 +1,34 @@
+# openvclip workflow: `snakemake --cores 8 all` rebuilds every table and plot of the active config.
+# The rules only call the `openvclip` CLI (or package functions); the logic lives in the package.
+
+from pathlib import Path
+
+from snakemake.utils import min_version
+
+min_version("8.0")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/clip.smk"
+include: "workflow/rules/text.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        main_results(),
+        "results/tradeoff.png",
+        "results/summary.md",
+    default_target: True
+
+
+rule study:
+    input:
+        "results/study/summary.md",
+        "results/study/tradeoff.png",

@@ -1,0 +1,58 @@
+"""Datasets over a frame store: uint8 frames on disk, normalised float clips out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+# CLIP's normalisation (open_clip.constants.OPENAI_DATASET_MEAN / STD); kept here so data imports no model code.
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+FLIPS = ("none", "horizontal", "both")
+
+
+def normalise(frames: torch.Tensor, mean: Sequence[float] = CLIP_MEAN, std: Sequence[float] = CLIP_STD
+              ) -> torch.Tensor:
+    """``(..., H, W, 3)`` uint8 -> ``(..., 3, H, W)`` float, scaled to [0, 1] and normalised per channel."""
+    x = frames.movedim(-1, -3).float().div_(255.0)
+    shape = (3, 1, 1)
+    return (x - torch.tensor(mean).view(shape)) / torch.tensor(std).view(shape)
+
+
+def load_store(path: Path) -> np.ndarray:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"frame store {path} does not exist (run the frame extraction rule first)")
+    return np.load(path, mmap_mode="r")
+
+
+class FrameClips(Dataset):
+    """Clips ``(T, 3, H, W)`` and labels for the rows ``indices`` of a frame store.
+
+    ``flips`` (training augmentation): ``"horizontal"`` mirrors each clip left-right with probability 1/2,
+    ``"both"`` also up-down, independently; random draws come from torch's global generator, which the training
+    loop seeds and checkpoints, so a resumed run draws the same flips.
+    """
+
+    def __init__(self, store: np.ndarray, labels: Sequence[int], indices: Sequence[int], flips: str = "none"):
+        if flips not in FLIPS:
+            raise ValueError(f"flips must be one of {FLIPS}, got {flips!r}")
+        if len(labels) != len(store):
+            raise ValueError(f"frame store holds {len(store)} videos but the manifest lists {len(labels)}")
+        self.store, self.labels, self.indices, self.flips = store, list(labels), list(indices), flips
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, item: int):
+        row = self.indices[item]
+        clip = normalise(torch.from_numpy(np.array(self.store[row])))
+        if self.flips != "none":
+            axes = (-1, -2) if self.flips == "both" else (-1,)
+            dims = [d for d, flip in zip(axes, torch.rand(len(axes)) < 0.5) if flip]
+            clip = clip.flip(dims) if dims else clip
+        return clip, self.labels[row]

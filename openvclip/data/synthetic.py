@@ -1,0 +1,277 @@
+"""A procedural, seeded world of coloured shapes that move: the demo's stand-in for CLIP data and Kinetics.
+
+Every frame is a textured, noisy background with one object (a shape in a colour) at a random position, size and
+angle. Still images with captions stand in for CLIP's pretraining data; short videos whose object moves in one
+of a few ways stand in for the video data sets.
+
+The motions are chosen for the temporal model, whose window is symmetric in time (a video and its reversal get
+the same embedding): every class is closed under reversal (moving sideways covers left and right; pulsing
+grows then shrinks), and no single frame gives the motion away (position, size, angle and brightness are random per
+video), so only comparing frames tells the classes apart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+
+COLOURS: Dict[str, Tuple[int, int, int]] = {
+    "red": (230, 40, 40), "green": (40, 200, 60), "blue": (50, 80, 235), "yellow": (235, 225, 50),
+    "magenta": (220, 50, 220), "cyan": (50, 220, 225), "white": (245, 245, 245), "orange": (245, 140, 30),
+}
+SHAPES = ("circle", "square", "triangle", "cross", "ring", "diamond", "star", "bar")
+MOTIONS = ("still", "moving sideways", "moving up and down", "moving diagonally", "circling", "shaking",
+           "pulsing", "blinking")
+
+Object = Tuple[str, str]  # (colour, shape)
+
+
+def object_name(obj: Object) -> str:
+    return f"{obj[0]} {obj[1]}"
+
+
+def all_objects() -> List[Object]:
+    return [(c, s) for c in COLOURS for s in SHAPES]
+
+
+def _shape_mask(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Inside test in the object's unit frame (radius 1)."""
+    r = np.hypot(u, v)
+    if shape == "circle":
+        return r <= 1.0
+    if shape == "square":
+        return np.maximum(abs(u), abs(v)) <= 0.8
+    if shape == "triangle":
+        return (v >= -0.5) & (v <= 1.0 - math.sqrt(3) * abs(u))
+    if shape == "cross":
+        return ((abs(u) <= 0.3) & (abs(v) <= 1.0)) | ((abs(v) <= 0.3) & (abs(u) <= 1.0))
+    if shape == "ring":
+        return (r <= 1.0) & (r >= 0.55)
+    if shape == "diamond":
+        return abs(u) + abs(v) <= 1.0
+    if shape == "star":
+        theta = np.arctan2(v, u)
+        return r <= 0.45 + 0.55 * np.abs(np.cos(2.5 * theta))
+    if shape == "bar":
+        return (abs(u) <= 1.0) & (abs(v) <= 0.3)
+    raise ValueError(f"unknown shape {shape!r}; known: {SHAPES}")
+
+
+_SUPERSAMPLE = 3
+
+
+def render_object(size: int, shape: str, cx: float, cy: float, radius: float, angle: float) -> np.ndarray:
+    """Anti-aliased coverage ``(size, size)`` in [0, 1] of a shape centred at (cx, cy), in pixels."""
+    offsets = (np.arange(_SUPERSAMPLE) + 0.5) / _SUPERSAMPLE
+    coords = (np.arange(size)[:, None] + offsets[None, :]).reshape(-1)  # sub-pixel centres
+    y, x = np.meshgrid(coords, coords, indexing="ij")
+    dx, dy = (x - cx) / radius, (y - cy) / radius
+    cos, sin = math.cos(angle), math.sin(angle)
+    u, v = cos * dx + sin * dy, -sin * dx + cos * dy
+    inside = _shape_mask(shape, u, -v).astype(np.float32)  # -v: image rows grow downwards
+    return inside.reshape(size, _SUPERSAMPLE, size, _SUPERSAMPLE).mean(axis=(1, 3))
+
+
+def background(rng: np.random.Generator, size: int) -> np.ndarray:
+    """A low-contrast texture: a few random plane waves around a dull random tint, ``(size, size, 3)`` float."""
+    y, x = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    base = rng.uniform(60, 120) + rng.uniform(-15, 15, size=3)
+    texture = np.zeros((size, size), np.float32)
+    for _ in range(3):
+        fx, fy = rng.uniform(-4, 4, size=2)
+        texture += rng.uniform(5, 15) * np.sin(2 * math.pi * (fx * x + fy * y) + rng.uniform(0, 2 * math.pi))
+    return base[None, None, :] + texture[:, :, None]
+
+
+@dataclasses.dataclass(frozen=True)
+class World:
+    """Rendering parameters (the ``world:`` config section)."""
+
+    image_size: int = 32
+    num_frames: int = 8
+    min_radius: float = 5.0
+    max_radius: float = 7.5
+    travel: float = 12.0        # pixels a moving object covers over the clip
+    noise: float = 6.0          # per-frame pixel noise (std, 0-255 scale)
+
+    @classmethod
+    def from_dict(cls, values) -> "World":
+        from ..config import from_mapping
+        return from_mapping(cls, values, "world")
+
+
+def _composite(world: World, rng: np.random.Generator, bg: np.ndarray, obj: Object, cx: float, cy: float,
+               radius: float, angle: float, brightness: float) -> np.ndarray:
+    colour = np.asarray(COLOURS[obj[0]], np.float32) * brightness
+    cover = render_object(world.image_size, obj[1], cx, cy, radius, angle)[:, :, None]
+    frame = bg * (1 - cover) + colour[None, None, :] * cover
+    frame += rng.normal(0, world.noise, frame.shape)
+    return np.clip(np.rint(frame), 0, 255).astype(np.uint8)
+
+
+def render_image(world: World, obj: Object, rng: np.random.Generator) -> np.ndarray:
+    """One still ``(H, W, 3)`` uint8 image of ``obj`` at a random place, size and angle."""
+    size = world.image_size
+    radius = rng.uniform(world.min_radius, world.max_radius)
+    cx, cy = rng.uniform(radius, size - radius, size=2)
+    return _composite(world, rng, background(rng, size), obj, cx, cy, radius, rng.uniform(0, 2 * math.pi),
+                      rng.uniform(0.75, 1.0))
+
+
+def trajectory(world: World, motion: str, rng: np.random.Generator) -> Dict[str, np.ndarray]:
+    """Per-frame centre, radius, angle and brightness of an object doing ``motion`` (random start, direction)."""
+    t = np.linspace(0.0, 1.0, world.num_frames)
+    size, travel = world.image_size, world.travel
+    radius = rng.uniform(world.min_radius, world.max_radius)
+    angle = np.full_like(t, rng.uniform(0, 2 * math.pi))
+    brightness = np.full_like(t, rng.uniform(0.75, 1.0))
+    scale = np.ones_like(t)
+    offset_x = np.zeros_like(t)
+    offset_y = np.zeros_like(t)
+    sign = lambda: rng.choice([-1.0, 1.0])  # noqa: E731 - direction of a reversible motion
+    if motion == "still":
+        pass
+    elif motion == "moving sideways":
+        offset_x = sign() * travel * (t - 0.5)
+    elif motion == "moving up and down":
+        offset_y = sign() * travel * (t - 0.5)
+    elif motion == "moving diagonally":
+        offset_x = sign() * travel * (t - 0.5)
+        offset_y = sign() * travel * (t - 0.5)
+    elif motion == "circling":
+        phase, direction = rng.uniform(0, 2 * math.pi), sign()
+        orbit = travel * 0.4
+        offset_x = orbit * np.cos(phase + direction * 1.6 * math.pi * t)
+        offset_y = orbit * np.sin(phase + direction * 1.6 * math.pi * t)
+    elif motion == "shaking":
+        # Back and forth along a random direction, changing side every frame (a video and its reversal alike).
+        direction = rng.uniform(0, math.pi)
+        swing = travel * 0.3 * rng.uniform(0.7, 1.0, size=t.shape) * np.where(np.arange(len(t)) % 2 == 0, 1, -1)
+        offset_x, offset_y = swing * math.cos(direction), swing * math.sin(direction)
+    elif motion == "pulsing":
+        scale = 0.55 + 0.75 * np.sin(math.pi * t)
+    elif motion == "blinking":
+        on = (np.arange(len(t)) + rng.integers(0, 2)) % 2 == 0
+        brightness = np.where(on, brightness, brightness * 0.35)
+    else:
+        raise ValueError(f"unknown motion {motion!r}; known: {MOTIONS}")
+    radii = radius * scale
+    # Place the start so the whole path stays inside the frame.
+    lo_x, hi_x = (radii - offset_x).max(), (size - radii - offset_x).min()
+    lo_y, hi_y = (radii - offset_y).max(), (size - radii - offset_y).min()
+    cx = rng.uniform(lo_x, max(lo_x, hi_x)) + offset_x
+    cy = rng.uniform(lo_y, max(lo_y, hi_y)) + offset_y
+    return {"cx": cx, "cy": cy, "radius": radii, "angle": angle, "brightness": brightness}
+
+
+def render_video(world: World, obj: Object, motion: str, rng: np.random.Generator) -> np.ndarray:
+    """``(T, H, W, 3)`` uint8 frames of ``obj`` doing ``motion`` over a textured, noisy background."""
+    path = trajectory(world, motion, rng)
+    bg = background(rng, world.image_size)
+    return np.stack([
+        _composite(world, rng, bg, obj, path["cx"][i], path["cy"][i], path["radius"][i], path["angle"][i],
+                   path["brightness"][i])
+        for i in range(world.num_frames)])
+
+
+def split_objects(seed: int, heldout_pretrain: int, finetune: int, appearance: int, compositional: int
+                  ) -> Dict[str, List[Object]]:
+    """Disjoint groups of colour-shape pairs, the same for a seed.
+
+    ``heldout``: never shown in CLIP pretraining; ``finetune``: the objects of the training videos;
+    ``appearance`` and ``compositional``: objects CLIP knows but fine-tuning never saw (zero-shot test classes).
+    """
+    objects = all_objects()
+    order = np.random.default_rng(seed).permutation(len(objects))
+    objects = [objects[i] for i in order]
+    sizes = {"heldout": heldout_pretrain, "finetune": finetune, "appearance": appearance,
+             "compositional": compositional}
+    if sum(sizes.values()) > len(objects):
+        raise ValueError(f"object groups need {sum(sizes.values())} colour-shape pairs, the world has "
+                         f"{len(objects)}")
+    groups, start = {}, 0
+    for name, count in sizes.items():
+        groups[name] = sorted(objects[start:start + count])
+        start += count
+    return groups
+
+
+def label_text(obj: Object, motion: str, labels: str) -> str:
+    """Class text of a video under a labelling: ``motion``, ``appearance``, ``object_motion``."""
+    if labels == "motion":
+        return motion
+    if labels == "appearance":
+        return object_name(obj)
+    if labels == "object_motion":
+        return f"{object_name(obj)} {motion}"
+    raise ValueError(f"unknown labelling {labels!r}; known: motion, appearance, object_motion")
+
+
+def class_list(objects: Sequence[Object], motions: Sequence[str], labels: str) -> List[str]:
+    if labels == "motion":
+        return list(motions)
+    if labels == "appearance":
+        return [object_name(o) for o in objects]
+    return [label_text(o, m, labels) for o in objects for m in motions]
+
+
+SPLIT_ORDER = ("train", "val", "test")
+
+
+@dataclasses.dataclass
+class SyntheticSet:
+    """A synthetic video data set (a ``datasets.<name>`` entry with ``source: synthetic``)."""
+
+    objects: str = "finetune"          # object group: finetune | appearance | compositional
+    labels: str = "motion"             # default labelling: motion | appearance | object_motion
+    protocol: str = "closedset"        # closedset | zeroshot | retrieval
+    splits: dict = dataclasses.field(default_factory=lambda: {"test": 64})
+    motions: list = dataclasses.field(default_factory=lambda: list(MOTIONS))
+    source: str = "synthetic"
+    seed: int = 0
+
+    @classmethod
+    def from_dict(cls, values, name: str) -> "SyntheticSet":
+        from ..config import from_mapping
+        spec = from_mapping(cls, values, f"datasets.{name}")
+        unknown = set(spec.motions) - set(MOTIONS)
+        if unknown:
+            raise ValueError(f"datasets.{name}.motions has unknown motion(s) {sorted(unknown)}; known: {MOTIONS}")
+        bad = set(spec.splits) - set(SPLIT_ORDER)
+        if bad:
+            raise ValueError(f"datasets.{name}.splits has unknown split(s) {sorted(bad)}; allowed: {SPLIT_ORDER}")
+        return spec
+
+
+def generate_set(world: World, spec: SyntheticSet, objects: Sequence[Object], out_dir: Path, seed: int,
+                 progress: bool = True) -> List[dict]:
+    """Render and write every video of ``spec``; returns manifest rows (with object, motion, caption columns).
+
+    Each split cycles through all (object, motion) combinations in a seeded order, so classes are balanced;
+    a retrieval set with no more videos than combinations has a unique caption per video.
+    """
+    from tqdm.auto import tqdm
+
+    from .videos import write_video
+
+    combos = [(o, m) for o in objects for m in spec.motions]
+    classes = class_list(objects, spec.motions, spec.labels)
+    rows = []
+    for split in SPLIT_ORDER:
+        count = spec.splits.get(split, 0)
+        order = np.random.default_rng([seed, spec.seed, SPLIT_ORDER.index(split)]).permutation(len(combos))
+        for i in tqdm(range(count), desc=f"render {out_dir.name}/{split}", disable=not progress):
+            obj, motion = combos[order[i % len(combos)]]
+            rng = np.random.default_rng([seed, spec.seed, SPLIT_ORDER.index(split), i, 1])
+            path = Path(out_dir) / split / f"{i:05d}.mp4"
+            write_video(path, render_video(world, obj, motion, rng))
+            name = label_text(obj, motion, spec.labels)
+            both = label_text(obj, motion, "object_motion")
+            rows.append({"path": str(path), "label": classes.index(name), "classname": name, "split": split,
+                         "object": object_name(obj), "motion": motion, "object_motion": both,
+                         "caption": f"a {both}"})
+    return rows

@@ -1,0 +1,101 @@
+"""Evaluation protocols over a sweep of test-time interpolation ratios.
+
+For each ratio r the vision tower gets ``r*theta0 + (1-r)*theta``; every video is embedded once per ratio and
+scored by the data set's protocol on each of its splits:
+
+- ``closedset`` and ``zeroshot``: top-1 / top-5 (%) against the template-averaged text classifier. Frame logits
+  are averaged over frames, which ranks classes exactly as the mean of the normalised frame embeddings does.
+- ``retrieval``: one caption per video; text-to-video and video-to-text R@1/5/10 (%) and median rank, with the
+  video embedding the normalised mean of its normalised frame embeddings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import List, Mapping, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ..data.loader import normalise
+from ..models import encode_video
+
+from ..train import interpolate
+from .metrics import retrieval_metrics, topk_accuracy
+
+PROTOCOLS = ("closedset", "zeroshot", "retrieval")
+
+
+@dataclasses.dataclass
+class EvalSet:
+    """One data set to score: its frame store, labels, splits and text side."""
+
+    name: str
+    protocol: str
+    store: np.ndarray                 # (N, T, H, W, 3) uint8
+    labels: np.ndarray                # (N,) class index per video (retrieval: caption index = row)
+    splits: np.ndarray                # (N,) split name per video
+    text: torch.Tensor                # classification: (D, C) classifier; retrieval: (N, D) caption embeddings
+    eval_splits: Sequence[str] = ("val", "test")
+
+
+@torch.inference_mode()
+def embed_videos(model, store: np.ndarray, batch_size: int = 128, progress: bool = False,
+                 device="cpu", desc: str = "embed") -> torch.Tensor:
+    """``(N, D)`` per video: the mean of its L2-normalised frame embeddings (not re-normalised)."""
+    out = []
+    for start in tqdm(range(0, len(store), batch_size), desc=desc, disable=not progress, leave=False):
+        clips = normalise(torch.from_numpy(np.array(store[start:start + batch_size]))).to(device)
+        out.append(F.normalize(encode_video(model, clips), dim=-1).mean(dim=1).float().cpu())
+    return torch.cat(out)
+
+
+def score_set(video_embeddings: torch.Tensor, item: EvalSet) -> List[dict]:
+    """Metric rows (without variant/ratio/hash) for every evaluated split of ``item``."""
+    rows = []
+    for split in item.eval_splits:
+        mask = item.splits == split
+        count = int(mask.sum())
+        if count == 0:
+            continue
+        embeddings = video_embeddings[torch.from_numpy(mask)]
+        if item.protocol == "retrieval":
+            videos = F.normalize(embeddings, dim=-1)
+            texts = F.normalize(item.text[torch.from_numpy(mask)].float(), dim=-1)
+            metrics = retrieval_metrics((texts @ videos.T).numpy())
+            classes = count
+        else:
+            scores = (embeddings @ item.text.float()).numpy()
+            labels = item.labels[mask]
+            metrics = {f"top{k}": 100.0 * topk_accuracy(scores, labels, k) for k in (1, 5)}
+            classes = item.text.shape[1]
+        rows += [{"dataset": item.name, "split": split, "metric": metric, "value": round(value, 4),
+                  "n_videos": count, "n_classes": classes} for metric, value in metrics.items()]
+    return rows
+
+
+def sweep(model, theta0: Mapping[str, torch.Tensor], theta: Mapping[str, torch.Tensor], ratios: Sequence[float],
+          sets: Sequence[EvalSet], variant: str, config_hash: str, batch_size: int = 128, device="cpu",
+          progress: bool = True) -> List[dict]:
+    """Score every set at every ratio; the model's vision tower is overwritten (keep theta0 to restore it)."""
+    rows = []
+    model.to(device).eval()
+    for ratio in tqdm(list(ratios), desc=f"sweep {variant}", disable=not progress):
+        weights = interpolate(theta0, theta, ratio)
+        missing = [k for k in weights if k not in model.state_dict()]
+        if missing:
+            raise KeyError(f"weights hold keys the model lacks: {missing[:5]}")
+        model.load_state_dict(weights, strict=False)
+        for item in sets:
+            embeddings = embed_videos(model, item.store, batch_size, progress=False, device=device)
+            rows += [{"variant": variant, "ratio": round(float(ratio), 4), **row, "config_hash": config_hash}
+                     for row in score_set(embeddings, item)]
+    return rows
+
+
+def frame_count_check(store: np.ndarray, expected: Optional[int], name: str) -> None:
+    if expected is not None and store.shape[1] != expected:
+        raise ValueError(f"frame store of {name} holds {store.shape[1]} frames per video, the config asks for "
+                         f"{expected}; re-run frame extraction")

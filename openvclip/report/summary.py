@@ -1,0 +1,325 @@
+"""The summary (markdown tables) and the closed-set vs zero-shot trade-off plot.
+
+Reads tidy result rows only. Ratios are chosen on validation splits (the motion set's val split and the val
+copies of the zero-shot sets), never on the test splits reported.
+
+Area under a trade-off curve: the curve is the set of (closed-set top-1, zero-shot top-1) points over the
+interpolation ratios. Its upper envelope says, for each closed-set accuracy x, the best zero-shot accuracy any
+ratio reaches while keeping closed-set >= x. Two variants are compared by the mean of their envelopes over the
+closed-set range both reach (area / range width), so a higher number means more zero-shot accuracy at equal
+closed-set accuracy: the paper's claim is that Open-VCLIP's is higher than plain fine-tuning's.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+from .tables import read_rows, value
+
+Curve = List[Tuple[float, float, float]]  # (ratio, closed-set, zero-shot)
+
+
+def curve(rows, variant: str, closed: str, zeroshot: str, split: str = "test", metric: str = "top1") -> Curve:
+    ratios = sorted({float(r["ratio"]) for r in rows if r["variant"] == variant})
+    points = []
+    for ratio in ratios:
+        x = value(rows, variant=variant, ratio=ratio, dataset=closed, split=split, metric=metric)
+        y = value(rows, variant=variant, ratio=ratio, dataset=zeroshot, split=split, metric=metric)
+        if x is not None and y is not None:
+            points.append((ratio, x, y))
+    return points
+
+
+def envelope(points: Curve, x: float) -> float:
+    """Best zero-shot accuracy among points whose closed-set accuracy is at least ``x``."""
+    candidates = [p[2] for p in points if p[1] >= x - 1e-9]
+    return max(candidates) if candidates else float("nan")
+
+
+def envelope_mean(points: Curve, lo: float, hi: float, steps: int = 200) -> float:
+    """Mean of the envelope over [lo, hi] (midpoint rule on a fine grid)."""
+    if not points or hi <= lo:
+        return float("nan")
+    xs = [lo + (hi - lo) * (i + 0.5) / steps for i in range(steps)]
+    return statistics.fmean(envelope(points, x) for x in xs)
+
+
+def compare_curves(curves: Mapping[str, Curve]) -> Tuple[float, float, Dict[str, float]]:
+    """Common closed-set range of all curves, and each curve's mean envelope over it."""
+    curves = {k: c for k, c in curves.items() if c}
+    if not curves:
+        return float("nan"), float("nan"), {}
+    lo = max(min(p[1] for p in c) for c in curves.values())
+    hi = min(max(p[1] for p in c) for c in curves.values())
+    return lo, hi, {k: envelope_mean(c, lo, hi) for k, c in curves.items()}
+
+
+def chosen_ratio(rows, variant: str, closed: str, zeroshot: Sequence[str]) -> Optional[float]:
+    """The ratio that maximises the mean of closed-set and mean zero-shot top-1 on the validation splits."""
+    best, best_score = None, -math.inf
+    for ratio in sorted({float(r["ratio"]) for r in rows if r["variant"] == variant}):
+        closed_val = value(rows, variant=variant, ratio=ratio, dataset=closed, split="val", metric="top1")
+        zs = [value(rows, variant=variant, ratio=ratio, dataset=d, split="val", metric="top1") for d in zeroshot]
+        zs = [v for v in zs if v is not None]
+        if closed_val is None or not zs:
+            continue
+        score = (closed_val + statistics.fmean(zs)) / 2
+        if score > best_score:
+            best, best_score = ratio, score
+    return best
+
+
+def _fmt(x: Optional[float], digits: int = 1) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def _table(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in body]
+    return "\n".join(lines) + "\n"
+
+
+def _groups(rows) -> Dict[Tuple[str, str], list]:
+    groups: Dict[Tuple[str, str], list] = {}
+    for r in rows:
+        groups.setdefault((r.get("experiment", ""), r.get("seed", "")), []).append(r)
+    return groups
+
+
+def _ratios(rows, variant) -> List[float]:
+    return sorted({float(r["ratio"]) for r in rows if r["variant"] == variant})
+
+
+def headline(rows, spec: Mapping) -> Tuple[List[dict], Dict[str, Optional[float]]]:
+    """Per variant and reported ratio: test metrics of every set."""
+    closed, zeroshot, retrieval = spec["train_set"], spec["zeroshot"], spec.get("retrieval", [])
+    out, chosen = [], {}
+    for variant, info in spec["variants"].items():
+        ratios = _ratios(rows, variant)
+        if not ratios:
+            continue
+        picks = [("trained (r=0)", 0.0)] if 0.0 in ratios else []
+        if info.get("trained", True) and len(ratios) > 1:
+            chosen[variant] = chosen_ratio(rows, variant, closed, zeroshot)
+            picks += [(f"paper r={spec['test_ratio']}", spec["test_ratio"])]
+            if chosen[variant] is not None:
+                picks += [(f"val-chosen r={chosen[variant]}", chosen[variant])]
+        if len(ratios) == 1:
+            picks = [(f"r={ratios[0]}", ratios[0])]
+        for label, ratio in picks:
+            row = {"variant": variant, "which": label, "ratio": ratio}
+            for d in [closed] + list(zeroshot):
+                row[d] = value(rows, variant=variant, ratio=ratio, dataset=d, split="test", metric="top1")
+            for d in retrieval:
+                row[d] = value(rows, variant=variant, ratio=ratio, dataset=d, split="test", metric="t2v_r1")
+            out.append(row)
+    return out, chosen
+
+
+def checks(rows, spec: Mapping) -> List[Tuple[str, str, bool]]:
+    """The demo's expectations, each with the measured numbers (test splits, top-1 %)."""
+    closed, appearance = spec["train_set"], spec["zeroshot"][0]
+    compositional = spec["zeroshot"][1] if len(spec["zeroshot"]) > 1 else None
+    v = lambda variant, dataset, ratio: value(rows, variant=variant, ratio=ratio, dataset=dataset,  # noqa: E731
+                                              split="test", metric="top1")
+    out = []
+    frozen_app, frozen_motion = v("frozen", appearance, 1.0), v("frozen", closed, 1.0)
+    classes = [int(r["n_classes"]) for r in rows if r["dataset"] == closed and r["metric"] == "top1"]
+    chance = 100.0 / classes[0] if classes else None
+    if frozen_app is not None:
+        out.append((f"frozen CLIP: {appearance} zero-shot >= 70%", f"{_fmt(frozen_app)}%", frozen_app >= 70))
+    if frozen_motion is not None and chance:
+        out.append((f"frozen CLIP: {closed} closed-set near chance ({_fmt(chance)}%; within 10 points)",
+                    f"{_fmt(frozen_motion)}%", frozen_motion <= chance + 10))
+    ft = v("finetune", closed, 0.0)
+    if ft is not None:
+        out.append((f"fine-tuning with temporal attention: {closed} >= 55%", f"{_fmt(ft)}%", ft >= 55))
+        for other, what in (("finetune_temporal_off", "same weights, temporal attention off"),
+                            ("finetune_notemporal", "fine-tuned without temporal attention")):
+            o = v(other, closed, 0.0)
+            if o is not None:
+                out.append((f"temporal attention: {closed} >= 20 points above {what}",
+                            f"{_fmt(ft)} vs {_fmt(o)} ({_fmt(ft - o)} points)", ft - o >= 20))
+        fa = v("finetune", appearance, 0.0)
+        if fa is not None and frozen_app is not None:
+            out.append((f"forgetting: fine-tuned {appearance} >= 30 points below frozen",
+                        f"{_fmt(fa)} vs {_fmt(frozen_app)} ({_fmt(frozen_app - fa)} points)", frozen_app - fa >= 30))
+    if compositional:
+        for variant in ("finetune", "openvclip"):
+            points = curve(rows, variant, closed, compositional)
+            if len(points) >= 3:
+                ends = max(points[0][2], points[-1][2])
+                best = max(points[1:-1], key=lambda p: p[2])
+                out.append((f"{variant}: an intermediate ratio beats both ends on {compositional}",
+                            f"r={best[0]}: {_fmt(best[2])} vs ends {_fmt(points[0][2])} / {_fmt(points[-1][2])}",
+                            best[2] > ends))
+    return out
+
+
+def auc_rows(rows, spec, zeroshot_set: str) -> Tuple[float, float, Dict[str, float]]:
+    curves = {v: curve(rows, v, spec["train_set"], zeroshot_set) for v in spec["trained_variants"]}
+    return compare_curves({k: c for k, c in curves.items() if len(c) > 1})
+
+
+def plot(groups: Mapping[str, list], spec: Mapping, path: Path) -> None:
+    """One row per experiment, one panel per zero-shot set: closed-set (x) vs zero-shot (y) across ratios."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(groups)
+    columns = list(spec["zeroshot"])
+    fig, axes = plt.subplots(len(names), len(columns), figsize=(5.2 * len(columns), 4.4 * len(names)),
+                             squeeze=False)
+    for i, name in enumerate(names):
+        rows = groups[name]
+        for j, zs in enumerate(columns):
+            ax = axes[i][j]
+            for variant in spec["variants"]:
+                points = _mean_curve(rows, variant, spec["train_set"], zs)
+                if not points:
+                    continue
+                xs, ys = [p[1] for p in points], [p[2] for p in points]
+                if len(points) == 1:
+                    ax.scatter(xs, ys, marker="*", s=160, zorder=5, color="black", label=variant)
+                else:
+                    line, = ax.plot(xs, ys, marker="o", ms=3, label=variant)
+                    for r, x, y in points:
+                        if r in (0.0, 0.5, 1.0):
+                            ax.annotate(f"r={r:g}", (x, y), fontsize=7, color=line.get_color(),
+                                        xytext=(3, 3), textcoords="offset points")
+            ax.set_xlabel(f"closed-set top-1 on {spec['train_set']} (test, %)")
+            ax.set_ylabel(f"zero-shot top-1 on {zs} (test, %)")
+            ax.set_title(f"{name}: {spec['train_set']} vs {zs}" if name else f"{spec['train_set']} vs {zs}")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+    fig.suptitle("Trade-off across the interpolation ratio r (r*theta0 + (1-r)*theta)")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def _mean_curve(rows, variant, closed, zeroshot) -> Curve:
+    """The curve averaged over seeds (rows may hold several)."""
+    per_seed = [curve(g, variant, closed, zeroshot) for g in _groups(rows).values()]
+    per_seed = [c for c in per_seed if c]
+    if not per_seed:
+        return []
+    ratios = sorted(set.intersection(*[{p[0] for p in c} for c in per_seed]))
+    return [(r, statistics.fmean(p[1] for c in per_seed for p in c if p[0] == r),
+             statistics.fmean(p[2] for c in per_seed for p in c if p[0] == r)) for r in ratios]
+
+
+def _mean_std(values: Sequence[float]) -> str:
+    values = [v for v in values if v is not None and not math.isnan(v)]
+    if not values:
+        return "n/a"
+    if len(values) == 1:
+        return _fmt(values[0])
+    return f"{statistics.fmean(values):.1f} ± {statistics.stdev(values):.1f}"
+
+
+def write_report(spec: Mapping, summary_path: Path, plot_path: Path) -> None:
+    """Write the markdown summary and the trade-off plot from the result files named in ``spec``.
+
+    ``spec``: ``files`` (result CSVs), ``train_set``, ``zeroshot`` (sets, appearance first), ``retrieval``,
+    ``variants`` ({name: {trained: bool, ...}}), ``trained_variants``, ``test_ratio``,
+    optional ``pretrain_metrics`` (JSON), ``title``, ``experiments`` ({name: description}) and ``config``.
+    """
+    rows = [r for f in spec["files"] for r in read_rows(f)]
+    groups = _groups(rows)
+    experiments = sorted({key[0] for key in groups})
+    lines = [f"# {spec.get('title', 'Results')}\n"]
+    if spec.get("intro"):
+        lines.append(spec["intro"] + "\n")
+    if spec.get("pretrain_metrics") and Path(spec["pretrain_metrics"]).is_file():
+        metrics = json.loads(Path(spec["pretrain_metrics"]).read_text())["summary"]
+        lines.append("## The demo's CLIP (theta0), pretrained on captioned still images\n")
+        lines.append(_table(["zero-shot top-1, all 64 objects", "seen in pretraining", "held out of pretraining",
+                             "steps", "final loss"],
+                            [[_fmt(metrics["zero_shot_top1_all"]), _fmt(metrics["zero_shot_top1_seen"]),
+                              _fmt(metrics["zero_shot_top1_heldout"]), metrics["steps"],
+                              _fmt(metrics["final_loss"], 3)]]))
+    zs_names = list(spec["zeroshot"])
+    for experiment in experiments:
+        seeds = sorted(k[1] for k in groups if k[0] == experiment)
+        members = {seed: groups[(experiment, seed)] for seed in seeds}
+        if experiment:
+            lines.append(f"## Experiment `{experiment}` (seeds {', '.join(seeds)})\n")
+            if spec.get("experiments", {}).get(experiment):
+                lines.append(spec["experiments"][experiment] + "\n")
+        # Headline metrics, mean ± std over seeds.
+        tables = [headline(g, spec)[0] for g in members.values()]
+        header = ["variant", "ratio", f"{spec['train_set']} closed-set"] + [f"{d} zero-shot" for d in zs_names] + \
+                 [f"{d} t2v R@1" for d in spec.get("retrieval", [])]
+        body = []
+        for i, row in enumerate(tables[0]):
+            cells = [row["variant"], row["which"]]
+            for d in [spec["train_set"]] + zs_names + list(spec.get("retrieval", [])):
+                cells.append(_mean_std([t[i][d] for t in tables if i < len(t)]))
+            body.append(cells)
+        lines.append("### Test top-1 (%) per variant" + (" (mean ± std over seeds)" if len(seeds) > 1 else "") +
+                     "\n")
+        lines.append("Ratios: r=0 is the trained model, r=1 the original CLIP; the val-chosen ratio maximises the "
+                     "mean of closed-set and zero-shot top-1 on the validation splits.\n")
+        lines.append(_table(header, body))
+        # Area under the trade-off curves.
+        lines.append("### Trade-off curves: mean zero-shot top-1 over the common closed-set range\n")
+        auc_body = []
+        for zs in zs_names:
+            per_seed = [auc_rows(g, spec, zs) for g in members.values()]
+            variants = sorted({v for p in per_seed for v in p[2]})
+            for variant in variants:
+                auc_body.append([zs, variant, _mean_std([p[2].get(variant) for p in per_seed]),
+                                 "; ".join(f"[{_fmt(p[0])}, {_fmt(p[1])}]" for p in per_seed)])
+            if {"openvclip", "finetune"} <= set(variants):
+                wins = sum(p[2]["openvclip"] > p[2]["finetune"] for p in per_seed)
+                auc_body.append([zs, "**openvclip above finetune?**", f"{wins} of {len(per_seed)} seeds", ""])
+        lines.append(_table(["zero-shot set", "variant", "mean envelope (area / range)", "closed-set range"],
+                            auc_body))
+        if not experiment or spec.get("checks_in_study"):
+            first = next(iter(members.values()))
+            found = checks(first, spec)
+            if found:
+                lines.append("### Expectations of the demo (test splits)\n")
+                lines.append(_table(["expectation", "measured", "holds"],
+                                    [[what, got, "yes" if ok else "**no**"] for what, got, ok in found]))
+        # Full sweeps (first seed).
+        first = next(iter(members.values()))
+        lines.append("### Interpolation sweeps (test top-1 %" + (f", seed {seeds[0]}" if experiment else "") + ")\n")
+        sweep_body = []
+        for variant in spec["variants"]:
+            for ratio in _ratios(first, variant):
+                cells = [variant, f"{ratio:g}"]
+                for d in [spec["train_set"]] + zs_names:
+                    cells.append(_fmt(value(first, variant=variant, ratio=ratio, dataset=d, split="test",
+                                            metric="top1")))
+                for d in spec.get("retrieval", []):
+                    cells.append(_fmt(value(first, variant=variant, ratio=ratio, dataset=d, split="test",
+                                            metric="t2v_r1")))
+                sweep_body.append(cells)
+        lines.append(_table(["variant", "r", spec["train_set"]] + zs_names +
+                            [f"{d} t2v R@1" for d in spec.get("retrieval", [])], sweep_body))
+    if spec.get("notes"):
+        lines.append("## Notes\n\n" + spec["notes"] + "\n")
+    if spec.get("config"):
+        lines.append("## Provenance\n")
+        lines.append(f"Config hash(es) in the result files: {', '.join(sorted({r['config_hash'] for r in rows}))}."
+                     f" Config: `{spec['config']}`.\n")
+    summary_path = Path(summary_path)
+    summary_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = summary_path.with_name(summary_path.name + ".tmp")
+    tmp.write_text("\n".join(lines))
+    plot({name or "": [r for k, g in groups.items() if k[0] == name for r in g] for name in experiments}, spec,
+         plot_path)
+    os.replace(tmp, summary_path)

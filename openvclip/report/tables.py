@@ -1,0 +1,47 @@
+"""Result tables: tidy CSV rows in and out (no model code, so report rules start fast)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Sequence
+
+from ..io import write_csv
+
+RESULT_COLUMNS = ("variant", "ratio", "dataset", "split", "metric", "value", "n_videos", "n_classes",
+                  "config_hash")
+
+
+def write_rows(path: Path, rows: Sequence[Mapping[str, object]], columns: Sequence[str]) -> None:
+    """CSV written atomically (temporary name, then rename)."""
+    write_csv(path, rows, columns)
+
+
+def read_rows(path: Path) -> List[Dict[str, str]]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"result file {path} does not exist")
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def collect(inputs: Sequence[Path], out: Path, extra: Optional[Sequence[Mapping[str, str]]] = None) -> int:
+    """Concatenate result CSVs, optionally adding constant columns per input (e.g. experiment, seed)."""
+    if extra is not None and len(extra) != len(inputs):
+        raise ValueError(f"collect got {len(inputs)} inputs but {len(extra)} extra-column sets")
+    rows, columns = [], list(RESULT_COLUMNS)
+    for i, path in enumerate(inputs):
+        added = dict(extra[i]) if extra else {}
+        columns += [key for key in added if key not in columns]
+        rows += [{**row, **added} for row in read_rows(path)]
+    write_rows(out, rows, columns)
+    return len(rows)
+
+
+def value(rows: Sequence[Mapping[str, str]], **match) -> Optional[float]:
+    """The value of the one row matching ``match`` (ratio compared as a number), or None."""
+    found = [r for r in rows if all(
+        (abs(float(r[k]) - float(v)) < 1e-9) if k == "ratio" else str(r[k]) == str(v) for k, v in match.items())]
+    if len(found) > 1:
+        raise ValueError(f"{len(found)} rows match {match}; add keys to pick one")
+    return float(found[0]["value"]) if found else None

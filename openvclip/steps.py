@@ -1,0 +1,260 @@
+"""Pipeline steps: what each workflow rule runs, with explicit inputs, outputs and config slices.
+
+Each function reads files, calls the package's modules and writes its outputs atomically. The CLI maps one
+subcommand to each step; the Snakemake rules call those subcommands.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+from typing import Dict, Mapping, Optional, Sequence
+
+import numpy as np
+import torch
+
+from . import __version__
+from .config import config_hash
+from .io import write_json
+from .report.tables import write_rows
+
+
+def versions() -> Dict[str, str]:
+    import open_clip
+
+    return {"openvclip": __version__, "python": platform.python_version(), "torch": torch.__version__,
+            "open_clip": open_clip.__version__}
+
+
+# ----------------------------------------------------------------------------------------------- data
+
+
+def prepare_synthetic(world: Mapping, objects: Mapping, dataset: Mapping, name: str, seed: int, raw_dir: Path,
+                      manifest: Path, progress: bool = True) -> int:
+    """Render a synthetic data set as video files plus its manifest and class list."""
+    from .data.manifest import write_lines, write_manifest
+    from .data.synthetic import SyntheticSet, World, class_list, generate_set, split_objects
+
+    world_cfg = World.from_dict(world)
+    spec = SyntheticSet.from_dict(dataset, name)
+    groups = split_objects(seed=seed, **objects)
+    if spec.objects not in groups or spec.objects == "heldout":
+        raise ValueError(f"datasets.{name}.objects = {spec.objects!r}; allowed: finetune, appearance, "
+                         "compositional")
+    chosen = groups[spec.objects]
+    rows = generate_set(world_cfg, spec, chosen, Path(raw_dir), seed, progress)
+    write_manifest(manifest, rows, extra=("object", "motion", "object_motion", "caption"))
+    write_lines(Path(manifest).with_suffix(".classes.txt"), class_list(chosen, spec.motions, spec.labels))
+    return len(rows)
+
+
+def extract_frames(manifest: Path, out: Path, num_frames: int, size: int, progress: bool = True) -> int:
+    from .data.manifest import read_manifest
+    from .data.videos import extract_frames as decode_all
+
+    rows = read_manifest(manifest)
+    decode_all([Path(r["path"]) for r in rows], out, num_frames, size, progress)
+    return len(rows)
+
+
+def labelled(manifest: Path, column: str):
+    """``(rows, classnames, labels)`` of a manifest under a labelling column.
+
+    ``classname`` keeps the data set's own class list (``<manifest>.classes.txt``, label indices as written);
+    another column (``motion``, ``object_motion``) relabels: its sorted distinct values become the classes.
+    """
+    from .data.manifest import read_lines, read_manifest
+
+    rows = read_manifest(manifest)
+    if column not in rows[0]:
+        raise KeyError(f"manifest {manifest} has no column {column!r} to label by; columns: {sorted(rows[0])}")
+    if column == "classname":
+        classes = read_lines(Path(manifest).with_suffix(".classes.txt"))
+        labels = np.array([int(r["label"]) for r in rows])
+    else:
+        classes = sorted({r[column] for r in rows})
+        index = {c: i for i, c in enumerate(classes)}
+        labels = np.array([index[r[column]] for r in rows])
+    return rows, classes, labels
+
+
+# ----------------------------------------------------------------------------------------------- model
+
+
+def load_clip(model_spec: Mapping, weights: Optional[Path], temporal: bool = False, boundary: str = "mask"):
+    """The CLIP of ``model_spec`` with the full state dict of ``weights`` (theta0) loaded, eval mode."""
+    from .models import build_clip, enable_temporal_attention
+    from .train import load_weights
+
+    spec = {k: v for k, v in model_spec.items() if k != "pretrained"} if weights is not None else dict(model_spec)
+    model = build_clip(spec)
+    if weights is not None:
+        state = load_weights(weights)
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise ValueError(f"{weights} does not fit model {spec}: missing {missing[:5]}, unexpected "
+                             f"{unexpected[:5]}")
+    if temporal:
+        enable_temporal_attention(model, boundary)
+    return model.eval()
+
+
+def pretrain_clip(model_spec: Mapping, world: Mapping, objects: Mapping, pretrain: Mapping, seed: int,
+                  out: Path, metrics: Path, progress: bool = True) -> dict:
+    """Pretrain the demo CLIP on captioned still images (theta0 of the demo), and measure its zero-shot."""
+    from .data.synthetic import World, all_objects, split_objects
+    from .models import build_clip, build_tokenizer
+    from .train import save_weights
+    from .train.pretrain import PretrainConfig, pretrain_clip as run, zero_shot_accuracy
+
+    cfg = PretrainConfig.from_dict({**pretrain, "seed": pretrain.get("seed", seed)})
+    world_cfg = World.from_dict(world)
+    torch.manual_seed(cfg.seed)
+    model = build_clip(model_spec)
+    tokenizer = build_tokenizer(model_spec)
+    heldout = set(split_objects(seed=seed, **objects)["heldout"])
+    seen = [o for o in all_objects() if o not in heldout]
+    log = run(model, tokenizer, world_cfg, seen, cfg, progress)
+    accuracy = zero_shot_accuracy(model, tokenizer, world_cfg, all_objects(), cfg.eval_images_per_object,
+                                  cfg.seed + 7)
+    summary = {
+        "zero_shot_top1_all": 100 * float(np.mean(list(accuracy.values()))),
+        "zero_shot_top1_seen": 100 * float(np.mean([v for k, v in accuracy.items()
+                                                    if tuple(k.split(" ", 1)) not in heldout])),
+        "zero_shot_top1_heldout": 100 * float(np.mean([accuracy[f"{c} {s}"] for c, s in heldout])),
+        "final_loss": log[-1]["loss"], "logit_scale": log[-1]["logit_scale"], "steps": cfg.steps,
+    }
+    save_weights(model.state_dict(), out, {"source": "synthetic pretraining", "seed": cfg.seed})
+    write_json(metrics, {"summary": summary, "per_class_top1": accuracy, "log_every_50": log[::50],
+                         "versions": versions()})
+    return summary
+
+
+def fetch_clip(model_spec: Mapping, out: Path) -> None:
+    """Real CLIP weights through open_clip's ``pretrained=`` (downloads to its cache), saved as theta0."""
+    from .models import build_clip
+    from .train import save_weights
+
+    if not model_spec.get("pretrained"):
+        raise ValueError("clip.model.pretrained is not set: name the open_clip weights to fetch (e.g. 'openai')")
+    model = build_clip(model_spec)
+    save_weights(model.state_dict(), out, {"source": f"open_clip {model_spec['name']} {model_spec['pretrained']}"})
+
+
+# ----------------------------------------------------------------------------------------------- text
+
+
+def embed_text(model_spec: Mapping, theta0: Path, manifest: Path, column: str, protocol: str,
+               templates: Sequence[str], out: Path) -> None:
+    """Cache the text side of a data set: the class classifier, or one caption embedding per video."""
+    import torch.nn.functional as F
+
+    from .models import PAPER_TEMPLATES, build_classifier, build_tokenizer, check_templates
+
+    model = load_clip(model_spec, theta0)
+    tokenizer = build_tokenizer(model_spec)
+    rows, classes, _ = labelled(manifest, column)
+    if protocol == "retrieval":
+        with torch.no_grad():
+            captions = [r[column] for r in rows]
+            embeddings = torch.cat([F.normalize(model.encode_text(tokenizer(captions[i:i + 256])), dim=-1)
+                                    for i in range(0, len(captions), 256)])
+        payload = {"kind": "captions", "captions": captions, "embeddings": embeddings}
+    else:
+        templates = check_templates(PAPER_TEMPLATES if templates in (None, "paper") else templates)
+        payload = {"kind": "classifier", "classnames": classes, "templates": list(templates),
+                   "classifier": build_classifier(model, tokenizer, classes, templates)}
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, out)
+
+
+def load_text(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+# ----------------------------------------------------------------------------------------------- train
+
+
+def train_variant(model_spec: Mapping, theta0: Path, temporal: bool, boundary: str, train: Mapping,
+                  frames: Path, manifest: Path, text: Path, column: str, out_dir: Path, threads: int = 0,
+                  progress: bool = True) -> dict:
+    from .data.loader import FrameClips, load_store
+    from .eval.evaluate import frame_count_check
+    from .train import TrainConfig, fit
+
+    cfg = TrainConfig.from_dict(train)
+    model = load_clip(model_spec, theta0, temporal, boundary)
+    store = load_store(frames)
+    frame_count_check(store, cfg.num_frames, str(frames))
+    rows, classes, labels = labelled(manifest, column)
+    payload = load_text(text)
+    if payload.get("classnames") != classes:
+        raise ValueError(f"text classifier {text} was built for other classes than {manifest} labelled by "
+                         f"{column!r}; rebuild it")
+    train_rows = [i for i, r in enumerate(rows) if r["split"] == "train"]
+    if not train_rows:
+        raise ValueError(f"manifest {manifest} has no 'train' split to train on")
+    dataset = FrameClips(store, labels.tolist(), train_rows, flips=cfg.flips)
+    result = fit(model, dataset, payload["classifier"], cfg, out_dir, progress=progress,
+                 metadata={"temporal": temporal, "boundary": boundary, "labels": column,
+                           "train_videos": len(train_rows), "classes": len(classes), "versions": versions()})
+    return {k: str(v) for k, v in result.items()}
+
+
+# ----------------------------------------------------------------------------------------------- evaluate
+
+
+def evaluate_variant(model_spec: Mapping, theta0: Path, weights: Path, temporal: bool, boundary: str,
+                     ratios: Sequence[float], sets: Sequence[Mapping], variant: str, hash_of: Mapping,
+                     out: Path, batch_size: int = 128, progress: bool = True) -> int:
+    """Sweep test-time interpolation ratios and score every set; writes one tidy CSV plus a JSON sidecar.
+
+    ``sets`` items: ``{name, protocol, frames, manifest, text, column}``.
+    """
+    from .data.loader import load_store
+    from .eval.evaluate import EvalSet, sweep
+    from .report.tables import RESULT_COLUMNS
+    from .models import vision_parameters
+    from .train import load_weights
+
+    model = load_clip(model_spec, theta0, temporal, boundary)
+    theta0_visual = {k: v.detach().clone() for k, v in vision_parameters(model).items()}
+    theta = load_weights(weights)
+    eval_sets = []
+    for item in sets:
+        rows, classes, labels = labelled(item["manifest"], item["column"])
+        payload = load_text(item["text"])
+        if item["protocol"] == "retrieval":
+            text = payload["embeddings"]
+        else:
+            if payload.get("classnames") != classes:
+                raise ValueError(f"text classifier {item['text']} does not match the classes of {item['manifest']}")
+            text = payload["classifier"]
+        splits = np.array([r["split"] for r in rows])
+        # Only the videos of the scored splits are embedded (a training set's train split is not).
+        keep = np.flatnonzero(np.isin(splits, EvalSet.eval_splits))
+        if len(keep) == 0:
+            raise ValueError(f"{item['manifest']} has no {' or '.join(EvalSet.eval_splits)} split to score")
+        if item["protocol"] == "retrieval":
+            text = text[torch.from_numpy(keep)]
+        store = load_store(item["frames"])
+        if len(store) != len(rows):
+            raise ValueError(f"frame store {item['frames']} holds {len(store)} videos, manifest {item['manifest']} "
+                             f"lists {len(rows)}; re-run frame extraction")
+        eval_sets.append(EvalSet(item["name"], item["protocol"], store[keep[0]:keep[-1] + 1] if _contiguous(keep)
+                                 else store[keep], labels[keep], splits[keep], text))
+    digest = config_hash(hash_of)
+    rows = sweep(model, theta0_visual, theta, ratios, eval_sets, variant, digest, batch_size, progress=progress)
+    write_rows(out, rows, RESULT_COLUMNS)
+    write_json(Path(str(out) + ".json"), {"config_hash": digest, "config": hash_of, "weights": str(weights),
+                                          "temporal": temporal, "versions": versions()})
+    return len(rows)
+
+
+def _contiguous(index: np.ndarray) -> bool:
+    """Whether sorted indices form one run (then a slice of the memory-mapped store avoids a copy)."""
+    return len(index) > 0 and index[-1] - index[0] + 1 == len(index)

@@ -1,0 +1,105 @@
+"""Contrastive pretraining of the demo's small CLIP on captioned still images of the synthetic world.
+
+It stands in for OpenAI's weights: the result is the demo's theta0. Each batch holds every pretraining object
+once (a random permutation), so open_clip's ``ClipLoss``, which treats only the matching pair as positive, never
+pushes apart two images of the same class.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Dict, List, Sequence
+
+import numpy as np
+import open_clip
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ..config import from_mapping
+from ..data.loader import normalise
+from ..data.synthetic import World, object_name, render_image
+from ..models import build_classifier
+from .loop import seed_everything, warmup_cosine
+
+CAPTION_TEMPLATES = ("a photo of a {}.", "a picture of a {}.", "a {}.", "{}")
+
+
+@dataclasses.dataclass
+class PretrainConfig:
+    """The ``clip.pretrain`` section."""
+
+    steps: int = 1200
+    lr: float = 1e-3
+    weight_decay: float = 0.1
+    warmup_steps: int = 100
+    images_per_object: int = 400   # pool of pre-rendered images, reused across steps
+    eval_images_per_object: int = 10
+    seed: int = 0
+
+    def validate(self) -> None:
+        for key in ("steps", "images_per_object", "eval_images_per_object"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"config key 'clip.pretrain.{key}' must be >= 1, got {getattr(self, key)}")
+        if not 0 <= self.warmup_steps <= self.steps:
+            raise ValueError(f"config key 'clip.pretrain.warmup_steps' must be in 0 .. clip.pretrain.steps, got "
+                             f"{self.warmup_steps}")
+
+    @classmethod
+    def from_dict(cls, values) -> "PretrainConfig":
+        return from_mapping(cls, values, "clip.pretrain")
+
+
+def render_pool(world: World, objects: Sequence, per_object: int, seed: int) -> np.ndarray:
+    """``(per_object, len(objects), H, W, 3)`` uint8 still images."""
+    rng = np.random.default_rng(seed)
+    return np.stack([np.stack([render_image(world, obj, rng) for obj in objects]) for _ in range(per_object)])
+
+
+@torch.no_grad()
+def zero_shot_accuracy(model, tokenizer, world: World, objects: Sequence, per_object: int, seed: int,
+                       templates: Sequence[str] = CAPTION_TEMPLATES) -> Dict[str, float]:
+    """Top-1 over all ``objects`` as classes, on freshly rendered images; per object name."""
+    model.eval()
+    classifier = build_classifier(model, tokenizer, [object_name(o) for o in objects], templates)
+    pool = render_pool(world, objects, per_object, seed)
+    images = normalise(torch.from_numpy(pool.reshape(-1, *pool.shape[2:])))
+    features = F.normalize(model.encode_image(images), dim=-1)
+    predictions = (features @ classifier).argmax(-1).view(per_object, len(objects))
+    correct = predictions == torch.arange(len(objects))[None, :]
+    return {object_name(o): float(correct[:, i].float().mean()) for i, o in enumerate(objects)}
+
+
+def pretrain_clip(model, tokenizer, world: World, objects: Sequence, cfg: PretrainConfig, progress: bool = True
+                  ) -> List[dict]:
+    """Train ``model`` contrastively on captioned images of ``objects``; returns the per-step log."""
+    seed_everything(cfg.seed)
+    pool = torch.from_numpy(render_pool(world, objects, cfg.images_per_object, cfg.seed))
+    names = [object_name(o) for o in objects]
+    rng = np.random.default_rng(cfg.seed + 1)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup_cosine(
+        step, cfg.steps, cfg.warmup_steps, cfg.lr, 0.0, 0.0) / cfg.lr)
+    loss_fn = open_clip.ClipLoss()
+    model.train()
+    log = []
+    bar = tqdm(range(cfg.steps), desc="pretrain CLIP", disable=not progress)
+    for step in bar:
+        order = rng.permutation(len(objects))
+        draws = rng.integers(0, cfg.images_per_object, size=len(objects))
+        images = normalise(pool[draws, order])
+        captions = [CAPTION_TEMPLATES[t].format(names[i])
+                    for i, t in zip(order, rng.integers(0, len(CAPTION_TEMPLATES), size=len(objects)))]
+        image_features, text_features, logit_scale = model(images, tokenizer(captions))[:3]
+        loss = loss_fn(image_features, text_features, logit_scale)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        with torch.no_grad():  # as in CLIP: keep the temperature below 100
+            model.logit_scale.clamp_(0, math.log(100))
+        log.append({"step": step + 1, "loss": loss.item(), "logit_scale": model.logit_scale.exp().item()})
+        bar.set_postfix(loss=f"{log[-1]['loss']:.3f}")
+    model.eval()
+    return log

@@ -1,0 +1,64 @@
+"""Metrics and the summary's comparisons: retrieval ranks, curve envelopes, validation-only ratio choice."""
+
+import numpy as np
+import pytest
+
+from openvclip.eval.metrics import retrieval_metrics, topk_accuracy
+from openvclip.report.summary import chosen_ratio, compare_curves, envelope
+from openvclip.report.tables import collect, read_rows, value, write_rows
+
+
+def test_topk_accuracy():
+    scores = np.array([[0.9, 0.05, 0.05], [0.1, 0.2, 0.7], [0.5, 0.3, 0.2]])
+    labels = np.array([0, 1, 1])
+    assert topk_accuracy(scores, labels, 1) == pytest.approx(1 / 3)
+    assert topk_accuracy(scores, labels, 2) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="matching 2 labels"):
+        topk_accuracy(scores, labels[:2], 1)
+
+
+def test_retrieval_metrics_ranks():
+    similarity = np.array([[0.9, 0.1, 0.0], [0.8, 0.2, 0.1], [0.0, 0.5, 0.4]])
+    m = retrieval_metrics(similarity)
+    # text ranks 1, 2, 2 -> R@1 = 1/3, median 2; video ranks (columns) 1, 2, 1 -> R@1 = 2/3
+    assert m["t2v_r1"] == pytest.approx(100 / 3) and m["t2v_medr"] == 2 and m["t2v_r5"] == 100
+    assert m["v2t_r1"] == pytest.approx(200 / 3) and m["v2t_medr"] == 1
+    with pytest.raises(ValueError, match="square"):
+        retrieval_metrics(np.zeros((2, 3)))
+
+
+def test_envelope_and_common_range_comparison():
+    low = [(0.0, 60.0, 10.0), (0.5, 40.0, 40.0), (1.0, 10.0, 70.0)]
+    high = [(0.0, 60.0, 20.0), (0.5, 45.0, 50.0), (1.0, 10.0, 70.0)]
+    assert envelope(low, 50.0) == 10.0 and envelope(low, 30.0) == 40.0
+    lo, hi, means = compare_curves({"finetune": low, "openvclip": high})
+    assert (lo, hi) == (10.0, 60.0)
+    assert means["openvclip"] > means["finetune"]
+
+
+def rows_for(values):
+    return [{"variant": "v", "ratio": r, "dataset": d, "split": s, "metric": "top1", "value": x}
+            for (r, d, s), x in values.items()]
+
+
+def test_ratio_is_chosen_on_validation_splits_only():
+    values = {}
+    for r, (val_score, test_score) in {0.0: (30, 90), 0.5: (60, 10), 1.0: (20, 95)}.items():
+        for d in ("motion", "appearance"):
+            values[(r, d, "val")] = val_score
+            values[(r, d, "test")] = test_score
+    assert chosen_ratio(rows_for(values), "v", "motion", ["appearance"]) == 0.5
+
+
+def test_collect_adds_columns_and_value_finds_rows(tmp_path):
+    columns = ["variant", "ratio", "dataset", "split", "metric", "value", "n_videos", "n_classes", "config_hash"]
+    row = {"variant": "a", "ratio": 0.5, "dataset": "d", "split": "test", "metric": "top1", "value": 12.5,
+           "n_videos": 4, "n_classes": 2, "config_hash": "h"}
+    write_rows(tmp_path / "1.csv", [row], columns)
+    write_rows(tmp_path / "2.csv", [{**row, "value": 20.0}], columns)
+    collect([tmp_path / "1.csv", tmp_path / "2.csv"], tmp_path / "all.csv", [{"seed": 0}, {"seed": 1}])
+    rows = read_rows(tmp_path / "all.csv")
+    assert [r["seed"] for r in rows] == ["0", "1"]
+    assert value(rows, seed=1, ratio=0.50) == 20.0 and value(rows, seed=2) is None
+    with pytest.raises(ValueError, match="2 rows match"):
+        value(rows, variant="a")

@@ -1,0 +1,139 @@
+"""The Snakemake workflow end to end on the fast configuration (the same DAG as the demo, at toy sizes)."""
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from openvclip.report.tables import RESULT_COLUMNS, read_rows
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST = ROOT / "tests" / "fast_config.yaml"
+
+
+def workdir(base: Path) -> Path:
+    """A copy of the workflow with the fast config as its config.yaml."""
+    base.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "Snakefile", base / "Snakefile")
+    shutil.copytree(ROOT / "workflow", base / "workflow", dirs_exist_ok=True)
+    shutil.copy(FAST, base / "config.yaml")
+    return base
+
+
+def snakemake(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    out = subprocess.run(["snakemake", "--cores", "2", *args], cwd=cwd, capture_output=True, text=True)
+    if check and out.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+    return out
+
+
+def planned_jobs(out: subprocess.CompletedProcess) -> dict:
+    """{rule: count} from a dry run's job-stats table."""
+    text = out.stdout + out.stderr
+    if "Nothing to be done" in text:
+        return {}
+    table = text[text.index("Job stats:"):]
+    jobs = {}
+    for line in table.splitlines()[3:]:
+        match = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if not match:
+            break
+        jobs[match.group(1)] = int(match.group(2))
+    jobs.pop("total", None)
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    cwd = workdir(tmp_path_factory.mktemp("workflow"))
+    snakemake(cwd, "all")
+    return cwd
+
+
+def test_outputs_exist_parse_and_hold_the_expected_rows(finished):
+    config = yaml.safe_load(FAST.read_text())
+    ratios = config["eval"]["ratios"]
+    for name in ("closedset_motion", "zeroshot_appearance", "zeroshot_compositional", "retrieval_captions"):
+        rows = read_rows(finished / "results" / f"{name}.csv")
+        assert list(rows[0]) == list(RESULT_COLUMNS)
+        assert all(0.0 <= float(r["value"]) <= 100.0 or r["metric"].endswith("medr") for r in rows)
+    rows = read_rows(finished / "results" / "zeroshot_appearance.csv")
+    # frozen: one ratio; finetune and openvclip: every ratio; val and test splits; top1 and top5.
+    assert len(rows) == (1 + 2 * len(ratios)) * 2 * 2
+    assert {r["variant"] for r in rows} == {"frozen", "finetune", "openvclip"}
+    assert {int(r["n_classes"]) for r in rows} == {config["objects"]["appearance"]}
+    motion = read_rows(finished / "results" / "closedset_motion.csv")
+    assert "finetune_temporal_off" in {r["variant"] for r in motion}
+    assert {int(r["n_videos"]) for r in motion if r["split"] == "test"} == {8}
+    retrieval = read_rows(finished / "results" / "retrieval_captions.csv")
+    assert {"t2v_r1", "v2t_r1", "t2v_medr"} <= {r["metric"] for r in retrieval}
+    sweep = read_rows(finished / "results" / "sweep_openvclip.csv")
+    assert sorted({float(r["ratio"]) for r in sweep}) == ratios
+    assert {r["dataset"] for r in sweep} == {"motion", "appearance", "compositional", "captions"}
+    summary = (finished / "results" / "summary.md").read_text()
+    assert "Expectations of the demo" in summary and "mean envelope" in summary
+    assert (finished / "results" / "tradeoff.png").read_bytes()[:4] == b"\x89PNG"
+    # Each result records its config and versions beside it.
+    meta = (finished / "results" / "runs" / "main" / "seed0" / "openvclip" / "motion.csv.json").read_text()
+    assert '"torch"' in meta and '"config_hash"' in meta
+    # Every rule wrote a log and a benchmark.
+    assert (finished / "logs" / "pretrain_clip.log").is_file()
+    assert (finished / "benchmarks" / "train_variant" / "main" / "seed0" / "openvclip.tsv").is_file()
+
+
+def test_second_run_plans_nothing(finished):
+    assert planned_jobs(snakemake(finished, "-n", "all")) == {}
+
+
+def test_changing_a_config_value_reruns_only_what_depends_on_it(finished):
+    config = yaml.safe_load((finished / "config.yaml").read_text())
+    config["datasets"]["captions"]["splits"]["test"] = 10
+    changed = finished / "changed.yaml"
+    changed.write_text(yaml.safe_dump(config))
+    jobs = planned_jobs(snakemake(finished, "-n", "--configfile", str(changed), "all"))
+    assert jobs.get("synthesize_dataset") == 1 and jobs.get("extract_frames") == 1
+    assert jobs.get("evaluate") == 3  # frozen, finetune, openvclip on captions
+    assert "train_variant" not in jobs and "pretrain_clip" not in jobs
+    assert jobs.get("collect_protocol") == 1
+
+
+def test_one_result_builds_only_what_it_needs(tmp_path):
+    cwd = workdir(tmp_path)
+    out = snakemake(cwd, "-n", "results/zeroshot_appearance.csv")
+    text = out.stdout + out.stderr
+    jobs = planned_jobs(out)
+    assert jobs["synthesize_dataset"] == 2  # the training set and appearance, nothing else
+    assert "wildcards: ds=captions" not in text and "wildcards: ds=compositional" not in text
+    assert "report" not in jobs and jobs["evaluate"] == 3
+
+
+def test_bad_config_stops_before_any_job(tmp_path):
+    cwd = workdir(tmp_path)
+    config = yaml.safe_load(FAST.read_text())
+    config["train"]["lamda"] = 0.5
+    config["eval"]["ratios"] = [0.0, 1.5]
+    config["variants"]["finetune"]["objective"] = "swa"
+    (cwd / "bad.yaml").write_text(yaml.safe_dump(config))
+    out = snakemake(cwd, "-n", "--configfile", "bad.yaml", check=False)
+    text = out.stdout + out.stderr
+    assert out.returncode != 0
+    assert "unknown key(s) ['lamda'] under 'train'" in text
+    assert "'eval.ratios.1': 1.5 is greater than the maximum of 1" in text
+    assert "'variants.finetune.objective' = 'swa' is not allowed; allowed values: ['frozen', 'finetune'" in text
+    assert not (cwd / "data").exists()
+
+
+def test_lint_reports_nothing(tmp_path):
+    cwd = workdir(tmp_path)
+    out = snakemake(cwd, "--lint", check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Lints for" not in out.stdout + out.stderr
+
+
+def test_html_report_holds_plot_and_summary(finished):
+    snakemake(finished, "--report", "report.html")
+    html = (finished / "report.html").read_text(errors="replace")
+    assert "tradeoff.png" in html and "summary.md" in html

@@ -1,0 +1,148 @@
+# Config access, target lists and input functions. No ML logic: that lives in the openvclip package.
+
+import json
+
+from openvclip.config import config_hash, validate_config
+
+validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml",
+                source="the active config (config.yaml and any --configfile/--config)")
+
+DATASETS = config["datasets"]
+VARIANTS = config["variants"]
+EXPERIMENTS = config["experiments"]
+MAIN = config["main_experiment"]
+TRAIN_SET = config["train_set"]
+# Threads of each heavy (torch) job. Unset: all of --cores but one, so heavy jobs run one at a time beside at most
+# one light job: torch jobs side by side on few cores slow each other down far more than they gain (measured 2.5x
+# on 2 cores). The CLI caps torch's threads at the machine's cores.
+THREADS = config.get("resources", {}).get("threads") or max(1, workflow.cores - 1)
+GPUS = config.get("resources", {}).get("gpus", 0)
+PROTOCOL_OF = {name: spec["protocol"] for name, spec in DATASETS.items()}
+PROTOCOL_OF[TRAIN_SET] = "closedset"
+
+
+wildcard_constraints:
+    ds="|".join(DATASETS),
+    variant="|".join(VARIANTS),
+    exp="|".join(EXPERIMENTS),
+    seed=r"\d+",
+    protocol="closedset|zeroshot|retrieval",
+    column=r"[a-z_]+",
+
+
+def js(value):
+    """Config slice as compact JSON for a CLI argument (quote it with {params.x:q})."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def image_size():
+    model = config["clip"]["model"]
+    size = model.get("config", {}).get("vision_cfg", {}).get("image_size", 224)
+    return size if isinstance(size, int) else size[0]
+
+
+def num_frames():
+    return config["train"].get("num_frames", 8)
+
+
+def source_variant(variant):
+    """The variant whose training produced this variant's weights."""
+    return VARIANTS[variant].get("weights_of", variant)
+
+
+def objective(variant):
+    return VARIANTS[source_variant(variant)]["objective"]
+
+
+def experiment_variants(exp):
+    return EXPERIMENTS[exp].get("variants", list(VARIANTS))
+
+
+def variant_datasets(variant):
+    return VARIANTS[variant].get("datasets", list(DATASETS))
+
+
+def label_column(exp, ds):
+    """Manifest column naming the classes of data set ``ds`` in experiment ``exp``."""
+    if ds == TRAIN_SET:
+        return EXPERIMENTS[exp]["labels"]
+    return "caption" if PROTOCOL_OF[ds] == "retrieval" else "classname"
+
+
+def text_file(exp, ds):
+    return f"data/text/{ds}.{label_column(exp, ds)}.pt"
+
+
+def train_config(exp, seed, variant):
+    values = {**config["train"], **EXPERIMENTS[exp].get("train", {})}
+    values.update(objective=objective(variant), seed=int(seed))
+    return values
+
+
+def weights_file(exp, seed, variant):
+    """The weights a variant is evaluated with: the SWA average when its training keeps one."""
+    source = source_variant(variant)
+    which = VARIANTS[variant].get("weights") or VARIANTS[source].get("weights")
+    if which is None:
+        swa = train_config(exp, seed, source).get("swa")
+        which = "swa" if (swa if swa is not None else objective(source) == "openvclip") else "last"
+    name = "swa.safetensors" if which == "swa" else "model.safetensors"
+    return f"models/{exp}/seed{seed}/{source}/{name}"
+
+
+def ratios(variant):
+    # The frozen model is theta0 itself: every ratio gives the same weights.
+    return [1.0] if objective(variant) == "frozen" else config["eval"]["ratios"]
+
+
+def result_hash_of(exp, seed, variant, ds):
+    """The config slice a result depends on (its hash goes into every result row)."""
+    return {
+        "seed": config["seed"], "world": config.get("world"), "objects": config.get("objects"),
+        "clip": config["clip"], "text": config["text"], "dataset": DATASETS[ds],
+        "train_set": DATASETS[TRAIN_SET], "variant": VARIANTS[variant], "temporal": config.get("temporal"),
+        "train": train_config(exp, seed, source_variant(variant)), "eval": config["eval"],
+        "experiment": {"name": exp, "labels": EXPERIMENTS[exp]["labels"], "seed": int(seed)},
+    }
+
+
+def run_file(exp, seed, variant, ds):
+    return f"results/runs/{exp}/seed{seed}/{variant}/{ds}.csv"
+
+
+def runs_of(exp, seed, ds=None):
+    return [run_file(exp, seed, v, d) for v in experiment_variants(exp) for d in variant_datasets(v)
+            if ds is None or d == ds]
+
+
+def main_seed():
+    return EXPERIMENTS[MAIN]["seeds"][0]
+
+
+def main_results():
+    files = [f"results/{PROTOCOL_OF[ds]}_{ds}.csv" for ds in DATASETS]
+    files += [f"results/sweep_{v}.csv" for v in experiment_variants(MAIN)]
+    return files
+
+
+def heavy_resources(mem_mb, runtime):
+    return {"mem_mb": mem_mb, "runtime": runtime, "gpu": GPUS}
+
+
+def report_spec(files, title, experiments=None):
+    zeroshot = [d for d in DATASETS if PROTOCOL_OF[d] == "zeroshot"]
+    variants = {v: {"trained": objective(v) != "frozen", "temporal": VARIANTS[v]["temporal"],
+                    "weights_of": VARIANTS[v].get("weights_of")} for v in VARIANTS}
+    return {
+        "title": title, "files": list(files), "train_set": TRAIN_SET, "zeroshot": zeroshot,
+        "retrieval": [d for d in DATASETS if PROTOCOL_OF[d] == "retrieval"], "variants": variants,
+        "trained_variants": [v for v in VARIANTS if objective(v) != "frozen" and "weights_of" not in VARIANTS[v]],
+        "test_ratio": config["eval"].get("test_ratio", 0.5),
+        "pretrain_metrics": "results/pretrain_clip.json" if "config" in config["clip"]["model"] else None,
+        "experiments": {e: f"labels: `{EXPERIMENTS[e]['labels']}`, train overrides: "
+                           f"`{js(EXPERIMENTS[e].get('train', {}))}`" for e in (experiments or [])},
+        "config": f"config hash {config_hash(config)}",
+    }
+
+
+CONDA_ENV = "../envs/openvclip.yaml"

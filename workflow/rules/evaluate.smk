@@ -1,0 +1,100 @@
+# Sweep the test-time interpolation ratio and score each data set; then collect tidy result tables.
+
+
+rule evaluate:
+    input:
+        theta0="models/clip/theta0.safetensors",
+        trained=lambda wc: f"models/{wc.exp}/seed{wc.seed}/{source_variant(wc.variant)}/model.safetensors",
+        frames="data/frames/{ds}.npy",
+        manifest="data/manifests/{ds}.csv",
+        text=lambda wc: text_file(wc.exp, wc.ds),
+    output:
+        "results/runs/{exp}/seed{seed}/{variant}/{ds}.csv",
+    params:
+        model=js(config["clip"]["model"]),
+        weights=lambda wc: weights_file(wc.exp, wc.seed, wc.variant),
+        temporal=lambda wc: "--temporal" if VARIANTS[wc.variant]["temporal"] else "--no-temporal",
+        boundary=config.get("temporal", {}).get("boundary", "mask"),
+        ratios=lambda wc: js(ratios(wc.variant)),
+        sets=lambda wc, input: js([{"name": wc.ds, "protocol": PROTOCOL_OF[wc.ds], "frames": input.frames,
+                                    "manifest": input.manifest, "text": input.text,
+                                    "column": label_column(wc.exp, wc.ds)}]),
+        hash_of=lambda wc: js(result_hash_of(wc.exp, wc.seed, wc.variant, wc.ds)),
+        batch=config["eval"].get("batch_size", 128),
+    conda:
+        CONDA_ENV
+    log:
+        "logs/evaluate/{exp}/seed{seed}/{variant}/{ds}.log",
+    benchmark:
+        "benchmarks/evaluate/{exp}/seed{seed}/{variant}/{ds}.tsv"
+    threads: THREADS
+    resources:
+        **heavy_resources(mem_mb=4000, runtime=120),
+    shell:
+        "openvclip --threads {threads} evaluate --model {params.model:q} --theta0 {input.theta0}"
+        " --weights {params.weights} {params.temporal} --boundary {params.boundary} --ratios {params.ratios:q}"
+        " --sets {params.sets:q} --variant {wildcards.variant} --hash-of {params.hash_of:q}"
+        " --batch-size {params.batch} --out {output} > {log} 2>&1"
+
+
+rule collect_protocol:
+    """results/{protocol}_{ds}.csv: every variant of the main experiment on one data set, all ratios."""
+    input:
+        lambda wc: runs_of(MAIN, main_seed(), wc.ds),
+    output:
+        "results/{protocol}_{ds}.csv",
+    conda:
+        CONDA_ENV
+    log:
+        "logs/collect/{protocol}_{ds}.log",
+    benchmark:
+        "benchmarks/collect/{protocol}_{ds}.tsv"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    shell:
+        "openvclip collect --inputs {input} --out {output} > {log} 2>&1"
+
+
+rule collect_sweep:
+    """results/sweep_{variant}.csv: one variant of the main experiment, every data set and ratio."""
+    input:
+        lambda wc: [run_file(MAIN, main_seed(), wc.variant, d) for d in variant_datasets(wc.variant)],
+    output:
+        "results/sweep_{variant}.csv",
+    conda:
+        CONDA_ENV
+    log:
+        "logs/collect/sweep_{variant}.log",
+    benchmark:
+        "benchmarks/collect/sweep_{variant}.tsv"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    shell:
+        "openvclip collect --inputs {input} --out {output} > {log} 2>&1"
+
+
+rule collect_experiment:
+    """results/study/{exp}.csv: every variant, seed and data set of an experiment, with experiment/seed columns."""
+    input:
+        lambda wc: [f for s in EXPERIMENTS[wc.exp]["seeds"] for f in runs_of(wc.exp, s)],
+    output:
+        "results/study/{exp}.csv",
+    params:
+        extra=lambda wc: js([{"experiment": wc.exp, "seed": s} for s in EXPERIMENTS[wc.exp]["seeds"]
+                             for _ in runs_of(wc.exp, s)]),
+    conda:
+        CONDA_ENV
+    log:
+        "logs/collect/study_{exp}.log",
+    benchmark:
+        "benchmarks/collect/study_{exp}.tsv"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    shell:
+        "openvclip collect --inputs {input} --extra {params.extra:q} --out {output} > {log} 2>&1"

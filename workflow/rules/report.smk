@@ -1,0 +1,49 @@
+# Summary tables, the trade-off plot, and the study of the paper's central claim.
+
+
+rule report:
+    input:
+        results=main_results(),
+        pretrain=rules.pretrain_clip.output.metrics if "config" in config["clip"]["model"] else [],
+    output:
+        summary=report("results/summary.md", caption="../report/summary.rst", category="Summary"),
+        plot=report("results/tradeoff.png", caption="../report/tradeoff.rst", category="Trade-off"),
+    params:
+        spec=lambda wc, input: js(report_spec(
+            [f for f in input.results if not Path(f).name.startswith("sweep_")],
+            f"openvclip results: experiment `{MAIN}`, seed {main_seed()}")),
+    conda:
+        CONDA_ENV
+    log:
+        "logs/report.log",
+    benchmark:
+        "benchmarks/report.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    shell:
+        "openvclip report --spec {params.spec:q} --summary {output.summary} --plot {output.plot} > {log} 2>&1"
+
+
+rule study_report:
+    input:
+        [f"results/study/{e}.csv" for e in config.get("study", [])],
+    output:
+        summary=report("results/study/summary.md", caption="../report/study.rst", category="Study"),
+        plot=report("results/study/tradeoff.png", caption="../report/study.rst", category="Study"),
+    params:
+        spec=lambda wc, input: js(report_spec(list(input), "The central claim, tested: Open-VCLIP vs plain "
+                                              "fine-tuning across interpolation ratios", config.get("study", []))),
+    conda:
+        CONDA_ENV
+    log:
+        "logs/study_report.log",
+    benchmark:
+        "benchmarks/study_report.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    shell:
+        "openvclip report --spec {params.spec:q} --summary {output.summary} --plot {output.plot} > {log} 2>&1"

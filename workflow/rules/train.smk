@@ -1,0 +1,33 @@
+# Train each variant of an experiment and seed (the SWA average is kept by the training loop).
+
+
+rule train_variant:
+    input:
+        theta0="models/clip/theta0.safetensors",
+        frames=f"data/frames/{TRAIN_SET}.npy",
+        manifest=f"data/manifests/{TRAIN_SET}.csv",
+        text=lambda wc: text_file(wc.exp, TRAIN_SET),
+    output:
+        # model.safetensors is written last (after swa.safetensors and the log), so it marks a finished run.
+        weights="models/{exp}/seed{seed}/{variant}/model.safetensors",
+    params:
+        model=js(config["clip"]["model"]),
+        train=lambda wc: js(train_config(wc.exp, wc.seed, wc.variant)),
+        temporal=lambda wc: "--temporal" if VARIANTS[wc.variant]["temporal"] else "--no-temporal",
+        boundary=config.get("temporal", {}).get("boundary", "mask"),
+        column=lambda wc: label_column(wc.exp, TRAIN_SET),
+        out_dir="models/{exp}/seed{seed}/{variant}",
+    conda:
+        CONDA_ENV
+    log:
+        "logs/train_variant/{exp}/seed{seed}/{variant}.log",
+    benchmark:
+        "benchmarks/train_variant/{exp}/seed{seed}/{variant}.tsv"
+    threads: THREADS
+    resources:
+        **heavy_resources(mem_mb=6000, runtime=24 * 60),
+    shell:
+        "openvclip --threads {threads} train --model {params.model:q} --theta0 {input.theta0}"
+        " {params.temporal} --boundary {params.boundary} --train {params.train:q} --frames {input.frames}"
+        " --manifest {input.manifest} --text {input.text} --column {params.column}"
+        " --out-dir {params.out_dir} > {log} 2>&1"
