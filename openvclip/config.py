@@ -96,6 +96,9 @@ def _cross_reference_problems(config: Mapping[str, Any]) -> list:
             if dataset not in datasets:
                 problems.append(f"key 'variants.{name}.datasets' names {dataset!r}; allowed: {sorted(datasets)}")
     for name, experiment in experiments.items():
+        for dataset in experiment.get("datasets", []):
+            if dataset not in datasets:
+                problems.append(f"key 'experiments.{name}.datasets' names {dataset!r}; allowed: {sorted(datasets)}")
         for variant in experiment.get("variants", []):
             if variant not in variants:
                 problems.append(f"key 'experiments.{name}.variants' names {variant!r}; allowed: {sorted(variants)}")

@@ -166,6 +166,25 @@ def auc_rows(rows, spec, zeroshot_set: str) -> Tuple[float, float, Dict[str, flo
     return compare_curves({k: c for k, c in curves.items() if len(c) > 1})
 
 
+def verdict(members: Mapping[str, list], spec: Mapping) -> str:
+    """One sentence per zero-shot set: does Open-VCLIP's curve lie above plain fine-tuning's, seed by seed?"""
+    sentences = []
+    for zs in spec["zeroshot"]:
+        margins = []
+        for rows in members.values():
+            means = auc_rows(rows, spec, zs)[2]
+            if {"openvclip", "finetune"} <= set(means):
+                margins.append(means["openvclip"] - means["finetune"])
+        if not margins:
+            continue
+        wins = sum(m > 0 for m in margins)
+        how = ("holds" if wins == len(margins) else "does not hold" if wins == 0 else "is mixed")
+        sentences.append(f"On {zs}, the claim {how}: Open-VCLIP's curve is above plain fine-tuning's in {wins} of "
+                         f"{len(margins)} seed(s) (margins {', '.join(f'{m:+.1f}' for m in margins)} points of mean "
+                         "zero-shot top-1 at equal closed-set accuracy).")
+    return " ".join(sentences) or "No openvclip/finetune pair to compare."
+
+
 def plot(groups: Mapping[str, list], spec: Mapping, path: Path) -> None:
     """One row per experiment, one panel per zero-shot set: closed-set (x) vs zero-shot (y) across ratios."""
     import matplotlib
@@ -287,6 +306,7 @@ def write_report(spec: Mapping, summary_path: Path, plot_path: Path) -> None:
                 auc_body.append([zs, "**openvclip above finetune?**", f"{wins} of {len(per_seed)} seeds", ""])
         lines.append(_table(["zero-shot set", "variant", "mean envelope (area / range)", "closed-set range"],
                             auc_body))
+        lines.append(verdict(members, spec) + "\n")
         if not experiment or spec.get("checks_in_study"):
             first = next(iter(members.values()))
             found = checks(first, spec)

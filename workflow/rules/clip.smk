@@ -18,7 +18,7 @@ if "config" in config["clip"]["model"]:
             "logs/pretrain_clip.log",
         benchmark:
             "benchmarks/pretrain_clip.tsv"
-        threads: THREADS
+        threads: PRETRAIN_THREADS
         resources:
             **heavy_resources(mem_mb=4000, runtime=60),
         shell:

@@ -12,10 +12,12 @@ VARIANTS = config["variants"]
 EXPERIMENTS = config["experiments"]
 MAIN = config["main_experiment"]
 TRAIN_SET = config["train_set"]
-# Threads of each heavy (torch) job. Unset: all of --cores but one, so heavy jobs run one at a time beside at most
-# one light job: torch jobs side by side on few cores slow each other down far more than they gain (measured 2.5x
-# on 2 cores). The CLI caps torch's threads at the machine's cores.
-THREADS = config.get("resources", {}).get("threads") or max(1, workflow.cores - 1)
+# Threads of each training and evaluation job (resources.threads). The small demo models scale poorly across
+# threads (2 threads: 0.28 s a step, 1 thread: 0.45 s), so the demo runs one-thread jobs side by side. The CLI
+# caps torch's threads at the machine's cores.
+THREADS = config.get("resources", {}).get("threads", 1)
+# CLIP pretraining has nothing to run beside it but the data jobs: give it all of --cores but one.
+PRETRAIN_THREADS = max(1, workflow.cores - 1)
 GPUS = config.get("resources", {}).get("gpus", 0)
 PROTOCOL_OF = {name: spec["protocol"] for name, spec in DATASETS.items()}
 PROTOCOL_OF[TRAIN_SET] = "closedset"
@@ -92,7 +94,7 @@ def weights_file(exp, seed, variant):
 
 def ratios(variant):
     # The frozen model is theta0 itself: every ratio gives the same weights.
-    return [1.0] if objective(variant) == "frozen" else config["eval"]["ratios"]
+    return [1.0] if objective(variant) == "frozen" else VARIANTS[variant].get("ratios", config["eval"]["ratios"])
 
 
 def result_hash_of(exp, seed, variant, ds):
@@ -111,8 +113,9 @@ def run_file(exp, seed, variant, ds):
 
 
 def runs_of(exp, seed, ds=None):
+    wanted = EXPERIMENTS[exp].get("datasets", list(DATASETS))
     return [run_file(exp, seed, v, d) for v in experiment_variants(exp) for d in variant_datasets(v)
-            if ds is None or d == ds]
+            if d in wanted and (ds is None or d == ds)]
 
 
 def main_seed():
