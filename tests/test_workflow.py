@@ -93,7 +93,7 @@ def test_changing_a_config_value_reruns_only_what_depends_on_it(finished):
     config["datasets"]["captions"]["splits"]["test"] = 10
     changed = finished / "changed.yaml"
     changed.write_text(yaml.safe_dump(config))
-    jobs = planned_jobs(snakemake(finished, "-n", "--configfile", str(changed), "all"))
+    jobs = planned_jobs(snakemake(finished, "-n", "all", "--configfile", str(changed)))
     assert jobs.get("synthesize_dataset") == 1 and jobs.get("extract_frames") == 1
     assert jobs.get("evaluate") == 3  # frozen, finetune, openvclip on captions
     assert "train_variant" not in jobs and "pretrain_clip" not in jobs
