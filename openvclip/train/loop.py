@@ -313,13 +313,14 @@ def fit(model: nn.Module, dataset: Dataset, classifier: torch.Tensor, cfg: Train
         _save_checkpoint(out_dir, epoch, step, params, optimizer, scheduler, swa, scaler, alpha_rng,
                          cfg.keep_checkpoints)
 
-    save_weights(params, out_dir / "model.safetensors", {"objective": cfg.objective, "steps": step})
     swa_path = None
     if swa is not None:
         swa_path = out_dir / "swa.safetensors"
         save_weights(swa.averaged(params), swa_path, {"objective": cfg.objective, "swa_epochs": swa.epochs})
     write_json(out_dir / "train_info.json", {**info, "steps": step,
                                               "swa_epochs": swa.epochs if swa is not None else None})
+    # Last: model.safetensors is what the workflow waits for, so it marks a finished run.
+    save_weights(params, out_dir / "model.safetensors", {"objective": cfg.objective, "steps": step})
     model.eval()
     return {"model": out_dir / "model.safetensors", "swa": swa_path, "steps": step}
 
