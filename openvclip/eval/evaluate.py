@@ -82,12 +82,12 @@ def sweep(model, theta0: Mapping[str, torch.Tensor], theta: Mapping[str, torch.T
     """Score every set at every ratio; the model's vision tower is overwritten (keep theta0 to restore it)."""
     rows = []
     model.to(device).eval()
+    known = set(model.state_dict())
+    missing = [k for k in theta if k not in known]
+    if missing:
+        raise KeyError(f"weights hold keys the model lacks: {missing[:5]}")
     for ratio in tqdm(list(ratios), desc=f"sweep {variant}", disable=not progress):
-        weights = interpolate(theta0, theta, ratio)
-        missing = [k for k in weights if k not in model.state_dict()]
-        if missing:
-            raise KeyError(f"weights hold keys the model lacks: {missing[:5]}")
-        model.load_state_dict(weights, strict=False)
+        model.load_state_dict(interpolate(theta0, theta, ratio), strict=False)
         for item in sets:
             embeddings = embed_videos(model, item.store, batch_size, progress=False, device=device)
             rows += [{"variant": variant, "ratio": round(float(ratio), 4), **row, "config_hash": config_hash}
