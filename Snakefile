@@ -8,7 +8,11 @@ from snakemake.utils import min_version
 min_version("8.0")
 
 
-configfile: "config.yaml"
+# The demo config, unless the user names another: the paper's configs (config/*.yaml) replace it whole rather
+# than being merged into it, so none of the demo's data sets or keys leak into a paper run.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
 
 
 include: "workflow/rules/common.smk"

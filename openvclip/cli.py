@@ -47,20 +47,20 @@ def _ratio(text: str) -> float:
     return value
 
 
-def _cmd_synth(args) -> int:
-    from .steps import prepare_synthetic
+def _cmd_prepare(args) -> int:
+    from .steps import prepare_dataset
 
-    count = prepare_synthetic(args.world, args.objects, args.dataset, args.name, args.seed, args.raw_dir,
-                              args.manifest, progress=args.progress)
-    print(f"wrote {count} videos under {args.raw_dir} and {args.manifest}")
+    counts = prepare_dataset(args.dataset, args.name, args.world, args.objects, args.seed, args.downloads, args.raw,
+                             args.manifest, progress=args.progress)
+    print(f"wrote {args.manifest}: {json.dumps(counts)}")
     return 0
 
 
 def _cmd_frames(args) -> int:
     from .steps import extract_frames
 
-    count = extract_frames(args.manifest, args.out, args.num_frames, args.size, progress=args.progress)
-    print(f"decoded {count} videos into {args.out}")
+    counts = extract_frames(args.manifest, args.out, args.settings, progress=args.progress)
+    print(f"decoded into {args.out}: {json.dumps(counts)}")
     return 0
 
 
@@ -151,20 +151,28 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--boundary", choices=("mask", "zeros"), default="mask",
                        help="missing neighbours at the first/last frame: masked, or zero keys/values (released)")
 
-    p = add("synth", _cmd_synth, "render a synthetic video data set (mp4 files) and its manifest")
-    p.add_argument("--world", type=_json, required=True, help="the world: config section as JSON")
-    p.add_argument("--objects", type=_json, required=True, help="the objects: config section as JSON")
+    p = add("prepare", _cmd_prepare, "prepare a data set: render it (synthetic) or fetch, verify, unpack and "
+            "parse it (real formats) into a manifest and class list",
+            "Prepare one data set of the config. Synthetic sets are rendered as video files. Real sets (UCF101, "
+            "HMDB51, Kinetics-400, the Kinetics-600 novel classes, MSR-VTT) are fetched from their sources in "
+            "order (resumable, checksum-verified downloads, or local copies), unpacked (ZIP, TAR, RAR) and "
+            "parsed from their own annotation files. Videos the annotations list but the files lack are "
+            "written to <manifest>.missing.txt and skipped.")
     p.add_argument("--dataset", type=_json, required=True, help="the datasets.<name> entry as JSON")
     p.add_argument("--name", required=True, help="data set name")
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--raw-dir", type=Path, required=True, help="folder for the video files")
+    p.add_argument("--world", type=_json, default={}, help="synthetic sets: the world section as JSON")
+    p.add_argument("--objects", type=_json, default={}, help="synthetic sets: the objects section as JSON")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--downloads", type=Path, required=True, help="folder for downloads (kept; resumed)")
+    p.add_argument("--raw", type=Path, required=True, help="folder for video files (rendered or unpacked)")
     p.add_argument("--manifest", type=Path, required=True, help="manifest CSV to write (class list beside it)")
 
-    p = add("frames", _cmd_frames, "decode every video of a manifest once (decord) into a .npy frame store")
+    p = add("frames", _cmd_frames, "decode every video of a manifest once (decord) into a frame store folder")
     p.add_argument("--manifest", type=Path, required=True)
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--num-frames", type=int, required=True)
-    p.add_argument("--size", type=int, required=True, help="frames are resized to size x size")
+    p.add_argument("--out", type=Path, required=True, help="store folder to write")
+    p.add_argument("--settings", type=_json, required=True,
+                   help='JSON: {"format": "raw"|"jpeg", "size": 224, "num_frames": 8, "views": 3, "rate": 16, '
+                        '"quality": 90}; rate 0 spreads the frames over the whole video')
 
     p = add("pretrain-clip", _cmd_pretrain, "pretrain the demo's small CLIP on captioned synthetic images")
     model_args(p, theta0=False)

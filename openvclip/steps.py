@@ -49,13 +49,50 @@ def prepare_synthetic(world: Mapping, objects: Mapping, dataset: Mapping, name: 
     return len(rows)
 
 
-def extract_frames(manifest: Path, out: Path, num_frames: int, size: int, progress: bool = True) -> int:
+def prepare_dataset(dataset: Mapping, name: str, world: Mapping, objects: Mapping, seed: int, downloads: Path,
+                    raw: Path, manifest: Path, progress: bool = True) -> dict:
+    """Any data set of the config into its manifest and class list: rendered (synthetic) or fetched, unpacked
+    and parsed from its own annotation files (real formats). Returns counts for the log."""
+    from .data.manifest import write_lines, write_manifest
+
+    if "format" not in dataset:
+        count = prepare_synthetic(world, objects, dataset, name, seed, raw, manifest, progress)
+        return {"videos": count, "missing": 0}
+    from .data.prepare import RealSet, materialise, parse
+
+    spec = RealSet.from_dict(dataset, name)
+    folders = materialise(spec, downloads, raw, progress)
+    rows, classes, missing = parse(spec, folders)
+    if not rows:
+        raise ValueError(f"data set {name}: no video of its annotations was found among its files "
+                         f"({len(missing)} listed, none present under {raw})")
+    extra = [c for c in rows[0] if c not in ("path", "label", "classname", "split")]
+    write_lines(Path(manifest).with_suffix(".missing.txt"), missing)
+    write_lines(Path(manifest).with_suffix(".classes.txt"), classes)
+    write_manifest(manifest, rows, extra=extra)
+    if missing:
+        print(f"{name}: {len(missing)} listed video(s) absent from the files, skipped; see "
+              f"{Path(manifest).with_suffix('.missing.txt')}")
+    return {"videos": len(rows), "classes": len(classes), "missing": len(missing)}
+
+
+def extract_frames(manifest: Path, out: Path, settings: Mapping, progress: bool = True) -> dict:
+    """Decode every video of a manifest once into the frame store folder ``out`` (see data/frames.py)."""
+    from .data.frames import write_store
     from .data.manifest import read_manifest
-    from .data.videos import extract_frames as decode_all
 
     rows = read_manifest(manifest)
-    decode_all([Path(r["path"]) for r in rows], out, num_frames, size, progress)
-    return len(rows)
+    known = {"format", "size", "num_frames", "views", "rate", "quality"}
+    unknown = set(settings) - known
+    if unknown:
+        raise ValueError(f"frame settings have unknown key(s) {sorted(unknown)}; allowed: {sorted(known)}")
+    meta = write_store([Path(r["path"]) for r in rows], out, settings["num_frames"], settings["size"],
+                       settings.get("views", 1), settings.get("rate", 0), settings.get("format", "raw"),
+                       settings.get("quality", 90), progress)
+    if meta["unreadable"]:
+        print(f"{len(meta['unreadable'])} unreadable video(s), skipped by training and evaluation:\n  "
+              + "\n  ".join(meta["errors"][:20]))
+    return {"videos": len(rows), "unreadable": len(meta["unreadable"])}
 
 
 def labelled(manifest: Path, column: str):
@@ -182,23 +219,28 @@ def load_text(path: Path) -> dict:
 def train_variant(model_spec: Mapping, theta0: Path, temporal: bool, boundary: str, train: Mapping,
                   frames: Path, manifest: Path, text: Path, column: str, out_dir: Path, threads: int = 0,
                   progress: bool = True) -> dict:
+    from .data.frames import check_frames
     from .data.loader import FrameClips, load_store
-    from .eval.evaluate import frame_count_check
+    from .data.sets import in_split
     from .train import TrainConfig, fit
 
     cfg = TrainConfig.from_dict(train)
     model = load_clip(model_spec, theta0, temporal, boundary)
     store = load_store(frames)
-    frame_count_check(store, cfg.num_frames, str(frames))
+    check_frames(store, cfg.num_frames, str(frames))
     rows, classes, labels = labelled(manifest, column)
     payload = load_text(text)
     if payload.get("classnames") != classes:
         raise ValueError(f"text classifier {text} was built for other classes than {manifest} labelled by "
                          f"{column!r}; rebuild it")
-    train_rows = [i for i, r in enumerate(rows) if r["split"] == "train"]
+    if len(store) != len(rows):
+        raise ValueError(f"frame store {frames} holds {len(store)} videos, manifest {manifest} lists {len(rows)}; "
+                         "re-run frame extraction")
+    valid = store.valid()
+    train_rows = [i for i, r in enumerate(rows) if in_split(r["split"], "train") and valid[i]]
     if not train_rows:
-        raise ValueError(f"manifest {manifest} has no 'train' split to train on")
-    dataset = FrameClips(store, labels.tolist(), train_rows, flips=cfg.flips)
+        raise ValueError(f"manifest {manifest} has no readable video in a 'train' split to train on")
+    dataset = FrameClips(store, labels.tolist(), train_rows, flips=cfg.flips, num_frames=cfg.num_frames)
     result = fit(model, dataset, payload["classifier"], cfg, out_dir, progress=progress,
                  metadata={"temporal": temporal, "boundary": boundary, "labels": column,
                            "train_videos": len(train_rows), "classes": len(classes), "versions": versions()})
@@ -213,8 +255,10 @@ def evaluate_variant(model_spec: Mapping, theta0: Path, weights: Path, temporal:
                      out: Path, batch_size: int = 128, progress: bool = True) -> int:
     """Sweep test-time interpolation ratios and score every set; writes one tidy CSV plus a JSON sidecar.
 
-    ``sets`` items: ``{name, protocol, frames, manifest, text, column}``.
+    ``sets`` items: ``{name, protocol, frames, manifest, text, column}``, optionally ``eval_splits`` (default:
+    every split of the manifest but ``train``) and ``classes_per_split`` (score each split over its own classes).
     """
+    from .data.frames import StoreRows
     from .data.loader import load_store
     from .eval.evaluate import EvalSet, sweep
     from .report.tables import RESULT_COLUMNS
@@ -235,26 +279,24 @@ def evaluate_variant(model_spec: Mapping, theta0: Path, weights: Path, temporal:
                 raise ValueError(f"text classifier {item['text']} does not match the classes of {item['manifest']}")
             text = payload["classifier"]
         splits = np.array([r["split"] for r in rows])
-        # Only the videos of the scored splits are embedded (a training set's train split is not).
-        keep = np.flatnonzero(np.isin(splits, EvalSet.eval_splits))
-        if len(keep) == 0:
-            raise ValueError(f"{item['manifest']} has no {' or '.join(EvalSet.eval_splits)} split to score")
-        if item["protocol"] == "retrieval":
-            text = text[torch.from_numpy(keep)]
         store = load_store(item["frames"])
         if len(store) != len(rows):
             raise ValueError(f"frame store {item['frames']} holds {len(store)} videos, manifest {item['manifest']} "
                              f"lists {len(rows)}; re-run frame extraction")
-        eval_sets.append(EvalSet(item["name"], item["protocol"], store[keep[0]:keep[-1] + 1] if _contiguous(keep)
-                                 else store[keep], labels[keep], splits[keep], text))
+        eval_splits = item.get("eval_splits") or sorted({s for field in splits for s in field.split()} - {"train"})
+        # Only the videos of the scored splits are embedded (a training set's train split is not), and only
+        # those that decoded (the frame store lists the others).
+        scored = np.array([any(s in eval_splits for s in field.split()) for field in splits], dtype=bool)
+        keep = np.flatnonzero(scored & store.valid())
+        if len(keep) == 0:
+            raise ValueError(f"{item['manifest']} has no readable video in split(s) {eval_splits} to score")
+        if item["protocol"] == "retrieval":
+            text = text[torch.from_numpy(keep)]
+        eval_sets.append(EvalSet(item["name"], item["protocol"], StoreRows(store, keep), labels[keep], splits[keep],
+                                 text, eval_splits, store.meta["views"], bool(item.get("classes_per_split"))))
     digest = config_hash(hash_of)
     rows = sweep(model, theta0_visual, theta, ratios, eval_sets, variant, digest, batch_size, progress=progress)
     write_rows(out, rows, RESULT_COLUMNS)
     write_json(Path(str(out) + ".json"), {"config_hash": digest, "config": hash_of, "weights": str(weights),
                                           "temporal": temporal, "versions": versions()})
     return len(rows)
-
-
-def _contiguous(index: np.ndarray) -> bool:
-    """Whether sorted indices form one run (then a slice of the memory-mapped store avoids a copy)."""
-    return len(index) > 0 and index[-1] - index[0] + 1 == len(index)

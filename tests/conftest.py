@@ -29,3 +29,12 @@ def clip_pair():
     """An image CLIP and an identical deep copy (the copy gets patched by the tests)."""
     model = make_clip()
     return model, copy.deepcopy(model)
+
+
+@pytest.fixture
+def http_server():
+    """A started loopback :class:`tests.http_server.FileServer` (in-memory files, ranges, scripted failures)."""
+    from tests.http_server import FileServer
+
+    with FileServer() as server:
+        yield server

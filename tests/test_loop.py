@@ -115,6 +115,27 @@ def test_resume_after_a_crash_gives_the_uninterrupted_weights(tmp_path):
     assert [p.name for p in (tmp_path / "resumed" / "checkpoints").iterdir()] == ["epoch-0003"]
 
 
+def test_checkpoints_of_a_run_with_other_settings_are_not_resumed(tmp_path, capsys):
+    dataset = MovingSquares(size=16)
+    model = enable_temporal_attention(make_clip())
+    fit(model, dataset, classifier_for(model), config(epochs=2), tmp_path / "run", progress=False)
+    # The same folder, a changed learning rate: resuming would report the old run's finished weights.
+    changed = config(epochs=2, lr=5e-4)
+    reference = enable_temporal_attention(make_clip())
+    expected = fit(reference, dataset, classifier_for(reference), changed, tmp_path / "fresh", progress=False)
+    again = enable_temporal_attention(make_clip())
+    result = fit(again, dataset, classifier_for(again), changed, tmp_path / "run", progress=False)
+    assert "other settings (lr)" in capsys.readouterr().out
+    a, b = load_weights(expected["model"]), load_weights(result["model"])
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert len(list(csv.DictReader(open(tmp_path / "run" / "train_log.csv")))) == result["steps"] == 4
+    # Settings that do not change the trajectory (here: how many checkpoints to keep) still resume.
+    kept = enable_temporal_attention(make_clip())
+    resumed = fit(kept, dataset, classifier_for(kept), config(epochs=2, lr=5e-4, keep_checkpoints=2),
+                  tmp_path / "run", progress=False)
+    assert "other settings" not in capsys.readouterr().out and resumed["steps"] == 4
+
+
 def test_finetune_has_no_interpolated_pass_and_frozen_keeps_theta0(tmp_path):
     model = make_clip()
     theta0 = {k: v.detach().clone() for k, v in vision_parameters(model).items()}

@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 
 from openvclip.data.manifest import read_manifest, write_manifest
-from openvclip.data.synthetic import (MOTIONS, SHAPES, SyntheticSet, World, all_objects, generate_set, render_image,
-                                      render_video, split_objects, trajectory)
-from openvclip.data.videos import extract_frames, read_frames, sample_indices
+from openvclip.data.synthetic import (MOTIONS, SHAPES, SyntheticSet, World, all_objects, background, generate_set,
+                                      render_exposure, render_image, render_object, render_video, split_objects,
+                                      trajectory)
+from openvclip.data.frames import open_store, view_indices, write_store
+from openvclip.data.videos import read_frames
 
 WORLD = World(num_frames=6)
 
@@ -19,6 +21,33 @@ def test_rendering_is_deterministic_for_a_seed_and_differs_across_seeds():
     assert np.array_equal(a, b) and not np.array_equal(a, c)
     assert np.array_equal(render_image(WORLD, ("blue", "ring"), np.random.default_rng(1)),
                           render_image(WORLD, ("blue", "ring"), np.random.default_rng(1)))
+
+
+def test_frames_rendered_together_equal_frames_rendered_one_by_one():
+    path = trajectory(WORLD, "circling", np.random.default_rng(2))
+    together = render_object(32, "star", path["cx"], path["cy"], path["radius"], path["angle"])
+    alone = [render_object(32, "star", path["cx"][i], path["cy"][i], path["radius"][i], path["angle"][i])
+             for i in range(WORLD.num_frames)]
+    assert together.shape == (6, 32, 32) and alone[0].shape == (32, 32)
+    assert np.allclose(together, np.stack(alone))
+    assert len({together[i].tobytes() for i in range(6)}) == 6  # the object really moves
+
+
+def test_a_long_exposure_is_the_clips_frames_averaged():
+    world = World(num_frames=8, noise=0.0)
+    for motion in MOTIONS:
+        video = render_video(world, ("white", "circle"), motion, np.random.default_rng(4))
+        exposure = render_exposure(world, ("white", "circle"), motion, np.random.default_rng(4))
+        assert exposure.shape == (32, 32, 3) and exposure.dtype == np.uint8
+        # Frames are rounded one by one, the exposure once: at most one level apart.
+        assert np.abs(exposure.astype(float) - video.astype(float).mean(axis=0)).max() <= 1.0
+    # A sideways move leaves a horizontal streak: the object's pixels spread wider than tall.
+    exposure = render_exposure(world, ("white", "circle"), "moving sideways", np.random.default_rng(0))
+    rng = np.random.default_rng(0)
+    trajectory(world, "moving sideways", rng)
+    bg = background(rng, 32)  # the exposure's own background: same draws in the same order
+    rows, cols = np.nonzero(np.abs(exposure - bg).mean(axis=-1) > 20)
+    assert np.ptp(cols) > np.ptp(rows) + 6
 
 
 @pytest.mark.parametrize("motion", MOTIONS)
@@ -67,18 +96,17 @@ def test_generated_set_decodes_with_declared_frames_and_labels(tmp_path):
     obj = tuple(first["object"].split(" "))
     assert np.array_equal(read_frames(first["path"], 6, 32), render_video(WORLD, obj, first["motion"], rng))
     write_manifest(tmp_path / "m.csv", rows, extra=("object", "motion", "object_motion", "caption"))
-    store_path = extract_frames([r["path"] for r in read_manifest(tmp_path / "m.csv")], tmp_path / "f.npy", 6, 32,
-                                progress=False)
-    store = np.load(store_path, mmap_mode="r")
-    assert store.shape == (10, 6, 32, 32, 3)
+    write_store([r["path"] for r in read_manifest(tmp_path / "m.csv")], tmp_path / "f", 6, 32, progress=False)
+    store = open_store(tmp_path / "f")
+    assert store.shape == (10, 6, 32, 32, 3) and store[2:4].shape == (2, 6, 32, 32, 3)
     assert np.array_equal(store[0], read_frames(first["path"], 6, 32))
-    assert not list(tmp_path.glob("*.tmp*"))
+    assert not list(tmp_path.glob("*.tmp*")) and not list(tmp_path.glob("*.writing"))
 
 
 def test_frame_sampling_spreads_over_the_video():
-    assert sample_indices(8, 8).tolist() == list(range(8))
-    assert sample_indices(16, 4).tolist() == [2, 6, 10, 14]
-    assert sample_indices(3, 6).tolist() == [0, 0, 1, 1, 2, 2]
+    assert view_indices(8, 8, 0, 1).tolist() == [list(range(8))]
+    assert view_indices(16, 4, 0, 1).tolist() == [[2, 6, 10, 14]]
+    assert view_indices(3, 6, 0, 1).tolist() == [[0, 0, 1, 1, 2, 2]]
 
 
 def test_bad_dataset_specs_are_named():

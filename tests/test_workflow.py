@@ -94,7 +94,7 @@ def test_changing_a_config_value_reruns_only_what_depends_on_it(finished):
     changed = finished / "changed.yaml"
     changed.write_text(yaml.safe_dump(config))
     jobs = planned_jobs(snakemake(finished, "-n", "all", "--configfile", str(changed)))
-    assert jobs.get("synthesize_dataset") == 1 and jobs.get("extract_frames") == 1
+    assert jobs.get("prepare_dataset") == 1 and jobs.get("extract_frames") == 1
     assert jobs.get("evaluate") == 3  # frozen, finetune, openvclip on captions
     assert "train_variant" not in jobs and "pretrain_clip" not in jobs
     assert jobs.get("collect_protocol") == 1
@@ -105,7 +105,7 @@ def test_one_result_builds_only_what_it_needs(tmp_path):
     out = snakemake(cwd, "-n", "results/zeroshot_appearance.csv")
     text = out.stdout + out.stderr
     jobs = planned_jobs(out)
-    assert jobs["synthesize_dataset"] == 2  # the training set and appearance, nothing else
+    assert jobs["prepare_dataset"] == 2  # the training set and appearance, nothing else
     assert "wildcards: ds=captions" not in text and "wildcards: ds=compositional" not in text
     assert "report" not in jobs and jobs["evaluate"] == 3
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -23,34 +23,47 @@ def normalise(frames: torch.Tensor, mean: Sequence[float] = CLIP_MEAN, std: Sequ
     return (x - torch.tensor(mean).view(shape)) / torch.tensor(std).view(shape)
 
 
-def load_store(path: Path) -> np.ndarray:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"frame store {path} does not exist (run the frame extraction rule first)")
-    return np.load(path, mmap_mode="r")
+def load_store(path: Path):
+    """The frame store folder written by ``openvclip frames`` (see :mod:`openvclip.data.frames`)."""
+    from .frames import open_store
+
+    return open_store(path)
 
 
 class FrameClips(Dataset):
     """Clips ``(T, 3, H, W)`` and labels for the rows ``indices`` of a frame store.
+
+    A store holding several temporal views per video (``views`` clips of ``num_frames``) gives one view drawn at
+    random per sample: temporal jitter for training.
 
     ``flips`` (training augmentation): ``"horizontal"`` mirrors each clip left-right with probability 1/2,
     ``"both"`` also up-down, independently; random draws come from torch's global generator, which the training
     loop seeds and checkpoints, so a resumed run draws the same flips.
     """
 
-    def __init__(self, store: np.ndarray, labels: Sequence[int], indices: Sequence[int], flips: str = "none"):
+    def __init__(self, store, labels: Sequence[int], indices: Sequence[int], flips: str = "none",
+                 num_frames: Optional[int] = None):
         if flips not in FLIPS:
             raise ValueError(f"flips must be one of {FLIPS}, got {flips!r}")
         if len(labels) != len(store):
             raise ValueError(f"frame store holds {len(store)} videos but the manifest lists {len(labels)}")
         self.store, self.labels, self.indices, self.flips = store, list(labels), list(indices), flips
+        self.num_frames = num_frames or store.shape[1]
+        if store.shape[1] % self.num_frames:
+            raise ValueError(f"frame store holds {store.shape[1]} frames per video, not a whole number of "
+                             f"{self.num_frames}-frame views")
+        self.views = store.shape[1] // self.num_frames
 
     def __len__(self) -> int:
         return len(self.indices)
 
     def __getitem__(self, item: int):
         row = self.indices[item]
-        clip = normalise(torch.from_numpy(np.array(self.store[row])))
+        frames = np.array(self.store[row])
+        if self.views > 1:
+            view = int(torch.randint(self.views, ()))
+            frames = frames[view * self.num_frames:(view + 1) * self.num_frames]
+        clip = normalise(torch.from_numpy(frames))
         if self.flips != "none":
             axes = (-1, -2) if self.flips == "both" else (-1,)
             dims = [d for d, flip in zip(axes, torch.rand(len(axes)) < 0.5) if flip]

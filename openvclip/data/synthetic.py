@@ -64,16 +64,18 @@ def _shape_mask(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
 _SUPERSAMPLE = 3
 
 
-def render_object(size: int, shape: str, cx: float, cy: float, radius: float, angle: float) -> np.ndarray:
-    """Anti-aliased coverage ``(size, size)`` in [0, 1] of a shape centred at (cx, cy), in pixels."""
+def render_object(size: int, shape: str, cx, cy, radius, angle) -> np.ndarray:
+    """Anti-aliased coverage in [0, 1] of a shape centred at (cx, cy), in pixels: ``(size, size)`` for scalar
+    arguments, ``(F, size, size)`` for arrays of F positions (one frame each, rendered in one pass)."""
     offsets = (np.arange(_SUPERSAMPLE) + 0.5) / _SUPERSAMPLE
-    coords = (np.arange(size)[:, None] + offsets[None, :]).reshape(-1)  # sub-pixel centres
+    coords = (np.arange(size)[:, None] + offsets[None, :]).reshape(-1).astype(np.float32)  # sub-pixel centres
     y, x = np.meshgrid(coords, coords, indexing="ij")
+    cx, cy, radius, angle = (np.asarray(a, np.float32)[..., None, None] for a in (cx, cy, radius, angle))
     dx, dy = (x - cx) / radius, (y - cy) / radius
-    cos, sin = math.cos(angle), math.sin(angle)
+    cos, sin = np.cos(angle), np.sin(angle)
     u, v = cos * dx + sin * dy, -sin * dx + cos * dy
     inside = _shape_mask(shape, u, -v).astype(np.float32)  # -v: image rows grow downwards
-    return inside.reshape(size, _SUPERSAMPLE, size, _SUPERSAMPLE).mean(axis=(1, 3))
+    return inside.reshape(*inside.shape[:-2], size, _SUPERSAMPLE, size, _SUPERSAMPLE).mean(axis=(-3, -1))
 
 
 def background(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -104,13 +106,14 @@ class World:
         return from_mapping(cls, values, "world")
 
 
-def _composite(world: World, rng: np.random.Generator, bg: np.ndarray, obj: Object, cx: float, cy: float,
-               radius: float, angle: float, brightness: float) -> np.ndarray:
-    colour = np.asarray(COLOURS[obj[0]], np.float32) * brightness
-    cover = render_object(world.image_size, obj[1], cx, cy, radius, angle)[:, :, None]
-    frame = bg * (1 - cover) + colour[None, None, :] * cover
-    frame += rng.normal(0, world.noise, frame.shape)
-    return np.clip(np.rint(frame), 0, 255).astype(np.uint8)
+def _composite(world: World, rng: np.random.Generator, bg: np.ndarray, obj: Object, path: Dict[str, np.ndarray]
+               ) -> np.ndarray:
+    """``(F, H, W, 3)`` uint8 frames of ``obj`` along ``path`` (arrays of F centres, radii, angles, brightnesses)."""
+    colour = np.asarray(COLOURS[obj[0]], np.float32)[None, None, None, :] * path["brightness"][:, None, None, None]
+    cover = render_object(world.image_size, obj[1], path["cx"], path["cy"], path["radius"], path["angle"])
+    frames = bg[None] * (1 - cover[..., None]) + colour * cover[..., None]
+    frames += rng.normal(0, world.noise, frames.shape)
+    return np.clip(np.rint(frames), 0, 255).astype(np.uint8)
 
 
 def render_image(world: World, obj: Object, rng: np.random.Generator) -> np.ndarray:
@@ -118,8 +121,25 @@ def render_image(world: World, obj: Object, rng: np.random.Generator) -> np.ndar
     size = world.image_size
     radius = rng.uniform(world.min_radius, world.max_radius)
     cx, cy = rng.uniform(radius, size - radius, size=2)
-    return _composite(world, rng, background(rng, size), obj, cx, cy, radius, rng.uniform(0, 2 * math.pi),
-                      rng.uniform(0.75, 1.0))
+    path = {"cx": np.array([cx]), "cy": np.array([cy]), "radius": np.array([radius]),
+            "angle": np.array([rng.uniform(0, 2 * math.pi)]), "brightness": np.array([rng.uniform(0.75, 1.0)])}
+    return _composite(world, rng, background(rng, size), obj, path)[0]
+
+
+def render_exposure(world: World, obj: Object, motion: str, rng: np.random.Generator) -> np.ndarray:
+    """A long-exposure still ``(H, W, 3)`` uint8 of ``obj`` doing ``motion``: the clip's frames averaged.
+
+    Such photos (a streak for a sideways move, a halo for pulsing) are how an image CLIP learns motion words
+    from stills, as real CLIP learns "running" from photos of runners. Individual video frames stay sharp, so
+    this grounds the words without giving the frozen model the motion of a video.
+    """
+    path = trajectory(world, motion, rng)
+    bg = background(rng, world.image_size)
+    colour = np.asarray(COLOURS[obj[0]], np.float32)[None, None, None, :] * path["brightness"][:, None, None, None]
+    cover = render_object(world.image_size, obj[1], path["cx"], path["cy"], path["radius"], path["angle"])
+    frame = (bg[None] * (1 - cover[..., None]) + colour * cover[..., None]).mean(axis=0)
+    frame += rng.normal(0, world.noise, frame.shape)
+    return np.clip(np.rint(frame), 0, 255).astype(np.uint8)
 
 
 def trajectory(world: World, motion: str, rng: np.random.Generator) -> Dict[str, np.ndarray]:
@@ -171,11 +191,7 @@ def trajectory(world: World, motion: str, rng: np.random.Generator) -> Dict[str,
 def render_video(world: World, obj: Object, motion: str, rng: np.random.Generator) -> np.ndarray:
     """``(T, H, W, 3)`` uint8 frames of ``obj`` doing ``motion`` over a textured, noisy background."""
     path = trajectory(world, motion, rng)
-    bg = background(rng, world.image_size)
-    return np.stack([
-        _composite(world, rng, bg, obj, path["cx"][i], path["cy"][i], path["radius"][i], path["angle"][i],
-                   path["brightness"][i])
-        for i in range(world.num_frames)])
+    return _composite(world, rng, background(rng, world.image_size), obj, path)
 
 
 def split_objects(seed: int, heldout_pretrain: int, finetune: int, appearance: int, compositional: int

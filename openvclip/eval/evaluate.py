@@ -12,7 +12,7 @@ scored by the data set's protocol on each of its splits:
 from __future__ import annotations
 
 import dataclasses
-from typing import List, Mapping, Optional, Sequence
+from typing import List, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -34,29 +34,40 @@ class EvalSet:
 
     name: str
     protocol: str
-    store: np.ndarray                 # (N, T, H, W, 3) uint8
+    store: object                     # (N, V*T, H, W, 3) uint8 frames: a FrameStore or an array
     labels: np.ndarray                # (N,) class index per video (retrieval: caption index = row)
-    splits: np.ndarray                # (N,) split name per video
+    splits: np.ndarray                # (N,) the split names of each video, space-separated ("test1 test3")
     text: torch.Tensor                # classification: (D, C) classifier; retrieval: (N, D) caption embeddings
     eval_splits: Sequence[str] = ("val", "test")
+    views: int = 1                    # temporal views per video in the store, embeddings averaged
+    classes_per_split: bool = False   # score each split over the classes its videos have (K600's 160 of 220)
 
 
 @torch.inference_mode()
-def embed_videos(model, store: np.ndarray, batch_size: int = 128, progress: bool = False,
-                 device="cpu", desc: str = "embed") -> torch.Tensor:
-    """``(N, D)`` per video: the mean of its L2-normalised frame embeddings (not re-normalised)."""
+def embed_videos(model, store, batch_size: int = 128, progress: bool = False, device="cpu",
+                 desc: str = "embed", views: int = 1) -> torch.Tensor:
+    """``(N, D)`` per video: the mean of its L2-normalised frame embeddings over all frames of all ``views``
+    (not re-normalised). Logits are linear in it, so this averages the views' scores."""
     out = []
     for start in tqdm(range(0, len(store), batch_size), desc=desc, disable=not progress, leave=False):
-        clips = normalise(torch.from_numpy(np.array(store[start:start + batch_size]))).to(device)
-        out.append(F.normalize(encode_video(model, clips), dim=-1).mean(dim=1).float().cpu())
+        frames = torch.from_numpy(np.array(store[start:start + batch_size]))
+        count = frames.shape[0]
+        clips = normalise(frames.reshape(count * views, frames.shape[1] // views, *frames.shape[2:])).to(device)
+        embeddings = F.normalize(encode_video(model, clips), dim=-1).mean(dim=1)
+        out.append(embeddings.view(count, views, -1).mean(dim=1).float().cpu())
     return torch.cat(out)
+
+
+def split_mask(splits: np.ndarray, split: str) -> np.ndarray:
+    """Videos that belong to ``split`` (a video's field lists its splits, space-separated)."""
+    return np.array([split in field.split() for field in splits], dtype=bool)
 
 
 def score_set(video_embeddings: torch.Tensor, item: EvalSet) -> List[dict]:
     """Metric rows (without variant/ratio/hash) for every evaluated split of ``item``."""
     rows = []
     for split in item.eval_splits:
-        mask = item.splits == split
+        mask = split_mask(item.splits, split)
         count = int(mask.sum())
         if count == 0:
             continue
@@ -67,10 +78,14 @@ def score_set(video_embeddings: torch.Tensor, item: EvalSet) -> List[dict]:
             metrics = retrieval_metrics((texts @ videos.T).numpy())
             classes = count
         else:
-            scores = (embeddings @ item.text.float()).numpy()
             labels = item.labels[mask]
+            columns = np.arange(item.text.shape[1])
+            if item.classes_per_split:
+                columns = np.unique(labels)
+                labels = np.searchsorted(columns, labels)
+            scores = (embeddings @ item.text.float()[:, torch.from_numpy(columns)]).numpy()
             metrics = {f"top{k}": 100.0 * topk_accuracy(scores, labels, k) for k in (1, 5)}
-            classes = item.text.shape[1]
+            classes = len(columns)
         rows += [{"dataset": item.name, "split": split, "metric": metric, "value": round(value, 4),
                   "n_videos": count, "n_classes": classes} for metric, value in metrics.items()]
     return rows
@@ -89,13 +104,8 @@ def sweep(model, theta0: Mapping[str, torch.Tensor], theta: Mapping[str, torch.T
     for ratio in tqdm(list(ratios), desc=f"sweep {variant}", disable=not progress):
         model.load_state_dict(interpolate(theta0, theta, ratio), strict=False)
         for item in sets:
-            embeddings = embed_videos(model, item.store, batch_size, progress=False, device=device)
+            embeddings = embed_videos(model, item.store, batch_size, progress=False, device=device,
+                                      views=item.views)
             rows += [{"variant": variant, "ratio": round(float(ratio), 4), **row, "config_hash": config_hash}
                      for row in score_set(embeddings, item)]
     return rows
-
-
-def frame_count_check(store: np.ndarray, expected: Optional[int], name: str) -> None:
-    if expected is not None and store.shape[1] != expected:
-        raise ValueError(f"frame store of {name} holds {store.shape[1]} frames per video, the config asks for "
-                         f"{expected}; re-run frame extraction")

@@ -242,9 +242,20 @@ def fit(model: nn.Module, dataset: Dataset, classifier: torch.Tensor, cfg: Train
     autocast, scaler = _amp(cfg, device)
 
     start_epoch, step = 1, 0
+    fingerprint = _fingerprint(cfg, metadata, len(dataset))
     resume = latest_checkpoint(out_dir)
     if resume is not None:
         state = torch.load(resume / "state.pt", map_location="cpu", weights_only=False)
+        if state.get("fingerprint") != fingerprint:
+            # Written by a run with another config or data: resuming would mix two trainings.
+            differing = sorted(k for k in set(fingerprint) | set(state.get("fingerprint") or {})
+                               if fingerprint.get(k) != (state.get("fingerprint") or {}).get(k))
+            print(f"checkpoints in {out_dir / 'checkpoints'} come from a run with other settings "
+                  f"({', '.join(differing) or 'unknown'}); discarding them and starting afresh")
+            shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)
+            (out_dir / "train_log.csv").unlink(missing_ok=True)
+            resume = None
+    if resume is not None:
         weights = load_weights(resume / "model.safetensors")
         with torch.no_grad():
             for k, p in params.items():
@@ -311,7 +322,7 @@ def fit(model: nn.Module, dataset: Dataset, classifier: torch.Tensor, cfg: Train
         if swa is not None and swa.due(epoch):
             swa.update(params, epoch)
         _save_checkpoint(out_dir, epoch, step, params, optimizer, scheduler, swa, scaler, alpha_rng,
-                         cfg.keep_checkpoints)
+                         cfg.keep_checkpoints, fingerprint)
 
     swa_path = None
     if swa is not None:
@@ -325,8 +336,20 @@ def fit(model: nn.Module, dataset: Dataset, classifier: torch.Tensor, cfg: Train
     return {"model": out_dir / "model.safetensors", "swa": swa_path, "steps": step}
 
 
+# Settings that do not change the training trajectory: a resumed run may differ in them.
+_RESUMABLE_DIFFERENCES = ("num_workers", "keep_checkpoints")
+
+
+def _fingerprint(cfg: TrainConfig, metadata: Optional[dict], dataset_size: int) -> dict:
+    """What a checkpoint must share with the current run to be resumed."""
+    values = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _RESUMABLE_DIFFERENCES}
+    values.update({f"data.{k}": v for k, v in (metadata or {}).items() if k != "versions"})
+    values["data.size"] = dataset_size
+    return values
+
+
 def _save_checkpoint(out_dir: Path, epoch: int, step: int, params, optimizer, scheduler, swa, scaler, alpha_rng,
-                     keep: int) -> Path:
+                     keep: int, fingerprint: Optional[dict] = None) -> Path:
     root = out_dir / "checkpoints"
     final = root / f"epoch-{epoch:04d}"
     tmp = root / f"epoch-{epoch:04d}.tmp"
@@ -336,7 +359,7 @@ def _save_checkpoint(out_dir: Path, epoch: int, step: int, params, optimizer, sc
     torch.save({"epoch": epoch, "step": step, "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "swa": swa.state_dict() if swa is not None else None,
                 "scaler": scaler.state_dict() if scaler is not None else None,
-                "alpha_rng": alpha_rng.get_state(), "rng": _rng_state()}, tmp / "state.pt")
+                "alpha_rng": alpha_rng.get_state(), "rng": _rng_state(), "fingerprint": fingerprint}, tmp / "state.pt")
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
     for old in _checkpoint_dirs(root)[:-keep]:

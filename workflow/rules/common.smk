@@ -22,6 +22,24 @@ GPUS = config.get("resources", {}).get("gpus", 0)
 PROTOCOL_OF = {name: spec["protocol"] for name, spec in DATASETS.items()}
 PROTOCOL_OF[TRAIN_SET] = "closedset"
 
+ACTIVE_CONFIG = ", ".join(map(str, workflow.overwrite_configfiles)) or "config.yaml"
+
+
+def datasets_of_shipped_configs():
+    """Data set name -> the config files shipped in config/ that define it."""
+    import yaml
+
+    found = {}
+    for path in sorted(Path(workflow.basedir, "config").glob("*.yaml")):
+        for name in (yaml.safe_load(path.read_text()) or {}).get("datasets", {}) or {}:
+            found.setdefault(name, []).append(f"config/{path.name}")
+    return found
+
+
+# Data sets other configs define but the active one does not: asking for their results fails while the DAG
+# is built (before any job runs), naming the config to use.
+OTHER_DATASETS = {k: v for k, v in datasets_of_shipped_configs().items() if k not in DATASETS}
+
 
 wildcard_constraints:
     ds="|".join(DATASETS),
@@ -35,6 +53,20 @@ wildcard_constraints:
 def js(value):
     """Config slice as compact JSON for a CLI argument (quote it with {params.x:q})."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def is_synthetic(ds):
+    return "format" not in DATASETS[ds]
+
+
+def frame_settings(ds):
+    """How a data set's videos are decoded into its frame store (openvclip/data/frames.py)."""
+    if is_synthetic(ds):  # the demo's short clips: frames spread over the whole clip, stored raw
+        return {"format": "raw", "size": image_size(), "num_frames": num_frames(), "views": 1, "rate": 0}
+    # Real videos: the protocol's views of num_frames frames `rate` apart, JPEG-compressed.
+    defaults = {"format": "jpeg", "size": image_size(), "num_frames": num_frames(), "views": 3, "rate": 16,
+                "quality": 90}
+    return {**defaults, **DATASETS[ds].get("frames", {})}
 
 
 def image_size():
@@ -90,6 +122,18 @@ def weights_file(exp, seed, variant):
         which = "swa" if (swa if swa is not None else objective(source) == "openvclip") else "last"
     name = "swa.safetensors" if which == "swa" else "model.safetensors"
     return f"models/{exp}/seed{seed}/{source}/{name}"
+
+
+def eval_set(exp, ds, input):
+    """What `openvclip evaluate --sets` needs of one data set."""
+    spec = DATASETS[ds]
+    item = {"name": ds, "protocol": PROTOCOL_OF[ds], "frames": input.frames, "manifest": input.manifest,
+            "text": input.text, "column": label_column(exp, ds)}
+    if spec.get("eval_splits"):
+        item["eval_splits"] = spec["eval_splits"]
+    if spec.get("format") == "kinetics600_novel":  # each split is scored over its own 160 classes
+        item["classes_per_split"] = True
+    return item
 
 
 def ratios(variant):
@@ -149,3 +193,11 @@ def report_spec(files, title, experiments=None):
 
 
 CONDA_ENV = "../envs/openvclip.yaml"
+
+
+def dataset_not_in_config(name):
+    configs = OTHER_DATASETS[name]
+    raise ValueError(
+        f"data set {name!r} is not defined in the active config ({ACTIVE_CONFIG}); it is defined in "
+        f"{', '.join(configs)}. Run e.g.: snakemake --cores 8 --configfile {configs[0]} <target>. "
+        f"The active config defines: {', '.join(sorted(DATASETS))}")

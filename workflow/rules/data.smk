@@ -1,41 +1,43 @@
-# Data: generate (synthetic) -> manifest -> frames decoded once by decord.
+# Data: prepare (synthetic: render; real: fetch -> verify -> unpack -> parse annotations) -> manifest ->
+# frames decoded once by decord into a store folder.
 
 
-rule synthesize_dataset:
+rule prepare_dataset:
     output:
         manifest="data/manifests/{ds}.csv",
         classes="data/manifests/{ds}.classes.txt",
-        videos=directory("data/raw/{ds}"),
     params:
+        dataset=lambda wc: js(DATASETS[wc.ds]),
         world=js(config.get("world", {})),
         objects=js(config.get("objects", {})),
-        dataset=lambda wc: js(DATASETS[wc.ds]),
         seed=config["seed"],
+        # Downloads and unpacked files are not declared outputs: a failed job must not delete a half-done
+        # 6 GB download (it resumes), and unpacking is atomic on its own.
+        downloads="data/downloads/{ds}",
+        raw="data/raw/{ds}",
     conda:
         CONDA_ENV
     log:
-        "logs/synthesize_dataset/{ds}.log",
+        "logs/prepare_dataset/{ds}.log",
     benchmark:
-        "benchmarks/synthesize_dataset/{ds}.tsv"
+        "benchmarks/prepare_dataset/{ds}.tsv"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=30,
+        mem_mb=2000,
+        runtime=lambda wc: 30 if is_synthetic(wc.ds) else 24 * 60,
     shell:
-        "openvclip synth --world {params.world:q} --objects {params.objects:q} --dataset {params.dataset:q}"
-        " --name {wildcards.ds} --seed {params.seed} --raw-dir {output.videos} --manifest {output.manifest}"
-        " > {log} 2>&1"
+        "openvclip prepare --dataset {params.dataset:q} --name {wildcards.ds} --world {params.world:q}"
+        " --objects {params.objects:q} --seed {params.seed} --downloads {params.downloads} --raw {params.raw}"
+        " --manifest {output.manifest} > {log} 2>&1"
 
 
 rule extract_frames:
     input:
         manifest="data/manifests/{ds}.csv",
-        videos="data/raw/{ds}",
     output:
-        "data/frames/{ds}.npy",
+        directory("data/frames/{ds}"),
     params:
-        frames=num_frames(),
-        size=image_size(),
+        frames=lambda wc: js(frame_settings(wc.ds)),
     conda:
         CONDA_ENV
     log:
@@ -45,7 +47,30 @@ rule extract_frames:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=60,
+        runtime=lambda wc: 60 if is_synthetic(wc.ds) else 24 * 60,
     shell:
-        "openvclip frames --manifest {input.manifest} --out {output} --num-frames {params.frames}"
-        " --size {params.size} > {log} 2>&1"
+        "openvclip frames --manifest {input.manifest} --out {output} --settings {params.frames:q} > {log} 2>&1"
+
+
+if OTHER_DATASETS:
+
+    rule dataset_not_in_config:
+        """Fails at once for a data set the active config does not define, naming the config that does."""
+        input:
+            lambda wc: dataset_not_in_config(wc.other),
+        output:
+            "results/{protocol}_{other}.csv",
+        wildcard_constraints:
+            other="|".join(OTHER_DATASETS),
+        conda:
+            CONDA_ENV
+        log:
+            "logs/dataset_not_in_config/{protocol}_{other}.log",
+        benchmark:
+            "benchmarks/dataset_not_in_config/{protocol}_{other}.tsv"
+        threads: 1
+        resources:
+            mem_mb=100,
+            runtime=1,
+        shell:
+            "false"

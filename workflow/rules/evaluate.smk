@@ -5,7 +5,7 @@ rule evaluate:
     input:
         theta0="models/clip/theta0.safetensors",
         trained=lambda wc: f"models/{wc.exp}/seed{wc.seed}/{source_variant(wc.variant)}/model.safetensors",
-        frames="data/frames/{ds}.npy",
+        frames="data/frames/{ds}",
         manifest="data/manifests/{ds}.csv",
         text=lambda wc: text_file(wc.exp, wc.ds),
     output:
@@ -16,9 +16,7 @@ rule evaluate:
         temporal=lambda wc: "--temporal" if VARIANTS[wc.variant]["temporal"] else "--no-temporal",
         boundary=config.get("temporal", {}).get("boundary", "mask"),
         ratios=lambda wc: js(ratios(wc.variant)),
-        sets=lambda wc, input: js([{"name": wc.ds, "protocol": PROTOCOL_OF[wc.ds], "frames": input.frames,
-                                    "manifest": input.manifest, "text": input.text,
-                                    "column": label_column(wc.exp, wc.ds)}]),
+        sets=lambda wc, input: js([eval_set(wc.exp, wc.ds, input)]),
         hash_of=lambda wc: js(result_hash_of(wc.exp, wc.seed, wc.variant, wc.ds)),
         batch=config["eval"].get("batch_size", 128),
     conda:
@@ -31,7 +29,9 @@ rule evaluate:
     resources:
         **heavy_resources(mem_mb=4000, runtime=120),
     shell:
-        "openvclip --threads {threads} evaluate --model {params.model:q} --theta0 {input.theta0}"
+        # Lower CPU priority: on a laptop, evaluations fill the cycles the training jobs (the critical path)
+        # leave free instead of slowing them down; on a cluster each job has its own cores and it changes nothing.
+        "nice -n 10 openvclip --threads {threads} evaluate --model {params.model:q} --theta0 {input.theta0}"
         " --weights {params.weights} {params.temporal} --boundary {params.boundary} --ratios {params.ratios:q}"
         " --sets {params.sets:q} --variant {wildcards.variant} --hash-of {params.hash_of:q}"
         " --batch-size {params.batch} --out {output} > {log} 2>&1"

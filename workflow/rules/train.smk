@@ -4,7 +4,7 @@
 rule train_variant:
     input:
         theta0="models/clip/theta0.safetensors",
-        frames=f"data/frames/{TRAIN_SET}.npy",
+        frames=f"data/frames/{TRAIN_SET}",
         manifest=f"data/manifests/{TRAIN_SET}.csv",
         text=lambda wc: text_file(wc.exp, TRAIN_SET),
     output:

@@ -1,0 +1,130 @@
+"""Unpack ZIP, TAR(.GZ/.BZ2/.XZ) and RAR archives safely and atomically (nested RARs too, as HMDB51 ships).
+
+ZIP and TAR use the standard library. RAR uses libarchive through its Python binding ``libarchive-c`` (a
+dependency of the project; it needs the libarchive library, present on most Linux systems). Every member path is
+checked to stay inside the destination, and an archive is unpacked into a temporary folder that is renamed into
+place only when complete, so an interrupted extraction never looks finished.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tarfile
+import zipfile
+from pathlib import Path, PurePosixPath
+from typing import Iterator, List, Tuple
+
+from tqdm.auto import tqdm
+
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".rar")
+
+LIBARCHIVE_HELP = (
+    "RAR archives are read with libarchive: `pip install libarchive-c` (installed with openvclip) and the "
+    "libarchive library: Debian/Ubuntu `apt-get install libarchive13`, Fedora `dnf install libarchive`, "
+    "conda `conda install -c conda-forge libarchive`, macOS `brew install libarchive` (then set "
+    "LIBARCHIVE=/opt/homebrew/opt/libarchive/lib/libarchive.dylib)")
+
+
+def archive_kind(path: Path) -> str:
+    name = Path(path).name.lower()
+    for suffix in sorted(ARCHIVE_SUFFIXES, key=len, reverse=True):
+        if name.endswith(suffix):
+            return suffix.lstrip(".")
+    raise ValueError(f"{path}: not an archive this pipeline unpacks (known: {', '.join(ARCHIVE_SUFFIXES)})")
+
+
+def is_archive(path: Path) -> bool:
+    try:
+        archive_kind(path)
+        return True
+    except ValueError:
+        return False
+
+
+def _safe_target(root: Path, member: str) -> Path:
+    """``root / member``, refusing absolute paths and ``..`` that would escape ``root``."""
+    relative = PurePosixPath(member.replace("\\", "/"))
+    if relative.is_absolute() or ".." in relative.parts:
+        raise ValueError(f"archive member {member!r} would be written outside {root}; refusing the archive")
+    return root.joinpath(*relative.parts)
+
+
+def _rar_entries(path: Path) -> Iterator[Tuple[str, bool, Iterator[bytes]]]:
+    try:
+        import libarchive
+    except (ImportError, OSError) as error:  # OSError: the binding found no libarchive library
+        raise RuntimeError(f"cannot open {path}: {error}. {LIBARCHIVE_HELP}") from error
+    with libarchive.file_reader(str(path)) as archive:
+        for entry in archive:
+            yield entry.pathname, entry.isdir, entry.get_blocks()
+
+
+def _unpack(path: Path, root: Path, progress: bool) -> int:
+    kind = archive_kind(path)
+    count = 0
+    if kind == "zip":
+        with zipfile.ZipFile(path) as archive:
+            for info in tqdm(archive.infolist(), desc=f"unzip {path.name}", disable=not progress):
+                target = _safe_target(root, info.filename)
+                if info.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with archive.open(info) as src, open(target, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+                count += 1
+    elif kind == "rar":
+        for name, is_dir, blocks in tqdm(_rar_entries(path), desc=f"unrar {path.name}", disable=not progress):
+            target = _safe_target(root, name)
+            if is_dir:
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(target, "wb") as dst:
+                for block in blocks:
+                    dst.write(block)
+            count += 1
+    else:
+        with tarfile.open(path) as archive:
+            members = archive.getmembers()
+            for member in members:
+                _safe_target(root, member.name)
+            for member in tqdm(members, desc=f"untar {path.name}", disable=not progress):
+                archive.extract(member, root, filter="data")
+                count += member.isfile()
+    return count
+
+
+def extract(path: Path, dest: Path, nested: bool = False, progress: bool = True) -> Path:
+    """Unpack ``path`` into the folder ``dest`` (created atomically); returns ``dest``.
+
+    ``nested``: archives found inside are unpacked where they lie and then deleted (HMDB51: a RAR of 51
+    per-class RARs). An existing ``dest`` is kept as it is: delete it to unpack again.
+    """
+    path, dest = Path(path), Path(dest)
+    if dest.is_dir():
+        return dest
+    if not path.is_file():
+        raise FileNotFoundError(f"archive {path} does not exist")
+    tmp = dest.with_name(dest.name + ".unpacking")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    try:
+        _unpack(path, tmp, progress)
+        if nested:
+            inner = sorted(p for p in tmp.rglob("*") if p.is_file() and is_archive(p))
+            for archive in tqdm(inner, desc=f"inner archives of {path.name}", disable=not progress or not inner):
+                _unpack(archive, archive.parent, progress=False)
+                archive.unlink()
+        os.replace(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dest
+
+
+def list_files(root: Path) -> List[Path]:
+    """Every file under ``root`` (following a linked local copy), sorted."""
+    return sorted(p for p in Path(root).resolve().rglob("*") if p.is_file())

@@ -1,0 +1,86 @@
+"""Frame stores: the protocol's temporal views, short-side resize and centre crop, raw and JPEG formats,
+unreadable videos listed, nothing half-written."""
+
+import json
+
+import numpy as np
+import pytest
+
+from openvclip.data.frames import decode_views, open_store, view_indices, write_store
+from openvclip.data.videos import write_video
+
+
+def numbered_video(path, length, height, width):
+    """Frame i is flat grey level 4*i (exact under the lossless writer), so decoded frames tell their index.
+
+    decord fails on some tiny frame widths (24, 48, 72 px: a buffer size mismatch); real videos' sizes and
+    widths of 32, 64, 80, 96 px decode, so the fixtures use those."""
+    frames = np.repeat((4 * np.arange(length, dtype=np.uint8))[:, None, None, None], 3, axis=3)
+    write_video(path, np.ascontiguousarray(np.broadcast_to(frames, (length, height, width, 3))))
+    return path
+
+
+def test_views_are_clips_at_the_rate_spread_from_first_to_last_start():
+    assert view_indices(100, 4, 10, 3).tolist() == [[0, 10, 20, 30], [35, 45, 55, 65], [69, 79, 89, 99]]
+    assert view_indices(100, 4, 10, 1).tolist() == [[35, 45, 55, 65]]  # one view: the centre clip
+    # A video shorter than a clip: every view starts at 0 and the last frame repeats.
+    assert view_indices(20, 4, 10, 2).tolist() == [[0, 10, 19, 19], [0, 10, 19, 19]]
+    with pytest.raises(ValueError, match="no frames"):
+        view_indices(0, 4, 10, 1)
+
+
+def test_decoded_views_hold_the_right_frames_resized_on_the_short_side_and_centre_cropped(tmp_path):
+    video = numbered_video(tmp_path / "v.mp4", 60, 48, 64)
+    clip = decode_views(video, num_frames=4, rate=5, views=3, size=12)
+    assert clip.shape == (12, 12, 12, 3)
+    expected = view_indices(60, 4, 5, 3).reshape(-1)
+    assert np.abs(clip[:, 6, 6, 0].astype(int) - 4 * expected).max() <= 1
+
+
+@pytest.mark.parametrize("fmt", ["raw", "jpeg"])
+def test_store_round_trip_and_unreadable_videos(tmp_path, fmt):
+    good = [numbered_video(tmp_path / f"v{i}.mp4", 30 + 10 * i, 48, 64) for i in range(3)]
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video at all")
+    paths = [good[0], broken, good[1], good[2]]
+    meta = write_store(paths, tmp_path / "store", num_frames=4, size=16, views=2, rate=3, fmt=fmt, progress=False)
+    assert meta["unreadable"] == [1] and "broken.mp4" in meta["errors"][0]
+    store = open_store(tmp_path / "store")
+    assert len(store) == 4 and store.shape == (4, 8, 16, 16, 3)
+    assert store.valid().tolist() == [True, False, True, True]
+    assert not store[1].any()  # kept as black frames so rows stay aligned with the manifest
+    for row, path in ((0, good[0]), (2, good[1]), (3, good[2])):
+        exact = decode_views(path, 4, 3, 2, 16)
+        tolerance = 0 if fmt == "raw" else 3  # JPEG of flat grey frames is near exact
+        assert np.abs(store[row].astype(int) - exact.astype(int)).max() <= tolerance
+    assert store[[3, 0]].shape == (2, 8, 16, 16, 3) and np.array_equal(store[[3, 0]][1], store[0])
+    assert np.array_equal(store[2:4][0], store[2])
+    assert not list(tmp_path.glob("*.writing"))
+    assert json.loads((tmp_path / "store" / "meta.json").read_text())["format"] == fmt
+
+
+def test_jpeg_store_is_much_smaller_than_raw_on_textured_frames(tmp_path):
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 255, size=(1, 56, 56, 3)).astype(np.uint8)
+    smooth = np.repeat(np.repeat(base, 4, axis=1), 4, axis=2)  # 224 x 224, blocky texture
+    write_video(tmp_path / "t.mp4", np.repeat(smooth, 20, axis=0))
+    sizes = {}
+    for fmt in ("raw", "jpeg"):
+        write_store([tmp_path / "t.mp4"], tmp_path / fmt, num_frames=8, size=224, views=3, rate=2, fmt=fmt,
+                    progress=False)
+        sizes[fmt] = sum(p.stat().st_size for p in (tmp_path / fmt).iterdir())
+    assert sizes["jpeg"] * 4 < sizes["raw"]
+
+
+def test_a_failed_extraction_leaves_no_store(tmp_path, monkeypatch):
+    import openvclip.data.frames as frames
+
+    numbered_video(tmp_path / "v.mp4", 10, 32, 32)
+
+    def explode(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(frames.np, "save", explode)
+    with pytest.raises(KeyboardInterrupt):
+        write_store([tmp_path / "v.mp4"], tmp_path / "store", 2, 16, fmt="jpeg", progress=False)
+    assert not (tmp_path / "store").exists() and not (tmp_path / "store.writing").exists()

@@ -1,0 +1,95 @@
+"""`snakemake results/zeroshot_hmdb.csv` on real-layout data sets served over loopback HTTP: the workflow fetches,
+verifies, unpacks (a RAR of RARs), parses, decodes and scores what that one file needs, by itself."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import yaml
+
+import tests.real_layouts as layouts
+from openvclip.data.frames import open_store
+from openvclip.data.manifest import read_lines, read_manifest
+from openvclip.report.tables import read_rows
+from tests.test_workflow import FAST, planned_jobs
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def snakemake(cwd, *args, check=True):
+    out = subprocess.run(["snakemake", "--cores", "2", *args], cwd=cwd, capture_output=True, text=True)
+    if check and out.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+    return out
+
+
+def real_config(http_server, files: Path) -> dict:
+    hmdb = layouts.write_hmdb51(files / "hmdb")
+    k400 = layouts.write_kinetics(files / "k400", base_url=http_server.url("k400").rstrip("/"))
+    hmdb_urls = http_server.add_tree(hmdb.folder, prefix="hmdb")
+    k400_urls = http_server.add_tree(k400.folder, prefix="k400")
+    config = yaml.safe_load(FAST.read_text())
+    frames = {"format": "jpeg", "size": 32, "views": 2, "rate": 2}
+    config["datasets"] = {
+        "k400": {"format": "kinetics", "protocol": "closedset", "frames": frames, "files": {
+            "videos_train": {"url_list": k400_urls["k400_train_path.txt"]},
+            "videos_val": {"url_list": k400_urls["k400_val_path.txt"]},
+            "replacement": k400_urls["replacement_for_corrupted_k400.tgz"],
+            "train_csv": k400_urls["annotations/train.csv"], "val_csv": k400_urls["annotations/val.csv"]}},
+        "hmdb": {"format": "hmdb51", "protocol": "zeroshot", "frames": frames, "files": {
+            "videos": [{"url": http_server.url("hmdb/moved-away.rar")},  # a dead link first: the next one is used
+                       {"url": hmdb_urls["hmdb51_org.rar"]}],
+            "splits": hmdb_urls["test_train_splits.rar"]}},
+    }
+    config["train_set"] = "k400"
+    config["variants"] = {"frozen": {"objective": "frozen", "temporal": False},
+                          "openvclip": {"objective": "openvclip", "temporal": True}}
+    config["train"].update(batch_size=4, epochs=1)
+    config["experiments"] = {"main": {"labels": "classname", "seeds": [0]}}
+    config["study"] = []
+    return config, hmdb
+
+
+def test_zeroshot_hmdb_fetches_and_prepares_what_it_needs(http_server, tmp_path):
+    cwd = tmp_path / "project"
+    cwd.mkdir()
+    shutil.copy(ROOT / "Snakefile", cwd / "Snakefile")
+    shutil.copytree(ROOT / "workflow", cwd / "workflow")
+    shutil.copytree(ROOT / "config", cwd / "config")
+    config, hmdb = real_config(http_server, tmp_path / "files")
+    (cwd / "real.yaml").write_text(yaml.safe_dump(config))
+
+    snakemake(cwd, "results/zeroshot_hmdb.csv", "--configfile", "real.yaml")
+
+    rows = read_rows(cwd / "results" / "zeroshot_hmdb.csv")
+    assert {r["variant"] for r in rows} == {"frozen", "openvclip"}
+    assert {r["split"] for r in rows} == {"test1", "test2", "test3"}  # the official splits, scored one by one
+    assert {int(r["n_classes"]) for r in rows} == {len(hmdb.classes)}
+    for k in (1, 2, 3):
+        expected = sum(f"test{k}" in split.split() for _, split in hmdb.rows.values())
+        assert {int(r["n_videos"]) for r in rows if r["split"] == f"test{k}"} == {expected}
+    # The manifest holds the test videos of the nested RAR; the listed-but-absent one is reported, not a row.
+    manifest = read_manifest(cwd / "data" / "manifests" / "hmdb.csv")
+    assert sorted(Path(r["path"]).name for r in manifest) == sorted(hmdb.rows)
+    assert read_lines(cwd / "data" / "manifests" / "hmdb.missing.txt") == hmdb.missing
+    assert not list((cwd / "data" / "raw" / "hmdb").rglob("*.rar"))
+    store = open_store(cwd / "data" / "frames" / "hmdb")
+    assert store.shape[1:] == (2 * 4, 32, 32, 3) and store.format == "jpeg"
+    # Only what the file needs: nothing else was built, and a second run plans nothing.
+    assert not (cwd / "results" / "closedset_k400.csv").exists()
+    assert planned_jobs(snakemake(cwd, "-n", "results/zeroshot_hmdb.csv", "--configfile", "real.yaml")) == {}
+
+
+def test_a_data_set_the_active_config_lacks_fails_at_once_naming_the_config_that_has_it(tmp_path):
+    cwd = tmp_path / "project"
+    cwd.mkdir()
+    shutil.copy(ROOT / "Snakefile", cwd / "Snakefile")
+    shutil.copytree(ROOT / "workflow", cwd / "workflow")
+    shutil.copytree(ROOT / "config", cwd / "config")
+    shutil.copy(FAST, cwd / "config.yaml")
+    out = snakemake(cwd, "-n", "results/zeroshot_hmdb.csv", check=False)
+    assert out.returncode != 0
+    text = out.stdout + out.stderr
+    assert "'hmdb' is not defined in the active config (config.yaml)" in text
+    assert "config/paper_vitb16.yaml" in text
+    assert not (cwd / "data").exists() and not (cwd / "results").exists()
