@@ -232,3 +232,13 @@ def test_missing_archive_fails_clearly(tmp_path):
     with pytest.raises(FileNotFoundError, match="nothing.rar"):
         extract(tmp_path / "nothing.rar", tmp_path / "out", progress=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_rar_reader_says_how_to_install_it(tmp_path, monkeypatch):
+    import sys
+
+    archive = write_rar(tmp_path / "UCF101.rar", {"UCF-101/a.avi": b"x"})
+    monkeypatch.setitem(sys.modules, "libarchive", None)  # as if the binding or the library were absent
+    with pytest.raises(RuntimeError, match=r"apt-get install libarchive13.*conda install -c conda-forge libarchive"):
+        extract(archive, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.unpacking").exists()
