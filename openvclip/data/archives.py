@@ -34,6 +34,11 @@ def archive_kind(path: Path) -> str:
     raise ValueError(f"{path}: not an archive this pipeline unpacks (known: {', '.join(ARCHIVE_SUFFIXES)})")
 
 
+def archive_stem(name: str) -> str:
+    """``UCF101.rar`` -> ``UCF101``; ``part_0.tar.gz`` -> ``part_0`` (the folder an archive unpacks into)."""
+    return name[: -len(archive_kind(Path(name))) - 1]
+
+
 def is_archive(path: Path) -> bool:
     try:
         archive_kind(path)

@@ -226,14 +226,6 @@ def open_store(path: Path) -> FrameStore:
     return FrameStore(path)
 
 
-def store_bytes(path: Path) -> int:
-    return sum(p.stat().st_size for p in Path(path).iterdir() if p.is_file())
-
-
-def expected_frames(meta: dict) -> int:
-    return meta["views"] * meta["num_frames"]
-
-
 def check_frames(store: FrameStore, num_frames: Optional[int], name: str) -> None:
     """The store's clips must have the frame count the config asks for (a stale store after a config change)."""
     if num_frames is not None and store.meta["num_frames"] != num_frames:

@@ -22,7 +22,7 @@ import dataclasses
 from pathlib import Path
 from typing import Dict, List, Mapping, Tuple
 
-from .archives import extract, is_archive
+from .archives import archive_stem, extract, is_archive
 from .sources import Source, fetch
 
 ROLES = {
@@ -91,7 +91,7 @@ def materialise(spec: RealSet, downloads: Path, raw: Path, progress: bool = True
                 folders.setdefault(role, path)
                 continue
             if is_archive(path):
-                extract(path, folder / _stem(path.name), nested=(spec.format, role.split("_")[0]) in NESTED,
+                extract(path, folder / archive_stem(path.name), nested=(spec.format, role.split("_")[0]) in NESTED,
                         progress=progress)
             else:
                 link, target = folder / path.name, path.resolve()
@@ -101,13 +101,6 @@ def materialise(spec: RealSet, downloads: Path, raw: Path, progress: bool = True
                     link.symlink_to(target)
         folders.setdefault(role, folder)
     return folders
-
-
-def _stem(name: str) -> str:
-    for suffix in (".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".zip", ".tar", ".rar"):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return name
 
 
 def parse(spec: RealSet, folders: Mapping[str, Path]) -> Tuple[List[dict], List[str], List[str]]:

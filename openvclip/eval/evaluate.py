@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..data.loader import normalise
+from ..data.sets import in_split
 from ..models import encode_video
 
 from ..train import interpolate
@@ -60,7 +61,7 @@ def embed_videos(model, store, batch_size: int = 128, progress: bool = False, de
 
 def split_mask(splits: np.ndarray, split: str) -> np.ndarray:
     """Videos that belong to ``split`` (a video's field lists its splits, space-separated)."""
-    return np.array([split in field.split() for field in splits], dtype=bool)
+    return np.array([in_split(field, split) for field in splits], dtype=bool)
 
 
 def score_set(video_embeddings: torch.Tensor, item: EvalSet) -> List[dict]:

@@ -13,9 +13,6 @@ from typing import Dict, Iterator, List, Optional, Sequence, Union
 
 Roots = Union[Path, str, Sequence[Union[Path, str]]]
 
-FORMATS = ("synthetic", "ucf101", "hmdb51", "kinetics", "kinetics600_novel", "msrvtt")
-
-
 def as_roots(roots: Roots) -> List[Path]:
     """One folder or several (the roles that together hold one kind of file)."""
     return [Path(roots)] if isinstance(roots, (str, Path)) else [Path(r) for r in roots]
@@ -64,8 +61,3 @@ def join_splits(names) -> str:
 
 def in_split(split_field: str, split: str) -> bool:
     return split in split_field.split()
-
-
-def missing_report(missing: List[str], total: int, what: str) -> str:
-    shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
-    return f"{len(missing)} of {total} {what} not found among the extracted files: {shown}"
