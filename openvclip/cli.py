@@ -59,7 +59,7 @@ def _cmd_prepare(args) -> int:
 def _cmd_frames(args) -> int:
     from .steps import extract_frames
 
-    counts = extract_frames(args.manifest, args.out, args.settings, progress=args.progress)
+    counts = extract_frames(args.manifest, args.out, args.settings, progress=args.progress, threads=args.threads)
     print(f"decoded into {args.out}: {json.dumps(counts)}")
     return 0
 
@@ -173,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--settings", type=_json, required=True,
                    help='JSON: {"format": "raw"|"jpeg", "size": 224, "num_frames": 8, "views": 3, "rate": 16, '
                         '"quality": 90}; rate 0 spreads the frames over the whole video')
+    p.add_argument("--threads", type=int, default=1, help="videos decoded at once (default 1)")
 
     p = add("pretrain-clip", _cmd_pretrain, "pretrain the demo's small CLIP on captioned synthetic images")
     model_args(p, theta0=False)

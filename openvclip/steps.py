@@ -76,7 +76,7 @@ def prepare_dataset(dataset: Mapping, name: str, world: Mapping, objects: Mappin
     return {"videos": len(rows), "classes": len(classes), "missing": len(missing)}
 
 
-def extract_frames(manifest: Path, out: Path, settings: Mapping, progress: bool = True) -> dict:
+def extract_frames(manifest: Path, out: Path, settings: Mapping, progress: bool = True, threads: int = 1) -> dict:
     """Decode every video of a manifest once into the frame store folder ``out`` (see data/frames.py)."""
     from .data.frames import write_store
     from .data.manifest import read_manifest
@@ -88,7 +88,7 @@ def extract_frames(manifest: Path, out: Path, settings: Mapping, progress: bool 
         raise ValueError(f"frame settings have unknown key(s) {sorted(unknown)}; allowed: {sorted(known)}")
     meta = write_store([Path(r["path"]) for r in rows], out, settings["num_frames"], settings["size"],
                        settings.get("views", 1), settings.get("rate", 0), settings.get("format", "raw"),
-                       settings.get("quality", 90), progress)
+                       settings.get("quality", 90), progress, threads)
     if meta["unreadable"]:
         print(f"{len(meta['unreadable'])} unreadable video(s), skipped by training and evaluation:\n  "
               + "\n  ".join(meta["errors"][:20]))
@@ -260,7 +260,7 @@ def evaluate_variant(model_spec: Mapping, theta0: Path, weights: Path, temporal:
     """
     from .data.frames import StoreRows
     from .data.loader import load_store
-    from .eval.evaluate import EvalSet, sweep
+    from .eval.evaluate import EvalSet, split_mask, sweep
     from .report.tables import RESULT_COLUMNS
     from .models import vision_parameters
     from .train import load_weights
@@ -287,13 +287,16 @@ def evaluate_variant(model_spec: Mapping, theta0: Path, weights: Path, temporal:
         # Only the videos of the scored splits are embedded (a training set's train split is not), and only
         # those that decoded (the frame store lists the others).
         scored = np.array([any(s in eval_splits for s in field.split()) for field in splits], dtype=bool)
-        keep = np.flatnonzero(scored & store.valid())
+        valid = store.valid()
+        keep = np.flatnonzero(scored & valid)
+        unreadable = {split: int((split_mask(splits, split) & ~valid).sum()) for split in eval_splits}
         if len(keep) == 0:
             raise ValueError(f"{item['manifest']} has no readable video in split(s) {eval_splits} to score")
         if item["protocol"] == "retrieval":
             text = text[torch.from_numpy(keep)]
         eval_sets.append(EvalSet(item["name"], item["protocol"], StoreRows(store, keep), labels[keep], splits[keep],
-                                 text, eval_splits, store.meta["views"], bool(item.get("classes_per_split"))))
+                                 text, eval_splits, store.meta["views"], bool(item.get("classes_per_split")),
+                                 unreadable))
     digest = config_hash(hash_of)
     rows = sweep(model, theta0_visual, theta, ratios, eval_sets, variant, digest, batch_size, progress=progress)
     write_rows(out, rows, RESULT_COLUMNS)

@@ -176,7 +176,8 @@ def write_hmdb51(folder: Path, classes: Sequence[str] = HMDB_CLASSES) -> Layout:
     ``test_train_splits.rar`` (``testTrainMulti_7030_splits/<class>_test_split{1,2,3}.txt``, lines
     ``<video>.avi <id> `` with the trailing space of the release).
 
-    The first class also lists a video with ids (2, 2, 1) that no archive holds.
+    The first class also lists a video with ids (2, 2, 1) that no archive holds; the second holds a truncated
+    video in test1 (``extra["corrupt"]``): it is a manifest row that frame extraction must report.
     """
     folder = Path(folder)
     seeds = _Seeds(2000)
@@ -185,14 +186,20 @@ def write_hmdb51(folder: Path, classes: Sequence[str] = HMDB_CLASSES) -> Layout:
     rows: Dict[str, Tuple[int, str]] = {}
     videos: Dict[str, bytes] = {}
     missing: List[str] = []
+    corrupt: List[str] = []
     for label, cls in enumerate(sorted(classes)):
         plan = [(pattern.format(cls=cls), ids, True) for pattern, ids in HMDB_PLAN]
         if label == 0:
             plan.append((f"lost_{cls}_f_cm_np1_fr_bad_9.avi", (2, 2, 1), False))
+        if label == 1:
+            plan.append((f"cut_{cls}_f_cm_np1_fr_bad_8.avi", (2, 1, 1), True))
         members = {}
         for name, ids, present in plan:
             if present:
                 members[f"{cls}/{name}"] = videos[name] = seeds.video()
+                if name.startswith("cut_"):
+                    members[f"{cls}/{name}"] = videos[name] = videos[name][:len(videos[name]) // 3]
+                    corrupt.append(name)
             tested = [k for k in (1, 2, 3) if ids[k - 1] == 2]
             if tested and present:
                 rows[name] = (label, " ".join(f"test{k}" for k in tested))
@@ -205,7 +212,7 @@ def write_hmdb51(folder: Path, classes: Sequence[str] = HMDB_CLASSES) -> Layout:
     files = {"hmdb51_org.rar": write_rar(folder / "hmdb51_org.rar", inner),
              "test_train_splits.rar": write_rar(folder / "test_train_splits.rar", splits)}
     return Layout(folder, files, [c.replace("_", " ") for c in sorted(classes)], rows, missing, videos,
-                  {"inner": sorted(inner)})
+                  {"inner": sorted(inner), "corrupt": corrupt})
 
 
 # -- Kinetics-400 ------------------------------------------------------------------------------------------------

@@ -4,8 +4,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from openvclip.eval.evaluate import EvalSet, embed_videos, score_set, split_mask
-from openvclip.models import enable_temporal_attention
+from openvclip.eval import evaluate
+from openvclip.eval.evaluate import EvalSet, embed_videos, score_set, split_mask, split_statistics, sweep
+from openvclip.models import enable_temporal_attention, vision_parameters
+from openvclip.train import interpolate
 
 from .conftest import make_clip
 
@@ -44,3 +46,56 @@ def test_classes_per_split_scores_each_split_over_its_own_classes():
     own = {r["metric"]: r for r in score_set(embeddings, EvalSet(**common, classes_per_split=True))}
     assert whole["top1"]["value"] == 0.0 and whole["top1"]["n_classes"] == 3
     assert own["top1"]["value"] == 100.0 and own["top1"]["n_classes"] == 2
+
+
+class CountingStore:
+    """An in-memory store that counts how many times each video is read."""
+
+    def __init__(self, frames):
+        self.frames, self.reads = frames, np.zeros(len(frames), int)
+
+    def __len__(self):
+        return len(self.frames)
+
+    def __getitem__(self, key):
+        np.add.at(self.reads, np.arange(len(self.frames))[key], 1)
+        return self.frames[key]
+
+
+def test_a_sweep_decodes_each_video_once_and_scores_every_ratio_with_its_own_weights(monkeypatch):
+    model = enable_temporal_attention(make_clip()).eval()
+    theta0 = {k: v.detach().clone() for k, v in vision_parameters(model).items()}
+    generator = torch.Generator().manual_seed(0)
+    theta = {k: v + 0.05 * torch.randn(v.shape, generator=generator) if v.is_floating_point() else v
+             for k, v in theta0.items()}
+    frames = np.random.default_rng(1).integers(0, 256, size=(5, 4, 32, 32, 3), dtype=np.uint8)
+    store = CountingStore(frames)
+    labels, splits = np.array([0, 1, 2, 0, 1]), np.array(["test1", "test1 test2", "test2", "test3", "test3"])
+    classifier = F.normalize(torch.randn(model.visual.output_dim, 3, generator=generator), dim=0)
+    item = EvalSet("toy", "zeroshot", store, labels, splits, classifier, eval_splits=("test1", "test2", "test3"),
+                   unreadable={"test2": 4})
+    ratios = [0.0, 0.5, 1.0]
+    scored = []
+    monkeypatch.setattr(evaluate, "score_set", lambda e, i: scored.append(e) or score_set(e, i))
+    rows = sweep(model, theta0, theta, ratios, [item], "v", "hash", batch_size=2, progress=False, chunk_videos=2)
+    assert store.reads.tolist() == [1] * 5
+    for ratio, embeddings in zip(ratios, scored):
+        model.load_state_dict(interpolate(theta0, theta, ratio), strict=False)
+        assert torch.allclose(embeddings, embed_videos(model, frames, batch_size=5), atol=1e-5)
+        got = [{k: v for k, v in r.items() if k not in ("variant", "ratio", "config_hash")}
+               for r in rows if r["ratio"] == ratio]
+        assert got == score_set(embeddings, item)
+    assert not torch.allclose(scored[0], scored[-1], atol=1e-3)
+    assert {r["n_unreadable"] for r in rows if r["split"] == "test2"} == {4}
+    assert len(rows) == len(ratios) * (3 + 2) * 2  # 3 splits + mean + std, top-1 and top-5
+
+
+def test_numbered_test_splits_get_mean_and_sample_std_rows():
+    rows = [{"dataset": "d", "split": s, "metric": "top1", "value": v, "n_videos": n, "n_classes": c,
+             "n_unreadable": u}
+            for s, v, n, c, u in (("val", 99.0, 7, 5, 0), ("test1", 10.0, 4, 4, 1), ("test2", 20.0, 5, 4, 0),
+                                  ("test3", 30.0, 6, 5, 2))]
+    stats = {r["split"]: r for r in split_statistics(rows)}
+    assert stats["mean"]["value"] == 20.0 and stats["std"]["value"] == 10.0  # sample std, val left out
+    assert stats["mean"]["n_videos"] == 15 and stats["mean"]["n_unreadable"] == 3
+    assert split_statistics(rows[:2]) == []  # one numbered split: nothing to average

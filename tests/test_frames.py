@@ -37,13 +37,15 @@ def test_decoded_views_hold_the_right_frames_resized_on_the_short_side_and_centr
     assert np.abs(clip[:, 6, 6, 0].astype(int) - 4 * expected).max() <= 1
 
 
-@pytest.mark.parametrize("fmt", ["raw", "jpeg"])
-def test_store_round_trip_and_unreadable_videos(tmp_path, fmt):
+@pytest.mark.parametrize("fmt,threads", [("raw", 1), ("jpeg", 1), ("raw", 3), ("jpeg", 3)])
+def test_store_round_trip_and_unreadable_videos(tmp_path, fmt, threads):
+    # Several threads decode ahead; rows must still land in manifest order.
     good = [numbered_video(tmp_path / f"v{i}.mp4", 30 + 10 * i, 48, 64) for i in range(3)]
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"not a video at all")
     paths = [good[0], broken, good[1], good[2]]
-    meta = write_store(paths, tmp_path / "store", num_frames=4, size=16, views=2, rate=3, fmt=fmt, progress=False)
+    meta = write_store(paths, tmp_path / "store", num_frames=4, size=16, views=2, rate=3, fmt=fmt, progress=False,
+                       threads=threads)
     assert meta["unreadable"] == [1] and "broken.mp4" in meta["errors"][0]
     store = open_store(tmp_path / "store")
     assert len(store) == 4 and store.shape == (4, 8, 16, 16, 3)

@@ -2,15 +2,17 @@
 verifies, unpacks (a RAR of RARs), parses, decodes and scores what that one file needs, by itself."""
 
 import shutil
+import statistics
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 import tests.real_layouts as layouts
 from openvclip.data.frames import open_store
 from openvclip.data.manifest import read_lines, read_manifest
-from openvclip.report.tables import read_rows
+from openvclip.report.tables import read_rows, value
 from tests.test_workflow import FAST, planned_jobs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,11 +65,27 @@ def test_zeroshot_hmdb_fetches_and_prepares_what_it_needs(http_server, tmp_path)
 
     rows = read_rows(cwd / "results" / "zeroshot_hmdb.csv")
     assert {r["variant"] for r in rows} == {"frozen", "openvclip"}
-    assert {r["split"] for r in rows} == {"test1", "test2", "test3"}  # the official splits, scored one by one
+    # The official splits, scored one by one, then their mean and (sample) std.
+    assert {r["split"] for r in rows} == {"test1", "test2", "test3", "mean", "std"}
     assert {int(r["n_classes"]) for r in rows} == {len(hmdb.classes)}
+    corrupt = hmdb.extra["corrupt"]
+    assert len(corrupt) == 1 and hmdb.rows[corrupt[0]][1] == "test1"
     for k in (1, 2, 3):
-        expected = sum(f"test{k}" in split.split() for _, split in hmdb.rows.values())
-        assert {int(r["n_videos"]) for r in rows if r["split"] == f"test{k}"} == {expected}
+        listed = sum(f"test{k}" in split.split() for _, split in hmdb.rows.values())
+        split_rows = [r for r in rows if r["split"] == f"test{k}"]
+        # The truncated video is a manifest row, left out of scoring and counted in every row of its split.
+        assert {(int(r["n_videos"]), int(r["n_unreadable"])) for r in split_rows} == \
+            {(listed - (k == 1), int(k == 1))}
+    for variant, ratio, metric in {(r["variant"], r["ratio"], r["metric"]) for r in rows}:
+        match = dict(variant=variant, ratio=ratio, metric=metric)
+        per_split = [value(rows, split=f"test{k}", **match) for k in (1, 2, 3)]
+        assert value(rows, split="mean", **match) == pytest.approx(statistics.fmean(per_split), abs=1e-3)
+        assert value(rows, split="std", **match) == pytest.approx(statistics.stdev(per_split), abs=1e-3)
+    assert {int(r["n_unreadable"]) for r in rows if r["split"] == "mean"} == {1}
+    store = open_store(cwd / "data" / "frames" / "hmdb")
+    assert [Path(r["path"]).name for r in read_manifest(cwd / "data" / "manifests" / "hmdb.csv")
+            if Path(r["path"]).name in corrupt] == corrupt
+    assert len(store.meta["unreadable"]) == 1
     # The manifest holds the test videos of the nested RAR; the listed-but-absent one is reported, not a row.
     manifest = read_manifest(cwd / "data" / "manifests" / "hmdb.csv")
     assert sorted(Path(r["path"]).name for r in manifest) == sorted(hmdb.rows)

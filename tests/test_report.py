@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from openvclip.eval.metrics import retrieval_metrics, topk_accuracy
-from openvclip.report.summary import chosen_ratio, compare_curves, envelope
+from openvclip.report.summary import chosen_ratio, compare_curves, envelope, write_report
 from openvclip.report.tables import collect, read_rows, value, write_rows
 
 
@@ -62,3 +62,29 @@ def test_collect_adds_columns_and_value_finds_rows(tmp_path):
     assert value(rows, seed=1, ratio=0.50) == 20.0 and value(rows, seed=2) is None
     with pytest.raises(ValueError, match="2 rows match"):
         value(rows, variant="a")
+
+
+def test_paper_style_results_report_split_means_with_std_and_no_ratio_choice(tmp_path):
+    """Real protocols: K400 closed-set on its val split, HMDB51 on 3 numbered test splits (mean ± std rows),
+    MSR-VTT on test. The summary reports those splits and chooses no ratio (no set has a separate val split)."""
+    rows = []
+    for variant, ratios in (("frozen", [1.0]), ("openvclip", [0.0, 0.5, 1.0])):
+        for ratio in ratios:
+            base = {"variant": variant, "ratio": ratio, "n_videos": 10, "n_classes": 5, "n_unreadable": 0,
+                    "config_hash": "h"}
+            rows.append({**base, "dataset": "k400", "split": "val", "metric": "top1", "value": 80 - 20 * ratio})
+            for split, v in (("test1", 50.0), ("test2", 54.0), ("test3", 58.0), ("mean", 54.0), ("std", 4.0)):
+                rows.append({**base, "dataset": "hmdb", "split": split, "metric": "top1",
+                             "value": v + (10 * ratio if split != "std" else 0)})
+            rows.append({**base, "dataset": "msrvtt", "split": "test", "metric": "t2v_r1", "value": 30.0})
+    write_rows(tmp_path / "all.csv", rows, list(rows[0]))
+    spec = {"files": [tmp_path / "all.csv"], "train_set": "k400", "zeroshot": ["hmdb"], "retrieval": ["msrvtt"],
+            "variants": {"frozen": {"trained": False}, "openvclip": {"trained": True}},
+            "trained_variants": ["openvclip"], "test_ratio": 0.5, "demo_checks": False}
+    write_report(spec, tmp_path / "summary.md", tmp_path / "plot.png")
+    text = (tmp_path / "summary.md").read_text()
+    assert "| openvclip | paper r=0.5 | 70.0 | 59.0 ± 4.0 | 30.0 |" in text
+    assert "| frozen | r=1.0 | 60.0 | 64.0 ± 4.0 | 30.0 |" in text
+    assert "val-chosen" not in text and "Expectations of the demo" not in text
+    assert "k400: validation split, hmdb: mean of the test splits, msrvtt: test split" in text
+    assert (tmp_path / "plot.png").stat().st_size > 0

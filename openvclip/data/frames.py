@@ -17,10 +17,13 @@ aligned with the manifest; loaders skip them.
 
 from __future__ import annotations
 
+import collections
+import functools
 import io
 import json
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import List, Optional, Sequence
 
@@ -142,9 +145,35 @@ class StoreRows:
         return self.store[self.rows[key]]
 
 
+def _decode_one(path: Path, num_frames: int, rate: int, views: int, size: int, fmt: str, quality: int):
+    """One video's frames (raw array, or a list of JPEG bytes), or the error that stopped its decoding."""
+    try:
+        clip = decode_views(path, num_frames, rate, views, size)
+    except Exception as error:  # decord raises its own error types for corrupt or truncated files
+        return error
+    return clip if fmt == "raw" else [_encode_jpeg(frame, quality) for frame in clip]
+
+
+def _decoded_in_order(paths: Sequence[Path], work, threads: int):
+    """``work(path)`` for every path, yielded in order; up to ``threads`` run at once (decord, torch and PIL release
+    the GIL) with a bounded look-ahead, so memory stays flat however long the list."""
+    if threads <= 1:
+        yield from (work(path) for path in paths)
+        return
+    with ThreadPoolExecutor(threads) as pool:
+        pending = collections.deque()
+        for path in paths:
+            pending.append(pool.submit(work, path))
+            if len(pending) >= 4 * threads:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
 def write_store(paths: Sequence[Path], out: Path, num_frames: int, size: int, views: int = 1, rate: int = 0,
-                fmt: str = "raw", quality: int = 90, progress: bool = True) -> dict:
-    """Decode every video of ``paths`` into the store folder ``out`` (built beside it, renamed when complete)."""
+                fmt: str = "raw", quality: int = 90, progress: bool = True, threads: int = 1) -> dict:
+    """Decode every video of ``paths`` into the store folder ``out`` (built beside it, renamed when complete),
+    ``threads`` videos at a time."""
     if fmt not in FORMATS:
         raise ValueError(f"frame store format must be one of {FORMATS}, got {fmt!r}")
     out = Path(out)
@@ -163,18 +192,21 @@ def write_store(paths: Sequence[Path], out: Path, num_frames: int, size: int, vi
             offsets = np.zeros((len(paths), count + 1), np.int64)
             blob = open(tmp / "frames.bin", "wb")
         position = 0
-        for i, path in enumerate(tqdm(paths, desc=f"decode {out.name}", disable=not progress)):
-            try:
-                clip = decode_views(path, num_frames, rate, views, size)
-            except Exception as error:  # decord raises its own error types for corrupt or truncated files
+        work = functools.partial(_decode_one, num_frames=num_frames, rate=rate, views=views, size=size, fmt=fmt,
+                                 quality=quality)
+        decoded = _decoded_in_order(paths, work, threads)
+        for i, (path, clip) in enumerate(tqdm(zip(paths, decoded), total=len(paths), desc=f"decode {out.name}",
+                                              disable=not progress, unit="video")):
+            if isinstance(clip, Exception):
                 unreadable.append(i)
-                errors.append(f"{path}: {type(error).__name__}: {str(error).splitlines()[0][:200]}")
+                errors.append(f"{path}: {type(clip).__name__}: {str(clip).splitlines()[0][:200] if str(clip) else ''}")
                 clip = np.zeros(shape[1:], np.uint8)
+                if fmt == "jpeg":
+                    clip = [_encode_jpeg(frame, quality) for frame in clip]
             if fmt == "raw":
                 frames[i] = clip
                 continue
-            for f, frame in enumerate(clip):
-                data = _encode_jpeg(frame, quality)
+            for f, data in enumerate(clip):
                 offsets[i, f] = position
                 blob.write(data)
                 position += len(data)

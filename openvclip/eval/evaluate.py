@@ -1,18 +1,25 @@
 """Evaluation protocols over a sweep of test-time interpolation ratios.
 
 For each ratio r the vision tower gets ``r*theta0 + (1-r)*theta``; every video is embedded once per ratio and
-scored by the data set's protocol on each of its splits:
+scored by the data set's protocol on each of its splits. Videos are decoded once for the whole sweep: a chunk of
+videos is read from the frame store, then embedded at every ratio before the next chunk is read (JPEG decoding
+costs about as much as a small model's forward pass, so decoding per ratio would multiply it by the sweep's length).
 
 - ``closedset`` and ``zeroshot``: top-1 / top-5 (%) against the template-averaged text classifier. Frame logits
   are averaged over frames, which ranks classes exactly as the mean of the normalised frame embeddings does.
 - ``retrieval``: one caption per video; text-to-video and video-to-text R@1/5/10 (%) and median rank, with the
   video embedding the normalised mean of its normalised frame embeddings.
+
+A set scored on several numbered test splits (``test1``..``test3``: UCF101, HMDB51, K600 novel) also gets rows
+with split ``mean`` and ``std`` (sample standard deviation over the splits), the form the papers report.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import List, Mapping, Sequence
+import re
+import statistics
+from typing import Dict, List, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -42,20 +49,25 @@ class EvalSet:
     eval_splits: Sequence[str] = ("val", "test")
     views: int = 1                    # temporal views per video in the store, embeddings averaged
     classes_per_split: bool = False   # score each split over the classes its videos have (K600's 160 of 220)
+    unreadable: Mapping[str, int] = dataclasses.field(default_factory=dict)  # split -> videos left out
 
 
 @torch.inference_mode()
+def embed_frames(model, frames: np.ndarray, views: int = 1, device="cpu") -> torch.Tensor:
+    """``(B, D)``: the mean of each video's L2-normalised frame embeddings over all frames of all ``views``
+    (not re-normalised). Logits are linear in it, so this averages the views' scores."""
+    frames = torch.from_numpy(np.ascontiguousarray(frames))
+    count = frames.shape[0]
+    clips = normalise(frames.reshape(count * views, frames.shape[1] // views, *frames.shape[2:])).to(device)
+    embeddings = F.normalize(encode_video(model, clips), dim=-1).mean(dim=1)
+    return embeddings.view(count, views, -1).mean(dim=1).float().cpu()
+
+
 def embed_videos(model, store, batch_size: int = 128, progress: bool = False, device="cpu",
                  desc: str = "embed", views: int = 1) -> torch.Tensor:
-    """``(N, D)`` per video: the mean of its L2-normalised frame embeddings over all frames of all ``views``
-    (not re-normalised). Logits are linear in it, so this averages the views' scores."""
-    out = []
-    for start in tqdm(range(0, len(store), batch_size), desc=desc, disable=not progress, leave=False):
-        frames = torch.from_numpy(np.array(store[start:start + batch_size]))
-        count = frames.shape[0]
-        clips = normalise(frames.reshape(count * views, frames.shape[1] // views, *frames.shape[2:])).to(device)
-        embeddings = F.normalize(encode_video(model, clips), dim=-1).mean(dim=1)
-        out.append(embeddings.view(count, views, -1).mean(dim=1).float().cpu())
+    """``(N, D)`` per video (see :func:`embed_frames`), in batches of ``batch_size``."""
+    out = [embed_frames(model, np.asarray(store[start:start + batch_size]), views, device)
+           for start in tqdm(range(0, len(store), batch_size), desc=desc, disable=not progress, leave=False)]
     return torch.cat(out)
 
 
@@ -88,25 +100,66 @@ def score_set(video_embeddings: torch.Tensor, item: EvalSet) -> List[dict]:
             metrics = {f"top{k}": 100.0 * topk_accuracy(scores, labels, k) for k in (1, 5)}
             classes = len(columns)
         rows += [{"dataset": item.name, "split": split, "metric": metric, "value": round(value, 4),
-                  "n_videos": count, "n_classes": classes} for metric, value in metrics.items()]
-    return rows
+                  "n_videos": count, "n_classes": classes, "n_unreadable": item.unreadable.get(split, 0)}
+                 for metric, value in metrics.items()]
+    return rows + split_statistics(rows)
+
+
+NUMBERED_TEST_SPLIT = re.compile(r"test\d+")
+
+
+def split_statistics(rows: Sequence[Mapping]) -> List[dict]:
+    """Rows ``mean`` and ``std`` (sample) per metric over the numbered test splits, when there are two or more;
+    their ``n_videos``/``n_unreadable`` are the splits' totals and ``n_classes`` the splits' mean."""
+    per_metric: Dict[str, list] = {}
+    for row in rows:
+        if NUMBERED_TEST_SPLIT.fullmatch(row["split"]):
+            per_metric.setdefault(row["metric"], []).append(row)
+    out = []
+    for metric, group in per_metric.items():
+        if len(group) < 2:
+            continue
+        values = [row["value"] for row in group]
+        common = {"dataset": group[0]["dataset"], "metric": metric, "n_videos": sum(r["n_videos"] for r in group),
+                  "n_classes": round(statistics.fmean(r["n_classes"] for r in group)),
+                  "n_unreadable": sum(r["n_unreadable"] for r in group)}
+        out += [{**common, "split": "mean", "value": round(statistics.fmean(values), 4)},
+                {**common, "split": "std", "value": round(statistics.stdev(values), 4)}]
+    return out
 
 
 def sweep(model, theta0: Mapping[str, torch.Tensor], theta: Mapping[str, torch.Tensor], ratios: Sequence[float],
           sets: Sequence[EvalSet], variant: str, config_hash: str, batch_size: int = 128, device="cpu",
-          progress: bool = True) -> List[dict]:
-    """Score every set at every ratio; the model's vision tower is overwritten (keep theta0 to restore it)."""
-    rows = []
+          progress: bool = True, chunk_videos: int = 512) -> List[dict]:
+    """Score every set at every ratio; the model's vision tower is overwritten (keep theta0 to restore it).
+
+    Each chunk of ``chunk_videos`` videos is decoded once and embedded at every ratio. The ratio order
+    alternates between chunks, so the weights of the last ratio of one chunk serve the first of the next."""
     model.to(device).eval()
     known = set(model.state_dict())
     missing = [k for k in theta if k not in known]
     if missing:
         raise KeyError(f"weights hold keys the model lacks: {missing[:5]}")
-    for ratio in tqdm(list(ratios), desc=f"sweep {variant}", disable=not progress):
-        model.load_state_dict(interpolate(theta0, theta, ratio), strict=False)
-        for item in sets:
-            embeddings = embed_videos(model, item.store, batch_size, progress=False, device=device,
-                                      views=item.views)
-            rows += [{"variant": variant, "ratio": round(float(ratio), 4), **row, "config_hash": config_hash}
-                     for row in score_set(embeddings, item)]
+    ratios = [round(float(r), 4) for r in ratios]
+    chunk_videos = max(chunk_videos, batch_size)
+    loaded = None
+    rows = []
+    for item in sets:
+        embeddings = {ratio: [] for ratio in ratios}
+        bar = tqdm(total=len(item.store) * len(ratios), desc=f"{variant} on {item.name} ({len(ratios)} ratios)",
+                   unit="video", disable=not progress)
+        for number, start in enumerate(range(0, len(item.store), chunk_videos)):
+            chunk = np.asarray(item.store[start:start + chunk_videos])
+            for ratio in (ratios if number % 2 == 0 else ratios[::-1]):
+                if ratio != loaded:
+                    model.load_state_dict(interpolate(theta0, theta, ratio), strict=False)
+                    loaded = ratio
+                for offset in range(0, len(chunk), batch_size):
+                    embeddings[ratio].append(embed_frames(model, chunk[offset:offset + batch_size], item.views,
+                                                          device))
+                bar.update(len(chunk))
+        bar.close()
+        for ratio in ratios:
+            rows += [{"variant": variant, "ratio": ratio, **row, "config_hash": config_hash}
+                     for row in score_set(torch.cat(embeddings[ratio]), item)]
     return rows

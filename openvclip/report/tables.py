@@ -9,7 +9,7 @@ from typing import Dict, List, Mapping, Optional, Sequence
 from ..io import write_csv
 
 RESULT_COLUMNS = ("variant", "ratio", "dataset", "split", "metric", "value", "n_videos", "n_classes",
-                  "config_hash")
+                  "n_unreadable", "config_hash")
 
 
 def write_rows(path: Path, rows: Sequence[Mapping[str, object]], columns: Sequence[str]) -> None:

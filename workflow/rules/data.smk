@@ -44,12 +44,13 @@ rule extract_frames:
         "logs/extract_frames/{ds}.log",
     benchmark:
         "benchmarks/extract_frames/{ds}.tsv"
-    threads: 1
+    threads: lambda wc: 1 if is_synthetic(wc.ds) else config.get("resources", {}).get("threads", 8)
     resources:
-        mem_mb=2000,
+        mem_mb=lambda wc, threads: 2000 + 500 * threads,
         runtime=lambda wc: 60 if is_synthetic(wc.ds) else 24 * 60,
     shell:
-        "openvclip frames --manifest {input.manifest} --out {output} --settings {params.frames:q} > {log} 2>&1"
+        "openvclip frames --manifest {input.manifest} --out {output} --settings {params.frames:q}"
+        " --threads {threads} > {log} 2>&1"
 
 
 if OTHER_DATASETS:

@@ -1,0 +1,125 @@
+"""Frame store cost on real-sized videos: disk per 1,000 videos and extraction speed, raw vs JPEG.
+
+Writes H.264 (yuv420p, crf 23, 25 fps, 10 s: like Kinetics clips) videos at 320x240 and 340x256 that pan and zoom
+over a photograph (matplotlib's sample ``grace_hopper.jpg``: natural-image statistics, unlike noise or flat
+colours, which make JPEG look far worse or far better than on real footage), then extracts each store the paper
+configs use (3 views x 8 frames at rate 16, short side 224, centre crop) and prints bytes per video, the disk a
+1,000-video set needs, and videos per second at 1 and ``--threads`` decoding threads.
+
+    python bench/frame_store.py [--videos 12] [--threads 2]
+
+Last line per ratio: ``ratio NAME VALUE`` (ours over the other).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def photo() -> np.ndarray:
+    import matplotlib.cbook as cbook
+    from PIL import Image
+
+    return np.asarray(Image.open(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).convert("RGB"))
+
+
+def pan_video(path: Path, image: np.ndarray, width: int, height: int, frames: int, seed: int) -> None:
+    """A lossy H.264 video panning and zooming over ``image`` (a different path per seed)."""
+    import av
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    h, w = image.shape[:2]
+    start, end = rng.uniform(0, 1, 2), rng.uniform(0, 1, 2)
+    zoom = rng.uniform(0.5, 0.8, 2)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"crf": "23", "preset": "veryfast"}
+        for t in range(frames):
+            a = t / max(frames - 1, 1)
+            scale = zoom[0] + (zoom[1] - zoom[0]) * a
+            cw, ch = int(w * scale), int(w * scale * height / width)
+            ch = min(ch, h)
+            x = int((w - cw) * (start[0] + (end[0] - start[0]) * a))
+            y = int((h - ch) * (start[1] + (end[1] - start[1]) * a))
+            crop = Image.fromarray(image[y:y + ch, x:x + cw]).resize((width, height), Image.BILINEAR)
+            frame = av.VideoFrame.from_ndarray(np.asarray(crop), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--videos", type=int, default=12, help="videos per resolution (default 12)")
+    parser.add_argument("--threads", type=int, default=2, help="decoding threads for the parallel run (default 2)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed repetitions, alternating (default 3)")
+    args = parser.parse_args()
+
+    from openvclip.data.frames import write_store
+
+    image = photo()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        paths = []
+        for width, height in ((320, 240), (340, 256)):
+            for i in range(args.videos):
+                path = tmp / f"v{width}_{i}.mp4"
+                pan_video(path, image, width, height, 250, seed=i + width)
+                paths.append(path)
+        video_bytes = statistics.fmean(p.stat().st_size for p in paths)
+        settings = dict(num_frames=8, size=224, views=3, rate=16)
+        contenders = {"raw": dict(fmt="raw"), "jpeg q90": dict(fmt="jpeg", quality=90),
+                      "jpeg q75": dict(fmt="jpeg", quality=75)}
+        sizes, times = {}, {name: [] for name in contenders}
+        threads_times = {1: [], args.threads: []}
+        # Warm-up: decord and PIL load their libraries on first use.
+        write_store(paths[:2], tmp / "warm", progress=False, **settings, **contenders["jpeg q90"])
+        for repeat in range(args.repeats):
+            for name, options in (contenders.items() if repeat % 2 == 0 else reversed(contenders.items())):
+                out = tmp / name.replace(" ", "_")
+                start = time.perf_counter()
+                write_store(paths, out, progress=False, **settings, **options)
+                times[name].append(time.perf_counter() - start)
+                sizes[name] = folder_bytes(out)
+            for threads in ((1, args.threads) if repeat % 2 == 0 else (args.threads, 1)):
+                start = time.perf_counter()
+                write_store(paths, tmp / "threads", progress=False, threads=threads, **settings,
+                            **contenders["jpeg q90"])
+                threads_times[threads].append(time.perf_counter() - start)
+
+    count = len(paths)
+    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+          f"torch {torch.__version__}, {count} videos (320x240 and 340x256, 10 s, H.264 crf 23, "
+          f"mean {video_bytes / 1e6:.2f} MB each)")
+    print(f"store: 3 views x 8 frames at rate 16, 224x224; medians of {args.repeats} runs")
+    print(f"{'store':10} {'KiB/video':>10} {'GB per 1,000 videos':>20} {'videos/s (1 thread)':>20}")
+    for name in contenders:
+        per_video = sizes[name] / count
+        print(f"{name:10} {per_video / 1024:10.1f} {per_video * 1000 / 1e9:20.3f} "
+              f"{count / statistics.median(times[name]):20.2f}")
+    for threads, values in threads_times.items():
+        print(f"jpeg q90 with {threads} thread(s): {count / statistics.median(values):.2f} videos/s")
+    print(f"ratio store_disk_jpeg90_over_raw {sizes['jpeg q90'] / sizes['raw']:.4f}")
+    print(f"ratio store_disk_jpeg90_over_source_video {sizes['jpeg q90'] / count / video_bytes:.4f}")
+    print(f"ratio extract_time_jpeg90_over_raw {statistics.median(times['jpeg q90']) / statistics.median(times['raw']):.3f}")
+    print(f"ratio extract_time_{args.threads}threads_over_1thread "
+          f"{statistics.median(threads_times[args.threads]) / statistics.median(threads_times[1]):.3f}")
+
+
+if __name__ == "__main__":
+    main()
