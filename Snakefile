@@ -29,7 +29,30 @@ rule all:
         main_results(),
         "results/tradeoff.png",
         "results/summary.md",
+        "results/metrics.json",
+        "results/tradeoff.csv",
     default_target: True
+
+
+# Coarse targets of the main experiment (what the DVC stages in dvc.yaml call, one per stage).
+rule data:
+    input:
+        main_stage_targets()["data"],
+
+
+rule text:
+    input:
+        main_stage_targets()["text"],
+
+
+rule train:
+    input:
+        main_stage_targets()["train"],
+
+
+rule evaluate_all:
+    input:
+        main_stage_targets()["evaluate"],
 
 
 rule study:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 from pathlib import Path
@@ -59,7 +60,8 @@ def _cmd_prepare(args) -> int:
 def _cmd_frames(args) -> int:
     from .steps import extract_frames
 
-    counts = extract_frames(args.manifest, args.out, args.settings, progress=args.progress, threads=args.threads)
+    counts = extract_frames(args.manifest, args.out, args.settings, progress=args.progress,
+                            threads=max(1, args.threads))
     print(f"decoded into {args.out}: {json.dumps(counts)}")
     return 0
 
@@ -81,6 +83,14 @@ def _cmd_fetch(args) -> int:
     return 0
 
 
+def _cmd_import_released(args) -> int:
+    from .steps import import_released
+
+    print(import_released(args.model, args.checkpoint, args.out))
+    print(f"wrote {args.out}; evaluate it with --boundary zeros (the released temporal attention)")
+    return 0
+
+
 def _cmd_embed_text(args) -> int:
     from .steps import embed_text
 
@@ -93,8 +103,10 @@ def _cmd_train(args) -> int:
     from .steps import train_variant
 
     result = train_variant(args.model, args.theta0, args.temporal, args.boundary, args.train, args.frames,
-                           args.manifest, args.text, args.column, args.out_dir, progress=args.progress)
-    print(json.dumps(result, indent=2))
+                           args.manifest, args.text, args.column, args.out_dir, device=args.device,
+                           progress=args.progress)
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, the main process reports
+        print(json.dumps(result, indent=2))
     return 0
 
 
@@ -103,7 +115,7 @@ def _cmd_evaluate(args) -> int:
 
     count = evaluate_variant(args.model, args.theta0, args.weights, args.temporal, args.boundary, args.ratios,
                              args.sets, args.variant, args.hash_of, args.out, args.batch_size,
-                             progress=args.progress)
+                             progress=args.progress, device=args.device)
     print(f"wrote {count} result rows to {args.out}")
     return 0
 
@@ -119,8 +131,8 @@ def _cmd_collect(args) -> int:
 def _cmd_report(args) -> int:
     from .report.summary import write_report
 
-    write_report(args.spec, args.summary, args.plot)
-    print(f"wrote {args.summary} and {args.plot}")
+    write_report(args.spec, args.summary, args.plot, args.metrics, args.points)
+    print(f"wrote {', '.join(str(p) for p in (args.summary, args.plot, args.metrics, args.points) if p)}")
     return 0
 
 
@@ -130,8 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Open-VCLIP: turn an image CLIP into an open-vocabulary video model. The Snakemake workflow "
                     "calls these subcommands; each is usable on its own. Config slices are passed as JSON.")
     parser.add_argument("--threads", type=int, default=0,
-                        help="torch CPU threads (capped at the machine's cores; 0: torch's default)")
+                        help="torch CPU threads (capped at the machine's cores; 0: torch's default); for `frames`, "
+                             "also the videos decoded at once")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    parser.add_argument("--device", default="auto",
+                        help="train/evaluate on: auto (a CUDA GPU when there is one, else the CPU), cpu, cuda, "
+                             "cuda:N; under torchrun each process takes the GPU of its LOCAL_RANK")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def add(name, func, help_, description=None):
@@ -173,7 +189,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--settings", type=_json, required=True,
                    help='JSON: {"format": "raw"|"jpeg", "size": 224, "num_frames": 8, "views": 3, "rate": 16, '
                         '"quality": 90}; rate 0 spreads the frames over the whole video')
-    p.add_argument("--threads", type=int, default=1, help="videos decoded at once (default 1)")
 
     p = add("pretrain-clip", _cmd_pretrain, "pretrain the demo's small CLIP on captioned synthetic images")
     model_args(p, theta0=False)
@@ -187,6 +202,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("fetch-clip", _cmd_fetch, "fetch pretrained CLIP weights through open_clip and save them as theta0")
     model_args(p, theta0=False)
     p.add_argument("--out", type=Path, required=True)
+
+    p = add("import-released", _cmd_import_released,
+            "convert a released Open-VCLIP checkpoint (PySlowFast .pth) into a weights file",
+            "Convert a released Open-VCLIP checkpoint (PySlowFast .pth/.pyth: model_state with keys prefixed "
+            "'model.') into a safetensors file of vision weights for `evaluate --weights`. The file is loaded "
+            "with torch.load(weights_only=True): nothing but tensors and plain containers is unpickled. Missing "
+            "and unexpected keys are reported; a missing vision weight writes nothing.")
+    p.add_argument("--model", type=_json, required=True,
+                   help='the architecture as a model spec JSON, e.g. {"name": "ViT-B-16"} (no weights are fetched)')
+    p.add_argument("--checkpoint", type=Path, required=True, help="the released .pth/.pyth file")
+    p.add_argument("--out", type=Path, required=True, help="safetensors file to write")
 
     p = add("embed-text", _cmd_embed_text, "cache a data set's text classifier (or caption embeddings)")
     model_args(p)
@@ -227,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spec", type=_json, required=True, help="JSON: result files, variants, checks")
     p.add_argument("--summary", type=Path, required=True)
     p.add_argument("--plot", type=Path, required=True)
+    p.add_argument("--metrics", type=Path, help="JSON of the headline numbers (for `dvc metrics`)")
+    p.add_argument("--points", type=Path, help="CSV of the trade-off points, one row per variant and ratio "
+                                              "(for `dvc plots`)")
 
     p = sub.add_parser("interpolate", help="mix two weight files: ratio*theta0 + (1-ratio)*theta",
                        description="Interpolate two safetensors weight files key by key: "
@@ -246,8 +275,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     if args.threads:
-        import os
-
         import torch
 
         torch.set_num_threads(max(1, min(args.threads, os.cpu_count() or 1)))

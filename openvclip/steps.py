@@ -173,10 +173,39 @@ def fetch_clip(model_spec: Mapping, out: Path) -> None:
     from .models import build_clip
     from .train import save_weights
 
-    if not model_spec.get("pretrained"):
+    import open_clip
+
+    pretrained = model_spec.get("pretrained")
+    if not pretrained:
         raise ValueError("clip.model.pretrained is not set: name the open_clip weights to fetch (e.g. 'openai')")
+    name = model_spec.get("name")
+    if name not in open_clip.list_models():
+        raise ValueError(f"clip.model.name {name!r} is not an open_clip architecture; e.g. ViT-B-16, ViT-B-32, "
+                         "ViT-L-14 (open_clip.list_models() lists them)")
+    tags = open_clip.list_pretrained_tags_by_model(name)
+    if pretrained not in tags:
+        # Not a registered tag: a local file (OpenAI .pt, open_clip .bin/.safetensors) or an hf-hub: name.
+        if not str(pretrained).startswith("hf-hub:") and not Path(pretrained).is_file():
+            raise ValueError(f"clip.model.pretrained {pretrained!r} is neither a weights tag of {name} "
+                             f"({', '.join(tags) or 'none'}) nor an existing file")
     model = build_clip(model_spec)
     save_weights(model.state_dict(), out, {"source": f"open_clip {model_spec['name']} {model_spec['pretrained']}"})
+
+
+def import_released(model_spec: Mapping, checkpoint: Path, out: Path) -> str:
+    """Convert a released Open-VCLIP checkpoint (PySlowFast .pth) into our weights file; returns the report."""
+    from .models import build_clip
+    from .models.released import import_released as convert
+    from .train import save_weights
+
+    spec = {k: v for k, v in model_spec.items() if k not in ("pretrained", "temporal")}
+    imported = convert(checkpoint, build_clip(spec))
+    report = imported.report()
+    if imported.missing:
+        raise ValueError(f"{checkpoint} lacks vision weights the model {spec} has; nothing written.\n{report}")
+    save_weights(imported.weights, out, {"source": f"released checkpoint {checkpoint}",
+                                         "epoch": imported.epoch, "boundary": "zeros"})
+    return report
 
 
 # ----------------------------------------------------------------------------------------------- text
@@ -217,14 +246,17 @@ def load_text(path: Path) -> dict:
 
 
 def train_variant(model_spec: Mapping, theta0: Path, temporal: bool, boundary: str, train: Mapping,
-                  frames: Path, manifest: Path, text: Path, column: str, out_dir: Path, threads: int = 0,
+                  frames: Path, manifest: Path, text: Path, column: str, out_dir: Path, device: str = "auto",
                   progress: bool = True) -> dict:
+    """Train one variant; under torchrun every process runs this and joins the process group first."""
     from .data.frames import check_frames
     from .data.loader import FrameClips, load_store
     from .data.sets import in_split
     from .train import TrainConfig, fit
+    from .train.distributed import setup
 
     cfg = TrainConfig.from_dict(train)
+    procs, device = setup(device)
     model = load_clip(model_spec, theta0, temporal, boundary)
     store = load_store(frames)
     check_frames(store, cfg.num_frames, str(frames))
@@ -241,7 +273,7 @@ def train_variant(model_spec: Mapping, theta0: Path, temporal: bool, boundary: s
     if not train_rows:
         raise ValueError(f"manifest {manifest} has no readable video in a 'train' split to train on")
     dataset = FrameClips(store, labels.tolist(), train_rows, flips=cfg.flips, num_frames=cfg.num_frames)
-    result = fit(model, dataset, payload["classifier"], cfg, out_dir, progress=progress,
+    result = fit(model, dataset, payload["classifier"], cfg, out_dir, device=device, progress=progress,
                  metadata={"temporal": temporal, "boundary": boundary, "labels": column,
                            "train_videos": len(train_rows), "classes": len(classes), "versions": versions()})
     return {k: str(v) for k, v in result.items()}
@@ -252,7 +284,7 @@ def train_variant(model_spec: Mapping, theta0: Path, temporal: bool, boundary: s
 
 def evaluate_variant(model_spec: Mapping, theta0: Path, weights: Path, temporal: bool, boundary: str,
                      ratios: Sequence[float], sets: Sequence[Mapping], variant: str, hash_of: Mapping,
-                     out: Path, batch_size: int = 128, progress: bool = True) -> int:
+                     out: Path, batch_size: int = 128, progress: bool = True, device: str = "auto") -> int:
     """Sweep test-time interpolation ratios and score every set; writes one tidy CSV plus a JSON sidecar.
 
     ``sets`` items: ``{name, protocol, frames, manifest, text, column}``, optionally ``eval_splits`` (default:
@@ -264,7 +296,9 @@ def evaluate_variant(model_spec: Mapping, theta0: Path, weights: Path, temporal:
     from .report.tables import RESULT_COLUMNS
     from .models import vision_parameters
     from .train import load_weights
+    from .train.distributed import setup
 
+    _, device = setup(device)
     model = load_clip(model_spec, theta0, temporal, boundary)
     theta0_visual = {k: v.detach().clone() for k, v in vision_parameters(model).items()}
     theta = load_weights(weights)
@@ -298,7 +332,8 @@ def evaluate_variant(model_spec: Mapping, theta0: Path, weights: Path, temporal:
                                  text, eval_splits, store.meta["views"], bool(item.get("classes_per_split")),
                                  unreadable))
     digest = config_hash(hash_of)
-    rows = sweep(model, theta0_visual, theta, ratios, eval_sets, variant, digest, batch_size, progress=progress)
+    rows = sweep(model, theta0_visual, theta, ratios, eval_sets, variant, digest, batch_size, device=device,
+                 progress=progress)
     write_rows(out, rows, RESULT_COLUMNS)
     write_json(Path(str(out) + ".json"), {"config_hash": digest, "config": hash_of, "weights": str(weights),
                                           "temporal": temporal, "versions": versions()})

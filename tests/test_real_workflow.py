@@ -3,7 +3,6 @@ verifies, unpacks (a RAR of RARs), parses, decodes and scores what that one file
 
 import shutil
 import statistics
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,16 +12,9 @@ import tests.real_layouts as layouts
 from openvclip.data.frames import open_store
 from openvclip.data.manifest import read_lines, read_manifest
 from openvclip.report.tables import read_rows, value
-from tests.test_workflow import FAST, planned_jobs
+from tests.test_workflow import FAST, planned_jobs, snakemake
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def snakemake(cwd, *args, check=True):
-    out = subprocess.run(["snakemake", "--cores", "2", *args], cwd=cwd, capture_output=True, text=True)
-    if check and out.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
-    return out
 
 
 def real_config(http_server, files: Path) -> dict:

@@ -1,5 +1,7 @@
 """Metrics and the summary's comparisons: retrieval ranks, curve envelopes, validation-only ratio choice."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -81,9 +83,18 @@ def test_paper_style_results_report_split_means_with_std_and_no_ratio_choice(tmp
     spec = {"files": [tmp_path / "all.csv"], "train_set": "k400", "zeroshot": ["hmdb"], "retrieval": ["msrvtt"],
             "variants": {"frozen": {"trained": False}, "openvclip": {"trained": True}},
             "trained_variants": ["openvclip"], "test_ratio": 0.5, "demo_checks": False}
-    write_report(spec, tmp_path / "summary.md", tmp_path / "plot.png")
+    write_report(spec, tmp_path / "summary.md", tmp_path / "plot.png", tmp_path / "metrics.json",
+                 tmp_path / "points.csv")
     text = (tmp_path / "summary.md").read_text()
     assert "| openvclip | paper r=0.5 | 70.0 | 59.0 ± 4.0 | 30.0 |" in text
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["openvclip"]["test_ratio"] == {"ratio": 0.5, "k400_top1": 70.0, "hmdb_top1": 59.0,
+                                                  "hmdb_top1_std": 4.0, "msrvtt_t2v_r1": 30.0}
+    assert set(metrics["openvclip"]) == {"trained", "test_ratio"} and set(metrics["frozen"]) == {"only"}
+    points = read_rows(tmp_path / "points.csv")
+    assert [(p["variant"], float(p["ratio"]), float(p["k400"]), float(p["hmdb"])) for p in points] == [
+        ("frozen", 1.0, 60.0, 64.0), ("openvclip", 0.0, 80.0, 54.0), ("openvclip", 0.5, 70.0, 59.0),
+        ("openvclip", 1.0, 60.0, 64.0)]
     assert "| frozen | r=1.0 | 60.0 | 64.0 ± 4.0 | 30.0 |" in text
     assert "val-chosen" not in text and "Expectations of the demo" not in text
     assert "k400: validation split, hmdb: mean of the test splits, msrvtt: test split" in text

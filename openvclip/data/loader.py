@@ -37,8 +37,9 @@ class FrameClips(Dataset):
     random per sample: temporal jitter for training.
 
     ``flips`` (training augmentation): ``"horizontal"`` mirrors each clip left-right with probability 1/2,
-    ``"both"`` also up-down, independently; random draws come from torch's global generator, which the training
-    loop seeds and checkpoints, so a resumed run draws the same flips.
+    ``"both"`` also up-down, independently. Each sample's draws come from a generator seeded by (seed, epoch,
+    sample) (:meth:`set_epoch`), so they do not depend on the number of training processes or loader workers,
+    and a resumed run draws the same views and flips.
     """
 
     def __init__(self, store, labels: Sequence[int], indices: Sequence[int], flips: str = "none",
@@ -53,6 +54,14 @@ class FrameClips(Dataset):
             raise ValueError(f"frame store holds {store.shape[1]} frames per video, not a whole number of "
                              f"{self.num_frames}-frame views")
         self.views = store.shape[1] // self.num_frames
+        self.seed, self.epoch = 0, 0
+
+    def set_epoch(self, epoch: int, seed: int = 0) -> None:
+        """Seed the next epoch's per-sample draws (the training loop calls it before each epoch)."""
+        self.epoch, self.seed = int(epoch), int(seed)
+
+    def _generator(self, item: int) -> torch.Generator:
+        return torch.Generator().manual_seed(((self.seed * 1_000_003 + self.epoch) * 10_000_019 + item) % 2**63)
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -60,12 +69,13 @@ class FrameClips(Dataset):
     def __getitem__(self, item: int):
         row = self.indices[item]
         frames = np.array(self.store[row])
+        draws = self._generator(item)
         if self.views > 1:
-            view = int(torch.randint(self.views, ()))
+            view = int(torch.randint(self.views, (), generator=draws))
             frames = frames[view * self.num_frames:(view + 1) * self.num_frames]
         clip = normalise(torch.from_numpy(frames))
         if self.flips != "none":
             axes = (-1, -2) if self.flips == "both" else (-1,)
-            dims = [d for d, flip in zip(axes, torch.rand(len(axes)) < 0.5) if flip]
+            dims = [d for d, flip in zip(axes, torch.rand(len(axes), generator=draws) < 0.5) if flip]
             clip = clip.flip(dims) if dims else clip
         return clip, self.labels[row]

@@ -23,6 +23,7 @@ import statistics
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
+from ..io import write_csv, write_json
 from .tables import read_rows, value
 
 Curve = List[Tuple[float, float, float]]  # (ratio, closed-set, zero-shot)
@@ -281,7 +282,43 @@ def _mean_std(values: Sequence[float]) -> str:
     return f"{statistics.fmean(values):.1f} ± {statistics.stdev(values):.1f}"
 
 
-def write_report(spec: Mapping, summary_path: Path, plot_path: Path) -> None:
+def metrics_of(rows, spec: Mapping) -> dict:
+    """Headline numbers for ``dvc metrics``: {variant: {which: {"ratio": r, "<set>_top1": value, ...}}} on the
+    reported splits (with ``_std`` over the test splits where a set has several); ``which`` is ``trained`` (r=0),
+    ``test_ratio`` (the configured one), ``val_chosen`` or, for a variant with one ratio, ``only``. Keys hold no
+    dots: DVC joins nested keys with them."""
+    out: Dict[str, dict] = {}
+    sets = [(d, "top1") for d in [spec["train_set"]] + list(spec["zeroshot"])]
+    sets += [(d, "t2v_r1") for d in spec.get("retrieval", [])]
+    for row in headline(rows, spec)[0]:
+        values = {"ratio": row["ratio"]}
+        for d, metric in sets:
+            match = dict(variant=row["variant"], ratio=row["ratio"])
+            values[f"{d}_{metric}"] = reported(rows, d, metric, **match)
+            if reported_split(rows, d) == "mean":
+                values[f"{d}_{metric}_std"] = value(rows, dataset=d, split="std", metric=metric, **match)
+        which = next((key for prefix, key in (("trained", "trained"), ("paper", "test_ratio"),
+                                              ("val-chosen", "val_chosen")) if row["which"].startswith(prefix)), "only")
+        out.setdefault(row["variant"], {})[which] = values
+    return out
+
+
+def tradeoff_points(rows, spec: Mapping) -> List[dict]:
+    """One row per variant and ratio: top-1 of every set on its reported split (``dvc plots``)."""
+    points = []
+    for variant in spec["variants"]:
+        for ratio in _ratios(rows, variant):
+            point = {"variant": variant, "ratio": ratio}
+            for d in [spec["train_set"]] + list(spec["zeroshot"]):
+                point[d] = reported(rows, d, "top1", variant=variant, ratio=ratio)
+            for d in spec.get("retrieval", []):
+                point[f"{d}_t2v_r1"] = reported(rows, d, "t2v_r1", variant=variant, ratio=ratio)
+            points.append(point)
+    return points
+
+
+def write_report(spec: Mapping, summary_path: Path, plot_path: Path, metrics_path: Optional[Path] = None,
+                 points_path: Optional[Path] = None) -> None:
     """Write the markdown summary and the trade-off plot from the result files named in ``spec``.
 
     ``spec``: ``files`` (result CSVs), ``train_set``, ``zeroshot`` (sets, appearance first), ``retrieval``,
@@ -382,4 +419,10 @@ def write_report(spec: Mapping, summary_path: Path, plot_path: Path) -> None:
     tmp.write_text("\n".join(lines))
     plot({name or "": [r for k, g in groups.items() if k[0] == name for r in g] for name in experiments}, spec,
          plot_path)
+    first = groups[sorted(groups)[0]]
+    if metrics_path is not None:
+        write_json(metrics_path, metrics_of(first, spec))
+    if points_path is not None:
+        points = tradeoff_points(first, spec)
+        write_csv(points_path, points, list(points[0]) if points else ["variant", "ratio"])
     os.replace(tmp, summary_path)

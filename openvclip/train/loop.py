@@ -4,7 +4,11 @@ Only the vision tower trains; the text classifier is computed once from the froz
 ends with a checkpoint directory (weights as safetensors, optimizer/scheduler/SWA/RNG state as a torch file),
 written under a temporary name and renamed when complete, so a crash never leaves a half-written checkpoint.
 Resuming restarts at the epoch after the last complete checkpoint and gives the same weights as an
-uninterrupted run: the data order of each epoch is seeded from (seed, epoch) and every RNG state is restored.
+uninterrupted run: the data order of each epoch is seeded from (seed, epoch), each sample's augmentation from
+(seed, epoch, sample), and every RNG state is restored.
+
+Under ``torchrun`` the processes split each global batch (``train.batch_size``) and sum their gradients
+(``distributed.py``); only the main process writes, and a checkpoint resumes with any number of processes.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from tqdm.auto import tqdm
 from ..config import from_mapping
 from ..io import write_json
 from ..models import clone_parameters, encode_video, freeze_text_tower, video_logits, vision_parameters
+from .distributed import GlobalBatches, barrier, current, sum_gradients, sum_values
 from .objective import GRADIENTS, interpolated_backward
 from .swa import WeightAverage
 
@@ -201,7 +206,9 @@ def fit(model: nn.Module, dataset: Dataset, classifier: torch.Tensor, cfg: Train
     ``theta0`` defaults to the model's weights on entry. Writes into ``out_dir``: ``checkpoints/epoch-NNNN/``,
     ``train_log.csv``, ``model.safetensors`` (last weights), ``swa.safetensors`` (the SWA average, when on),
     ``train_info.json``. Returns the paths and the final step. Resumes from the last checkpoint found there.
+    In a process group (torchrun) every process calls it; each scores its share of every global batch.
     """
+    procs = current()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     device = torch.device(device)
@@ -212,21 +219,21 @@ def fit(model: nn.Module, dataset: Dataset, classifier: torch.Tensor, cfg: Train
     classifier = classifier.to(device)
     logit_scale = model.logit_scale.detach()
     info = {"objective": cfg.objective, "config": dataclasses.asdict(cfg), "metadata": metadata or {},
-            "torch": torch.__version__}
+            "torch": torch.__version__, "processes": procs.world}
 
     if cfg.objective == "frozen":
-        save_weights(theta0, out_dir / "model.safetensors", {"objective": "frozen"})
-        write_json(out_dir / "train_info.json", {**info, "steps": 0})
+        if procs.main:
+            save_weights(theta0, out_dir / "model.safetensors", {"objective": "frozen"})
+            write_json(out_dir / "train_info.json", {**info, "steps": 0})
+        barrier(procs)
         return {"model": out_dir / "model.safetensors", "swa": None, "steps": 0}
 
     seed_everything(cfg.seed)
     if cfg.grad_checkpointing:
         model.visual.set_grad_checkpointing(True)
-    steps_per_epoch = math.ceil(len(dataset) / cfg.batch_size)
-    if cfg.max_steps_per_epoch:
-        steps_per_epoch = min(steps_per_epoch, cfg.max_steps_per_epoch)
-    if steps_per_epoch == 0:
+    if len(dataset) == 0:
         raise ValueError("the training set is empty")
+    steps_per_epoch = len(GlobalBatches(len(dataset), cfg.batch_size, cfg.seed, 1, procs, cfg.max_steps_per_epoch))
     total_steps = steps_per_epoch * cfg.epochs
     warmup_steps = round(cfg.warmup_epochs * steps_per_epoch)
     decay, no_decay = [], []
@@ -250,11 +257,13 @@ def fit(model: nn.Module, dataset: Dataset, classifier: torch.Tensor, cfg: Train
             # Written by a run with another config or data: resuming would mix two trainings.
             differing = sorted(k for k in set(fingerprint) | set(state.get("fingerprint") or {})
                                if fingerprint.get(k) != (state.get("fingerprint") or {}).get(k))
-            print(f"checkpoints in {out_dir / 'checkpoints'} come from a run with other settings "
-                  f"({', '.join(differing) or 'unknown'}); discarding them and starting afresh")
-            shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)
-            (out_dir / "train_log.csv").unlink(missing_ok=True)
+            if procs.main:
+                print(f"checkpoints in {out_dir / 'checkpoints'} come from a run with other settings "
+                      f"({', '.join(differing) or 'unknown'}); discarding them and starting afresh")
+                shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)
+                (out_dir / "train_log.csv").unlink(missing_ok=True)
             resume = None
+    barrier(procs)  # every process has read the checkpoint (or seen it discarded) before anyone writes
     if resume is not None:
         weights = load_weights(resume / "model.safetensors")
         with torch.no_grad():
@@ -269,25 +278,27 @@ def fit(model: nn.Module, dataset: Dataset, classifier: torch.Tensor, cfg: Train
         alpha_rng.set_state(state["alpha_rng"])
         _set_rng_state(state["rng"])
         start_epoch, step = state["epoch"] + 1, state["step"]
-    log = _CsvLog(out_dir / "train_log.csv", step if resume is not None else None)
+    log = _CsvLog(out_dir / "train_log.csv", step if resume is not None else None) if procs.main else None
 
     def loss_of(weights: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        # This process's share of the global batch's mean loss: the sum over its samples / the global count
+        # (its first ``scored`` samples; none when it only pads a short last batch).
         with autocast():
             logits = video_logits(encode_video(model, video, params=weights, expected_frames=cfg.num_frames),
                                   classifier, logit_scale)
-        return F.cross_entropy(logits.float(), labels)
+        return F.cross_entropy(logits.float(), labels, reduction="none")[:scored].sum() / batch_total
 
     model.train()
     for epoch in range(start_epoch, cfg.epochs + 1):
-        order = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
-        loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, drop_last=False,
-                            num_workers=cfg.num_workers, generator=order, collate_fn=collate_fn,
+        batches = GlobalBatches(len(dataset), cfg.batch_size, cfg.seed, epoch, procs, cfg.max_steps_per_epoch)
+        if hasattr(dataset, "set_epoch"):
+            dataset.set_epoch(epoch, cfg.seed)
+        loader = DataLoader(dataset, batch_sampler=batches, num_workers=cfg.num_workers, collate_fn=collate_fn,
                             pin_memory=device.type == "cuda")
-        bar = tqdm(total=steps_per_epoch, desc=f"{cfg.objective} epoch {epoch}/{cfg.epochs}", disable=not progress,
-                   leave=False)
+        bar = tqdm(total=steps_per_epoch, desc=f"{cfg.objective} epoch {epoch}/{cfg.epochs}",
+                   disable=not (progress and procs.main), leave=False)
         for batch_index, (video, labels) in enumerate(loader):
-            if batch_index >= steps_per_epoch:
-                break
+            scored, batch_total = batches.counts(batch_index)
             began = time.perf_counter()
             video, labels = video.to(device, non_blocking=True), labels.to(device, non_blocking=True)
             optimizer.zero_grad(set_to_none=True)
@@ -300,7 +311,9 @@ def fit(model: nn.Module, dataset: Dataset, classifier: torch.Tensor, cfg: Train
             else:
                 loss = loss_of(params)
                 scale(loss).backward()
-                loss, loss_alpha = loss.detach(), torch.tensor(float("nan"))
+                loss, loss_alpha = loss.detach(), torch.tensor(float("nan"), device=device)
+            sum_gradients(params, procs)
+            loss, loss_alpha = sum_values(torch.stack([loss, loss_alpha]), procs)
             if scaler is not None:
                 scaler.unscale_(optimizer)
             grad_norm = torch.nn.utils.clip_grad_norm_(
@@ -313,6 +326,8 @@ def fit(model: nn.Module, dataset: Dataset, classifier: torch.Tensor, cfg: Train
                 optimizer.step()
             scheduler.step()
             step += 1
+            if log is None:
+                continue
             log.write({"epoch": epoch, "step": step, "lr": f"{lr:.6g}", "alpha": f"{alpha:.4f}",
                        "loss": f"{loss.item():.6f}", "loss_interpolated": f"{loss_alpha.item():.6f}",
                        "grad_norm": f"{grad_norm.item():.4f}", "seconds": f"{time.perf_counter() - began:.4f}"})
@@ -321,17 +336,20 @@ def fit(model: nn.Module, dataset: Dataset, classifier: torch.Tensor, cfg: Train
         bar.close()
         if swa is not None and swa.due(epoch):
             swa.update(params, epoch)
-        _save_checkpoint(out_dir, epoch, step, params, optimizer, scheduler, swa, scaler, alpha_rng,
-                         cfg.keep_checkpoints, fingerprint)
+        if procs.main:
+            _save_checkpoint(out_dir, epoch, step, params, optimizer, scheduler, swa, scaler, alpha_rng,
+                             cfg.keep_checkpoints, fingerprint)
+        barrier(procs)
 
-    swa_path = None
-    if swa is not None:
-        swa_path = out_dir / "swa.safetensors"
-        save_weights(swa.averaged(params), swa_path, {"objective": cfg.objective, "swa_epochs": swa.epochs})
-    write_json(out_dir / "train_info.json", {**info, "steps": step,
-                                              "swa_epochs": swa.epochs if swa is not None else None})
-    # Last: model.safetensors is what the workflow waits for, so it marks a finished run.
-    save_weights(params, out_dir / "model.safetensors", {"objective": cfg.objective, "steps": step})
+    swa_path = out_dir / "swa.safetensors" if swa is not None else None
+    if procs.main:
+        if swa is not None:
+            save_weights(swa.averaged(params), swa_path, {"objective": cfg.objective, "swa_epochs": swa.epochs})
+        write_json(out_dir / "train_info.json", {**info, "steps": step,
+                                                  "swa_epochs": swa.epochs if swa is not None else None})
+        # Last: model.safetensors is what the workflow waits for, so it marks a finished run.
+        save_weights(params, out_dir / "model.safetensors", {"objective": cfg.objective, "steps": step})
+    barrier(procs)
     model.eval()
     return {"model": out_dir / "model.safetensors", "swa": swa_path, "steps": step}
 

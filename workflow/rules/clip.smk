@@ -5,7 +5,7 @@ if "config" in config["clip"]["model"]:
     rule pretrain_clip:
         output:
             weights="models/clip/theta0.safetensors",
-            metrics="results/pretrain_clip.json",
+            metrics="models/clip/pretrain_metrics.json",
         params:
             model=js(config["clip"]["model"]),
             world=js(config.get("world", {})),

@@ -18,7 +18,10 @@ TRAIN_SET = config["train_set"]
 THREADS = config.get("resources", {}).get("threads", 1)
 # CLIP pretraining has nothing to run beside it but the data jobs: give it all of --cores but one.
 PRETRAIN_THREADS = max(1, workflow.cores - 1)
+# GPUs of each training job (one process each, started by torchrun when more than one); evaluation and text jobs
+# run one process on one GPU. CPU cores per GPU (data loading) go to SLURM as cpus_per_gpu.
 GPUS = config.get("resources", {}).get("gpus", 0)
+CPUS_PER_GPU = config.get("resources", {}).get("cpus_per_gpu", THREADS)
 PROTOCOL_OF = {name: spec["protocol"] for name, spec in DATASETS.items()}
 PROTOCOL_OF[TRAIN_SET] = "closedset"
 
@@ -147,7 +150,9 @@ def result_hash_of(exp, seed, variant, ds):
         "seed": config["seed"], "world": config.get("world"), "objects": config.get("objects"),
         "clip": config["clip"], "text": config["text"], "dataset": DATASETS[ds],
         "train_set": DATASETS[TRAIN_SET], "variant": VARIANTS[variant], "temporal": config.get("temporal"),
-        "train": train_config(exp, seed, source_variant(variant)), "eval": config["eval"],
+        "train": train_config(exp, seed, source_variant(variant)),
+        # test_ratio only picks a row for the report: changing it must not re-run evaluations.
+        "eval": {k: v for k, v in config["eval"].items() if k != "test_ratio"},
         "experiment": {"name": exp, "labels": EXPERIMENTS[exp]["labels"], "seed": int(seed)},
     }
 
@@ -172,8 +177,39 @@ def main_results():
     return files
 
 
-def heavy_resources(mem_mb, runtime):
-    return {"mem_mb": mem_mb, "runtime": runtime, "gpu": GPUS}
+def trained_weights(exp, seed):
+    return [f"models/{exp}/seed{seed}/{v}/model.safetensors" for v in experiment_variants(exp)
+            if "weights_of" not in VARIANTS[v]]
+
+
+def main_stage_targets():
+    """The coarse targets of the main experiment, in DAG order (the DVC stages call them)."""
+    seeds = EXPERIMENTS[MAIN]["seeds"]
+    return {
+        "data": [f"data/frames/{ds}" for ds in DATASETS] + [f"data/manifests/{ds}.csv" for ds in DATASETS],
+        "text": sorted({text_file(MAIN, ds) for ds in DATASETS}),
+        "train": [f for s in seeds for f in trained_weights(MAIN, s)],
+        "evaluate": [f for s in seeds for f in runs_of(MAIN, s)],
+    }
+
+
+def heavy_resources(mem_mb, runtime, gpus=GPUS):
+    """Resources of a model job: ``gpu`` (a count, or a function of the wildcards) and ``cpus_per_gpu`` only when
+    the config asks for GPUs, so CPU-only runs never see a GPU request."""
+    resources = {"mem_mb": mem_mb, "runtime": runtime}
+    if GPUS:
+        resources.update(gpu=gpus, cpus_per_gpu=CPUS_PER_GPU)
+    return resources
+
+
+def launcher(resources):
+    """The command that starts a training job: one process, or one per GPU under torchrun."""
+    gpus = int(resources.get("gpu", 0) or 0)
+    return f"torchrun --standalone --nproc-per-node={gpus} -m openvclip" if gpus > 1 else "openvclip"
+
+
+def threads_per_process(threads, resources):
+    return max(1, threads // max(1, int(resources.get("gpu", 0) or 0)))
 
 
 def report_spec(files, title, experiments=None):
@@ -186,7 +222,7 @@ def report_spec(files, title, experiments=None):
         "trained_variants": [v for v in VARIANTS if objective(v) != "frozen" and "weights_of" not in VARIANTS[v]],
         "test_ratio": config["eval"].get("test_ratio", 0.5),
         "demo_checks": is_synthetic(TRAIN_SET),
-        "pretrain_metrics": "results/pretrain_clip.json" if "config" in config["clip"]["model"] else None,
+        "pretrain_metrics": "models/clip/pretrain_metrics.json" if "config" in config["clip"]["model"] else None,
         "experiments": {e: f"labels: `{EXPERIMENTS[e]['labels']}`, train overrides: "
                            f"`{js(EXPERIMENTS[e].get('train', {}))}`" for e in (experiments or [])},
         "config": f"config hash {config_hash(config)}",

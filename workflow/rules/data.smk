@@ -49,8 +49,8 @@ rule extract_frames:
         mem_mb=lambda wc, threads: 2000 + 500 * threads,
         runtime=lambda wc: 60 if is_synthetic(wc.ds) else 24 * 60,
     shell:
-        "openvclip frames --manifest {input.manifest} --out {output} --settings {params.frames:q}"
-        " --threads {threads} > {log} 2>&1"
+        "openvclip --threads {threads} frames --manifest {input.manifest} --out {output}"
+        " --settings {params.frames:q} > {log} 2>&1"
 
 
 if OTHER_DATASETS:

@@ -27,7 +27,7 @@ rule evaluate:
         "benchmarks/evaluate/{exp}/seed{seed}/{variant}/{ds}.tsv"
     threads: THREADS
     resources:
-        **heavy_resources(mem_mb=4000, runtime=120),
+        **heavy_resources(mem_mb=4000, runtime=120, gpus=min(GPUS, 1)),
     shell:
         # Lower CPU priority: on a laptop, evaluations fill the cycles the training jobs (the critical path)
         # leave free instead of slowing them down; on a cluster each job has its own cores and it changes nothing.

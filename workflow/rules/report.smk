@@ -3,14 +3,18 @@
 
 rule report:
     input:
-        results=main_results(),
+        # The per-run files, not the collected tables: the tables and the report are separate DVC stages.
+        results=runs_of(MAIN, main_seed()),
         pretrain=rules.pretrain_clip.output.metrics if "config" in config["clip"]["model"] else [],
     output:
         summary=report("results/summary.md", caption="../report/summary.rst", category="Summary"),
         plot=report("results/tradeoff.png", caption="../report/tradeoff.rst", category="Trade-off"),
+        # For `dvc metrics show/diff` and `dvc plots show`.
+        metrics="results/metrics.json",
+        points="results/tradeoff.csv",
     params:
         spec=lambda wc, input: js(report_spec(
-            [f for f in input.results if not Path(f).name.startswith("sweep_")],
+            list(input.results),
             f"openvclip results: experiment `{MAIN}`, seed {main_seed()}")),
     conda:
         CONDA_ENV
@@ -23,7 +27,8 @@ rule report:
         mem_mb=1000,
         runtime=10,
     shell:
-        "openvclip report --spec {params.spec:q} --summary {output.summary} --plot {output.plot} > {log} 2>&1"
+        "openvclip report --spec {params.spec:q} --summary {output.summary} --plot {output.plot}"
+        " --metrics {output.metrics} --points {output.points} > {log} 2>&1"
 
 
 rule study_report:

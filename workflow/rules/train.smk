@@ -17,6 +17,8 @@ rule train_variant:
         boundary=config.get("temporal", {}).get("boundary", "mask"),
         column=lambda wc: label_column(wc.exp, TRAIN_SET),
         out_dir="models/{exp}/seed{seed}/{variant}",
+        launcher=lambda wc, resources: launcher(resources),
+        threads=lambda wc, threads, resources: threads_per_process(threads, resources),
     conda:
         CONDA_ENV
     log:
@@ -25,9 +27,11 @@ rule train_variant:
         "benchmarks/train_variant/{exp}/seed{seed}/{variant}.tsv"
     threads: THREADS
     resources:
-        **heavy_resources(mem_mb=6000, runtime=24 * 60),
+        # The frozen variant only copies theta0: no GPU for it.
+        **heavy_resources(mem_mb=6000, runtime=24 * 60,
+                          gpus=lambda wc: 0 if objective(wc.variant) == "frozen" else GPUS),
     shell:
-        "openvclip --threads {threads} train --model {params.model:q} --theta0 {input.theta0}"
+        "{params.launcher} --threads {params.threads} train --model {params.model:q} --theta0 {input.theta0}"
         " {params.temporal} --boundary {params.boundary} --train {params.train:q} --frames {input.frames}"
         " --manifest {input.manifest} --text {input.text} --column {params.column}"
         " --out-dir {params.out_dir} > {log} 2>&1"

@@ -1,0 +1,121 @@
+"""Import of released Open-VCLIP checkpoints (PySlowFast format, OpenAI key names under `model.`)."""
+
+import argparse
+import json
+
+import pytest
+import torch
+
+from openvclip.cli import main
+from openvclip.models import enable_temporal_attention, encode_video, video_logits
+from openvclip.steps import load_clip
+from openvclip.train import load_weights, save_weights
+
+from .conftest import make_clip, tiny_config
+
+SPEC = {"config": tiny_config()}
+
+
+def released_checkpoint(path, model, **extra):
+    """What PySlowFast's save_checkpoint writes for Open-VCLIP: the wrapped CLIP's state under `model.`."""
+    state = {f"model.{k}": v.detach().clone() for k, v in model.state_dict().items()}
+    torch.save({"epoch": 22, "model_state": state, "optimizer_state": {"state": {}, "param_groups": []},
+                "cfg": "TRAIN:\n  BATCH_SIZE: 64\n", **extra}, path)
+
+
+@pytest.fixture
+def trained(tmp_path):
+    """theta0 on disk, and a 'released' model: theta0 with its vision tower moved, temporal attention (zeros)."""
+    theta0 = make_clip(seed=0)
+    save_weights(theta0.state_dict(), tmp_path / "theta0.safetensors")
+    released = make_clip(seed=0)
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for name, p in released.named_parameters():
+            if name.startswith("visual."):
+                p.add_(0.05 * torch.randn(p.shape, generator=generator))
+    return tmp_path / "theta0.safetensors", enable_temporal_attention(released, boundary="zeros").eval()
+
+
+def test_a_released_checkpoint_converts_and_evaluates_to_the_original_logits(tmp_path, trained, capsys):
+    theta0, released = trained
+    released_checkpoint(tmp_path / "openvclip.pth", released)
+    out = tmp_path / "released.safetensors"
+    assert main(["import-released", "--model", json.dumps(SPEC), "--checkpoint", str(tmp_path / "openvclip.pth"),
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "text-tower tensors left out" in printed and "missing" not in printed and "--boundary zeros" in printed
+    weights = load_weights(out)
+    assert weights and all(k.startswith("visual.") for k in weights)
+    # Evaluated the way `openvclip evaluate --boundary zeros` loads it: theta0, then the weights at ratio 0.
+    model = load_clip(SPEC, theta0, temporal=True, boundary="zeros")
+    model.load_state_dict(weights, strict=False)
+    video = torch.randn(2, 4, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+    classifier = torch.nn.functional.normalize(torch.randn(32, 5, generator=torch.Generator().manual_seed(4)), dim=0)
+    with torch.no_grad():
+        expected = video_logits(encode_video(released, video), classifier, released.logit_scale)
+        got = video_logits(encode_video(model, video), classifier, model.logit_scale)
+        original = load_clip(SPEC, theta0, temporal=True, boundary="zeros")
+        untouched = video_logits(encode_video(original, video), classifier, original.logit_scale)
+    assert torch.allclose(got, expected, atol=1e-5)
+    assert not torch.allclose(untouched, expected, atol=1e-3)  # the import changed something that matters
+
+
+def test_half_precision_and_ddp_prefixes_load_as_float32(tmp_path, trained):
+    _, released = trained
+    state = {f"module.model.{k}": v.half() for k, v in released.state_dict().items()}
+    torch.save({"model_state": state}, tmp_path / "half.pth")
+    assert main(["import-released", "--model", json.dumps(SPEC), "--checkpoint", str(tmp_path / "half.pth"),
+                 "--out", str(tmp_path / "w.safetensors")]) == 0
+    weights = load_weights(tmp_path / "w.safetensors")
+    assert {v.dtype for v in weights.values()} == {torch.float32}
+    key = "visual.conv1.weight"
+    assert torch.allclose(weights[key], released.state_dict()[key], atol=1e-2)
+
+
+def test_arbitrary_objects_are_never_unpickled(tmp_path, trained, capsys):
+    _, released = trained
+    released_checkpoint(tmp_path / "pickled.pth", released, cfg=argparse.Namespace(note="code could hide here"))
+    assert main(["import-released", "--model", json.dumps(SPEC), "--checkpoint", str(tmp_path / "pickled.pth"),
+                 "--out", str(tmp_path / "w.safetensors")]) == 2
+    assert "weights_only=True" in capsys.readouterr().err
+    assert not (tmp_path / "w.safetensors").exists()
+
+
+def test_missing_and_unexpected_keys_are_reported(tmp_path, trained, capsys):
+    _, released = trained
+    state = {f"model.{k}": v for k, v in released.state_dict().items() if k != "visual.proj"}
+    state["model.prompt_learner.ctx"] = torch.zeros(4, 8)
+    torch.save({"model_state": state}, tmp_path / "partial.pth")
+    assert main(["import-released", "--model", json.dumps(SPEC), "--checkpoint", str(tmp_path / "partial.pth"),
+                 "--out", str(tmp_path / "w.safetensors")]) == 2
+    err = capsys.readouterr().err
+    assert "missing 1: visual.proj" in err and "unexpected 1: prompt_learner.ctx" in err
+    assert not (tmp_path / "w.safetensors").exists()
+    with pytest.raises(FileNotFoundError):
+        load_weights(tmp_path / "w.safetensors")
+    other = {f"model.{k}": v for k, v in make_clip(seed=0, width=32).state_dict().items()}
+    torch.save({"model_state": other}, tmp_path / "other.pth")
+    assert main(["import-released", "--model", json.dumps(SPEC), "--checkpoint", str(tmp_path / "other.pth"),
+                 "--out", str(tmp_path / "w.safetensors")]) == 2
+    assert "same architecture" in capsys.readouterr().err
+
+
+def test_fetch_clip_reads_local_weights_and_names_bad_tags(tmp_path, capsys):
+    import open_clip
+
+    # A tiny architecture registered the way open_clip registers its own (a JSON file of CLIP arguments).
+    (tmp_path / "cfg").mkdir()
+    (tmp_path / "cfg" / "tiny-openvclip-test.json").write_text(json.dumps(tiny_config()))
+    open_clip.add_model_config(tmp_path / "cfg")
+    source = make_clip(seed=7)
+    torch.save(source.state_dict(), tmp_path / "tiny.pt")
+    spec = {"name": "tiny-openvclip-test", "pretrained": str(tmp_path / "tiny.pt")}
+    assert main(["fetch-clip", "--model", json.dumps(spec), "--out", str(tmp_path / "theta0.safetensors")]) == 0
+    fetched = load_weights(tmp_path / "theta0.safetensors")
+    assert all(torch.equal(fetched[k], v) for k, v in source.state_dict().items())
+    for bad, message in (({"name": "ViT-B-16", "pretrained": "openia"}, "laion2b_s34b_b88k"),
+                         ({"name": "ViT-B-61", "pretrained": "openai"}, "not an open_clip architecture"),
+                         ({"name": "tiny-openvclip-test", "pretrained": str(tmp_path / "gone.pt")}, "existing file")):
+        assert main(["fetch-clip", "--model", json.dumps(bad), "--out", str(tmp_path / "x.safetensors")]) == 2
+        assert message in capsys.readouterr().err
