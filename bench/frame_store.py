@@ -20,43 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
-
-def photo() -> np.ndarray:
-    import matplotlib.cbook as cbook
-    from PIL import Image
-
-    return np.asarray(Image.open(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).convert("RGB"))
-
-
-def pan_video(path: Path, image: np.ndarray, width: int, height: int, frames: int, seed: int) -> None:
-    """A lossy H.264 video panning and zooming over ``image`` (a different path per seed)."""
-    import av
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    h, w = image.shape[:2]
-    start, end = rng.uniform(0, 1, 2), rng.uniform(0, 1, 2)
-    zoom = rng.uniform(0.5, 0.8, 2)
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"crf": "23", "preset": "veryfast"}
-        for t in range(frames):
-            a = t / max(frames - 1, 1)
-            scale = zoom[0] + (zoom[1] - zoom[0]) * a
-            cw, ch = int(w * scale), int(w * scale * height / width)
-            ch = min(ch, h)
-            x = int((w - cw) * (start[0] + (end[0] - start[0]) * a))
-            y = int((h - ch) * (start[1] + (end[1] - start[1]) * a))
-            crop = Image.fromarray(image[y:y + ch, x:x + cw]).resize((width, height), Image.BILINEAR)
-            frame = av.VideoFrame.from_ndarray(np.asarray(crop), format="rgb24")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+from common import pan_video, photo  # bench/common.py (scripts run as python bench/NAME.py)
 
 
 def folder_bytes(folder: Path) -> int:

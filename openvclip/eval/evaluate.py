@@ -56,7 +56,10 @@ class EvalSet:
 def embed_frames(model, frames: np.ndarray, views: int = 1, device="cpu") -> torch.Tensor:
     """``(B, D)``: the mean of each video's L2-normalised frame embeddings over all frames of all ``views``
     (not re-normalised). Logits are linear in it, so this averages the views' scores."""
-    frames = torch.from_numpy(np.ascontiguousarray(frames))
+    frames = np.ascontiguousarray(frames)
+    if not frames.flags.writeable:  # a memory-mapped store: torch wants memory it may write (it never does here)
+        frames = frames.copy()
+    frames = torch.from_numpy(frames)
     count = frames.shape[0]
     clips = normalise(frames.reshape(count * views, frames.shape[1] // views, *frames.shape[2:])).to(device)
     embeddings = F.normalize(encode_video(model, clips), dim=-1).mean(dim=1)

@@ -95,8 +95,10 @@ def _temporal_attention(self, q_x: torch.Tensor, k_x: Optional[torch.Tensor] = N
             mask = window_mask(num_frames, length, x.device).unsqueeze(0).expand(batch, -1, -1, -1, -1)
             mask = mask.reshape(n, 1, 1, -1)
     keys = k.shape[3]
+    # q as its own tensor: a view would keep the whole packed q/k/v projection alive for backward (3x q's memory);
+    # k and v are copies already (the expanded window).
     out = F.scaled_dot_product_attention(
-        q.reshape(n, heads, length, -1), k.reshape(n, heads, keys, -1), v.reshape(n, heads, keys, -1),
+        q.reshape(n, heads, length, -1).contiguous(), k.reshape(n, heads, keys, -1), v.reshape(n, heads, keys, -1),
         attn_mask=mask, dropout_p=attn.dropout if self.training else 0.0)
     out = F.linear(out.transpose(1, 2).reshape(n, length, width), attn.out_proj.weight, attn.out_proj.bias)
     return out if attn.batch_first else out.transpose(0, 1)

@@ -185,10 +185,12 @@ class _CsvLog:
             csv.DictWriter(f, LOG_COLUMNS).writerow(row)
 
 
+def _amp_mode(cfg: TrainConfig, device: torch.device) -> str:
+    return ("fp16" if device.type == "cuda" else "off") if cfg.amp == "auto" else cfg.amp
+
+
 def _amp(cfg: TrainConfig, device: torch.device):
-    mode = cfg.amp
-    if mode == "auto":
-        mode = "fp16" if device.type == "cuda" else "off"
+    mode = _amp_mode(cfg, device)
     if mode == "off":
         return nullcontext, None
     if device.type != "cuda":
@@ -219,7 +221,8 @@ def fit(model: nn.Module, dataset: Dataset, classifier: torch.Tensor, cfg: Train
     classifier = classifier.to(device)
     logit_scale = model.logit_scale.detach()
     info = {"objective": cfg.objective, "config": dataclasses.asdict(cfg), "metadata": metadata or {},
-            "torch": torch.__version__, "processes": procs.world}
+            "torch": torch.__version__, "processes": procs.world, "device": str(device),
+            "amp": _amp_mode(cfg, device)}
 
     if cfg.objective == "frozen":
         if procs.main:
