@@ -64,3 +64,19 @@ def pan_video(path: Path, image: np.ndarray, width: int, height: int, frames: in
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
+
+
+def add_device_args(parser) -> None:
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's default)")
+
+
+def start(parser, args) -> torch.device:
+    """Apply --threads, check --device, print the machine line; returns the device."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device available")
+    print(machine_line(device))
+    return device

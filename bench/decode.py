@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common import machine_line, pan_video, photo  # bench/common.py (scripts run as python bench/NAME.py)
+from common import add_device_args, pan_video, photo, start  # bench/common.py (scripts run as python bench/NAME.py)
 
 NUM_FRAMES, RATE, VIEWS, SIZE = 8, 16, 3, 224
 # (width, height, fps, seconds)
@@ -84,15 +84,9 @@ def main() -> None:
                         help=f"videos per (size, fps, length) kind, {len(SHAPES)} kinds (default 8)")
     parser.add_argument("--repeats", type=int, default=5, help="timed repetitions, alternating (default 5)")
     parser.add_argument("--quality", type=int, default=90, help="JPEG quality of the frame store (default 90)")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument("--threads", type=int, help="torch threads (default: torch's default)")
+    add_device_args(parser)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda: no CUDA device available")
-    print(machine_line(device))
+    device = start(parser, args)
 
     from openvclip.data.frames import decode_views, open_store, write_store
 

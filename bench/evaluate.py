@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common import machine_line  # bench/common.py (scripts run as python bench/NAME.py)
+from common import add_device_args, start  # bench/common.py (scripts run as python bench/NAME.py)
 
 # config.yaml's clip.model.config (the demo CLIP), used when config.yaml cannot be read.
 DEMO_CLIP = {"embed_dim": 128,
@@ -95,15 +95,9 @@ def main() -> None:
                                                                     "demo's eval.batch_size)")
     parser.add_argument("--format", choices=("raw", "jpeg"), default="raw", help="frame store format (default raw, "
                                                                                  "the demo's)")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument("--threads", type=int, help="torch threads (default: torch's default)")
+    add_device_args(parser)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda: no CUDA device available")
-    print(machine_line(device))
+    device = start(parser, args)
 
     from openvclip.data.synthetic import World
     from openvclip.eval.evaluate import EvalSet, embed_videos, score_set, sweep

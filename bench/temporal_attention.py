@@ -49,7 +49,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from common import machine_line, sync  # bench/common.py (scripts run as python bench/NAME.py)
+from common import add_device_args, start, sync  # bench/common.py (scripts run as python bench/NAME.py)
 
 PRESETS = {
     "vitb16": dict(tokens=197, heads=12, head_dim=64, frames=8, batch=2),
@@ -123,15 +123,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed repetitions, alternating (default 5)")
     parser.add_argument("--min-time", type=float, default=1.0,
                         help="seconds each contender's repetition lasts at least (default 1.0)")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument("--threads", type=int, help="torch threads (default: torch's default)")
+    add_device_args(parser)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda: no CUDA device available")
-    print(machine_line(device))
+    device = start(parser, args)
     tag = "_cuda" if device.type == "cuda" else ""
     other = "zeros" if args.boundary == "mask" else "mask"
     ratios = []
