@@ -249,14 +249,25 @@ def train_variant(model_spec: Mapping, theta0: Path, temporal: bool, boundary: s
                   frames: Path, manifest: Path, text: Path, column: str, out_dir: Path, device: str = "auto",
                   progress: bool = True) -> dict:
     """Train one variant; under torchrun every process runs this and joins the process group first."""
-    from .data.frames import check_frames
-    from .data.loader import FrameClips, load_store
-    from .data.sets import in_split
-    from .train import TrainConfig, fit
-    from .train.distributed import setup
+    from .train import TrainConfig
+    from .train.distributed import setup, teardown
 
     cfg = TrainConfig.from_dict(train)
     procs, device = setup(device)
+    try:
+        return _train_variant(model_spec, theta0, temporal, boundary, cfg, frames, manifest, text, column, out_dir,
+                              device, progress)
+    finally:
+        teardown(procs)
+
+
+def _train_variant(model_spec, theta0, temporal, boundary, cfg, frames, manifest, text, column, out_dir, device,
+                   progress) -> dict:
+    from .data.frames import check_frames
+    from .data.loader import FrameClips, load_store
+    from .data.sets import in_split
+    from .train import fit
+
     model = load_clip(model_spec, theta0, temporal, boundary)
     store = load_store(frames)
     check_frames(store, cfg.num_frames, str(frames))

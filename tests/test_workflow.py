@@ -137,3 +137,28 @@ def test_html_report_holds_plot_and_summary(finished):
     snakemake(finished, "--report", "report.html")
     html = (finished / "report.html").read_text(errors="replace")
     assert "tradeoff.png" in html and "summary.md" in html
+
+
+def test_the_train_command_under_torchrun_matches_the_one_process_run(finished, tmp_path):
+    """What the train rule runs when a config asks for 2 GPUs (torchrun, one process each; gloo on this CPU),
+    on the finished run's data: the same weights as the rule's one-process training."""
+    import json
+    import subprocess
+
+    from openvclip.train import load_weights
+
+    single = finished / "models" / "main" / "seed0" / "openvclip"
+    info = json.loads((single / "train_info.json").read_text())
+    config = yaml.safe_load(FAST.read_text())
+    out = subprocess.run(
+        ["torchrun", "--standalone", "--nproc-per-node=2", "-m", "openvclip", "--device", "cpu", "--threads", "1",
+         "--no-progress", "train", "--model", json.dumps(config["clip"]["model"]),
+         "--theta0", "models/clip/theta0.safetensors", "--temporal", "--boundary", "mask",
+         "--train", json.dumps(info["config"]), "--frames", "data/frames/motion",
+         "--manifest", "data/manifests/motion.csv", "--text", "data/text/motion.motion.pt", "--column", "motion",
+         "--out-dir", str(tmp_path / "two")], cwd=finished, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert json.loads((tmp_path / "two" / "train_info.json").read_text())["processes"] == 2
+    for name in ("model.safetensors", "swa.safetensors"):
+        a, b = load_weights(single / name), load_weights(tmp_path / "two" / name)
+        assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-3

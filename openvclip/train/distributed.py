@@ -78,6 +78,12 @@ def setup(device: str = "auto") -> Tuple[Processes, torch.device]:
     return procs, device
 
 
+def teardown(procs: Processes) -> None:
+    """Leave the process group (torchrun's processes end cleanly, without torch's warning at exit)."""
+    if procs.distributed and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def current() -> Processes:
     """The process layout of the initialised process group (one process when there is none)."""
     if dist.is_available() and dist.is_initialized():
