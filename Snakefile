@@ -34,7 +34,14 @@ rule all:
     default_target: True
 
 
-# Coarse targets of the main experiment (what the DVC stages in dvc.yaml call, one per stage).
+# Coarse targets of the main experiment. `downloads`: what needs the internet (every data set's manifest:
+# download, verify, unpack, parse; and the CLIP weights), for a login node when compute nodes are offline
+# (workflow/profiles/slurm/config.yaml). The others: what the DVC stages in dvc.yaml call, one per stage.
+rule downloads:
+    input:
+        main_stage_targets()["downloads"],
+
+
 rule data:
     input:
         main_stage_targets()["data"],

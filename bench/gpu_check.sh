@@ -5,7 +5,8 @@
 #   3. runs the demo workflow at test size on CUDA with mixed precision (train.amp auto -> fp16) and prints the
 #      training logs' seconds per step,
 # and prints every figure, the ratio lines last of each benchmark. Run from the repository root:
-#   bash bench/gpu_check.sh            (optional: a .whl/ folder of wheels the machine lacks is installed first)
+#   bash bench/gpu_check.sh
+# A .whl/ folder of wheels the machine lacks, if there is one, is installed first.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1

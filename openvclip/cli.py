@@ -342,9 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spec", type=_json, required=True, help="JSON: result files, variants, checks")
     p.add_argument("--summary", type=Path, required=True)
     p.add_argument("--plot", type=Path, required=True)
-    p.add_argument("--metrics", type=Path, help="JSON of the headline numbers (for `dvc metrics`)")
+    p.add_argument("--metrics", type=Path, help="JSON of the headline numbers (read by DVC's metrics commands)")
     p.add_argument("--points", type=Path, help="CSV of the trade-off points, one row per variant and ratio "
-                                              "(for `dvc plots`)")
+                                              "(read by DVC's plots commands)")
 
     p = sub.add_parser("interpolate", help="mix two weight files: ratio*theta0 + (1-ratio)*theta",
                        description="Interpolate two safetensors weight files key by key: "

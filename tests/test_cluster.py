@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.shell import clean_clone, output, shell_on_fake_slurm
 from tests.test_workflow import snakemake
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,3 +89,18 @@ def test_evaluation_takes_one_gpu_and_data_jobs_none(slurm_plan):
             assert "gpu" not in resources, rule
             assert resources["slurm_partition"] == "cpu-part", rule
     assert {"prepare_dataset", "extract_frames", "evaluate", "train_variant"} <= {j[0] for j in slurm_plan}
+
+
+def test_the_documented_slurm_command_submits_its_jobs(tmp_path):
+    """The README's two lines, typed as shown, on a cluster that refuses every job (tests/shell.py): the run gets
+    past the profile, the config and the DAG (no core count needed) to one sbatch call per job that is ready."""
+    cwd = clean_clone(tmp_path / "openvclip", fast_config=False)
+    out, submitted = shell_on_fake_slurm(
+        cwd, "export OPENVCLIP_SLURM_ACCOUNT=mylab OPENVCLIP_CPU_PARTITION=cpu OPENVCLIP_GPU_PARTITION=gpu\n"
+             "snakemake all --workflow-profile workflow/profiles/slurm --configfile config/paper_vitb16.yaml",
+        tmp_path / "bin")
+    assert out.returncode != 0 and "no SLURM on this machine" in output(out)
+    jobs = {re.search(r"--comment (\S+)", line).group(1) for line in submitted}
+    assert {"rule_fetch_clip", "rule_prepare_dataset_wildcards_k400", "rule_prepare_dataset_wildcards_hmdb",
+            "rule_prepare_dataset_wildcards_msrvtt"} <= jobs
+    assert all("-A mylab" in line and "-p cpu" in line for line in submitted)

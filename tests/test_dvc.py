@@ -1,29 +1,20 @@
-"""DVC on top of the workflow, in a temporary git repository with the fast config: `dvc repro` builds the
-results, a second one does nothing, a changed param reruns only its stages, and `dvc push` / `dvc pull` into a
-fresh clone restores byte-identical checkpoints and results that Snakemake then takes as up to date."""
+"""DVC on top of the workflow, typed as the README and `dvc.yaml` show it, in a clean clone with the fast config
+and none of our variables set: `dvc repro` builds the results, a second one does nothing, a changed param reruns
+only its stages, and `dvc push` / `dvc pull` into a fresh clone restores byte-identical checkpoints and results
+that Snakemake then takes as up to date."""
 
 import hashlib
 import json
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.test_workflow import FAST, planned_jobs
+from tests.shell import clean_clone, output, shell, shell_on_fake_slurm
+from tests.test_workflow import planned_jobs
 
-ROOT = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "OPENVCLIP_SNAKEMAKE_ARGS": "--cores 2"}
 TRACKED = ("data/manifests", "data/frames", "data/text", "models", "results")
-
-
-def run(cwd, *args):
-    out = subprocess.run(list(args), cwd=cwd, capture_output=True, text=True, env=ENV)
-    if out.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
-    return out.stdout + out.stderr
 
 
 def digests(root: Path):
@@ -36,76 +27,102 @@ def digests(root: Path):
     return found
 
 
-def stages_run(output: str):
-    return re.findall(r"Running stage '([^']+)'", output)
+def stages_run(text: str):
+    return re.findall(r"Running stage '([^']+)'", text)
+
+
+def commit(root: Path, message: str):
+    subprocess.run(["git", "-c", "user.email=ci@example.org", "-c", "user.name=ci", "commit", "-qam", message],
+                   cwd=root, check=True, capture_output=True)
 
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
-    """A git + DVC repository of the project with the fast config as config.yaml, after one `dvc repro`."""
-    root = tmp_path_factory.mktemp("dvc") / "project"
-    root.mkdir()
-    for name in ("Snakefile", "dvc.yaml", ".gitignore", ".dvcignore"):
-        shutil.copy(ROOT / name, root / name)
-    for name in ("workflow", "config", "openvclip"):
-        shutil.copytree(ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(FAST, root / "config.yaml")
-    run(root, "git", "init", "-q")
-    run(root, "git", "config", "user.email", "ci@example.org")
-    run(root, "git", "config", "user.name", "ci")
-    run(root, "dvc", "init", "-q")
-    run(root, "dvc", "remote", "add", "-d", "local", str(root.parent / "storage"))
-    run(root, "git", "add", "-A")
-    run(root, "git", "commit", "-qm", "project")
-    output = run(root, "dvc", "repro")
-    run(root, "git", "add", "-A")
-    run(root, "git", "commit", "-qm", "results")
-    return root, output
+    """A clean clone of the project (its committed .dvc/ and default remote beside it) with the fast config as
+    config.yaml, after one `dvc repro` and a second one."""
+    root = clean_clone(tmp_path_factory.mktemp("dvc") / "openvclip")
+    first = output(shell(root, "dvc repro"))
+    second = output(shell(root, "dvc repro"))
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    commit(root, "results")
+    return root, first, second
 
 
 def test_repro_builds_every_stage_and_a_second_repro_does_nothing(repo):
-    root, output = repo
+    root, first, second = repo
     assert {"data", "clip", "text", "train", "evaluate", "report", "table@motion", "sweep@openvclip"} <= \
-        set(stages_run(output))
+        set(stages_run(first))
     for name in ("closedset_motion.csv", "zeroshot_appearance.csv", "retrieval_captions.csv", "summary.md",
                  "tradeoff.png", "tradeoff.csv"):
         assert (root / "results" / name).is_file(), name
     metrics = json.loads((root / "results" / "metrics.json").read_text())
     assert metrics["openvclip"]["test_ratio"]["ratio"] == 0.5
-    assert "results/metrics.json" in run(root, "dvc", "metrics", "show")
-    again = run(root, "dvc", "repro")
-    assert stages_run(again) == [] and "up to date" in again
+    assert stages_run(second) == [] and "up to date" in second
 
 
 def test_a_changed_param_reruns_only_the_stages_that_read_it(repo):
-    root, _ = repo
+    root, _, _ = repo
     before = digests(root)
     try:
-        output = run(root, "dvc", "exp", "run", "-S", "config.yaml:eval.test_ratio=1.0")
-        assert stages_run(output) == ["report"]
+        assert stages_run(output(shell(root, "dvc exp run -S config.yaml:eval.test_ratio=1.0"))) == ["report"]
         after = digests(root)
         changed = {path for path in before if before[path] != after.get(path)}
         assert changed == {"results/metrics.json", "results/summary.md"}  # no checkpoint, no evaluation redone
         metrics = json.loads((root / "results" / "metrics.json").read_text())
         assert metrics["openvclip"]["test_ratio"]["ratio"] == 1.0
-        assert "eval.test_ratio" in run(root, "dvc", "params", "diff")
     finally:
-        run(root, "git", "checkout", "-q", "--", ".")
-        run(root, "dvc", "checkout", "-q")
+        shell(root, "git checkout -q -- . && dvc checkout -q")
     assert digests(root) == before
 
 
-def test_push_then_pull_into_a_fresh_clone_restores_identical_files_snakemake_takes_as_done(repo, tmp_path):
-    root, _ = repo
-    run(root, "dvc", "push", "-q")
-    clone = tmp_path / "clone"
-    run(tmp_path, "git", "clone", "-q", str(root), str(clone))
+def test_the_documented_experiment_and_its_comparison_commands(repo):
+    """README: `dvc exp run -S config.yaml:train.lam=0.3`, then `dvc params diff; dvc metrics show; dvc plots show`."""
+    root, _, _ = repo
+    before = digests(root)
+    try:
+        ran = stages_run(output(shell(root, "dvc exp run -S config.yaml:train.lam=0.3")))
+        assert {"train", "evaluate", "report"} <= set(ran) and not {"data", "clip", "text"} & set(ran)
+        after = digests(root)
+        changed = {path for path in before if before[path] != after.get(path)}
+        assert "models/main/seed0/openvclip/swa.safetensors" in changed
+        assert not any(p.startswith(("data/", "models/clip/")) for p in changed)
+        compared = output(shell(root, "dvc params diff; dvc metrics show; dvc plots show"))
+        assert re.search(r"train\.lam\s+\S+\s+0\.3", compared), compared
+        assert "results/metrics.json" in compared
+        assert (root / "dvc_plots" / "index.html").is_file()
+    finally:
+        shell(root, "rm -rf dvc_plots && git checkout -q -- . && dvc checkout -q")
+    assert digests(root) == before
+
+
+def test_push_then_pull_into_a_fresh_clone_restores_identical_files_snakemake_takes_as_done(repo):
+    root, _, _ = repo
+    shell(root, "dvc push")
+    assert (root.parent / "openvclip-dvc-storage").is_dir()  # the default remote: beside the repository
+    clone = root.parent / "clone"
+    subprocess.run(["git", "clone", "-q", str(root), str(clone)], check=True)
     assert not (clone / "models").exists() and not (clone / ".dvc" / "cache").exists()
-    run(clone, "dvc", "pull", "-q")
+    shell(clone, "dvc pull && snakemake --cores 1 --touch all")
     original = digests(root)
     assert digests(clone) == original and any(p.endswith("model.safetensors") for p in original)
     assert any("/checkpoints/" in p for p in original)  # checkpoints travel too
-    # DVC does not keep timestamps: the documented `snakemake --touch` makes Snakemake take the pulled files as done.
-    run(clone, "snakemake", "--cores", "1", "--touch", "all")
-    assert planned_jobs(subprocess.run(["snakemake", "-n", "all"], cwd=clone, capture_output=True, text=True)) == {}
+    # DVC does not keep timestamps: `--touch` made Snakemake take the pulled files as done.
+    assert planned_jobs(shell(clone, "snakemake -n all")) == {}
     assert digests(clone) == original
+    # Storage elsewhere, for everyone or for this clone only.
+    shell(clone, "dvc remote modify local url /shared/openvclip-dvc")
+    assert "url = /shared/openvclip-dvc" in (clone / ".dvc" / "config").read_text()
+    shell(clone, "dvc remote modify --local local url /shared/openvclip-dvc")
+    assert "url = /shared/openvclip-dvc" in (clone / ".dvc" / "config.local").read_text()
+
+
+def test_stages_run_on_slurm_with_the_documented_variable(tmp_path):
+    """README: the same `dvc.yaml` on a cluster. The first stage's Snakemake call takes the variable's profile
+    and submits its jobs to SLURM (here a SLURM that refuses them: see tests/shell.py)."""
+    root = clean_clone(tmp_path / "openvclip")
+    out, submitted = shell_on_fake_slurm(
+        root, 'export OPENVCLIP_SLURM_ACCOUNT=mylab OPENVCLIP_CPU_PARTITION=cpu OPENVCLIP_GPU_PARTITION=gpu\n'
+              'OPENVCLIP_SNAKEMAKE_ARGS="--workflow-profile workflow/profiles/slurm" dvc repro', tmp_path / "bin")
+    assert out.returncode != 0 and "Running stage 'data'" in output(out)
+    assert any("rule_prepare_dataset" in line and "-A mylab" in line and "-p cpu" in line for line in submitted)
+    assert not (root / "data" / "manifests").exists()

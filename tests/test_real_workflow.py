@@ -12,6 +12,7 @@ import tests.real_layouts as layouts
 from openvclip.data.frames import open_store
 from openvclip.data.manifest import read_lines, read_manifest
 from openvclip.report.tables import read_rows, value
+from tests.shell import clean_clone, shell_dry_run
 from tests.test_workflow import FAST, planned_jobs, snakemake
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,16 +91,24 @@ def test_zeroshot_hmdb_fetches_and_prepares_what_it_needs(http_server, tmp_path)
     assert planned_jobs(snakemake(cwd, "-n", "results/zeroshot_hmdb.csv", "--configfile", "real.yaml")) == {}
 
 
-def test_a_data_set_the_active_config_lacks_fails_at_once_naming_the_config_that_has_it(tmp_path):
-    cwd = tmp_path / "project"
-    cwd.mkdir()
-    shutil.copy(ROOT / "Snakefile", cwd / "Snakefile")
-    shutil.copytree(ROOT / "workflow", cwd / "workflow")
-    shutil.copytree(ROOT / "config", cwd / "config")
-    shutil.copy(FAST, cwd / "config.yaml")
-    out = snakemake(cwd, "-n", "results/zeroshot_hmdb.csv", check=False)
-    assert out.returncode != 0
-    text = out.stdout + out.stderr
-    assert "'hmdb' is not defined in the active config (config.yaml)" in text
-    assert "config/paper_vitb16.yaml" in text
-    assert not (cwd / "data").exists() and not (cwd / "results").exists()
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory):
+    return clean_clone(tmp_path_factory.mktemp("paper") / "openvclip", fast_config=False)
+
+
+@pytest.mark.parametrize("command", [
+    "snakemake all --configfile config/paper_vitb16.yaml",
+    "snakemake results/zeroshot_hmdb.csv --configfile config/paper_vitb32.yaml",
+    "snakemake results/zeroshot_hmdb.csv --configfile config/paper_vitl14.yaml",
+])
+def test_the_paper_configs_commands_plan_their_runs(clone, command):
+    """The README's and the paper configs' own command lines (dry runs: the real ones fetch 450 GB)."""
+    jobs = planned_jobs(shell_dry_run(clone, command))
+    assert jobs["fetch_clip"] == 1 and jobs["train_variant"] >= 1 and jobs["evaluate"] >= 1
+    assert ("report" in jobs) == command.startswith("snakemake all")
+    assert jobs["prepare_dataset"] == (5 if "all" in command else 2)  # k400, ucf, hmdb, k600, msrvtt
+
+
+def test_the_downloads_target_plans_only_what_needs_the_internet(clone):
+    jobs = planned_jobs(shell_dry_run(clone, "snakemake downloads --cores 4 --configfile config/paper_vitb16.yaml"))
+    assert jobs == {"prepare_dataset": 5, "fetch_clip": 1, "downloads": 1}

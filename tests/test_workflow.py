@@ -1,17 +1,18 @@
 """The Snakemake workflow end to end on the fast configuration (the same DAG as the demo, at toy sizes)."""
 
+import os
 import re
 import shutil
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
 from openvclip.report.tables import RESULT_COLUMNS, read_rows
-
-ROOT = Path(__file__).resolve().parents[1]
-FAST = ROOT / "tests" / "fast_config.yaml"
+from tests.shell import FAST, ROOT, clean_clone, output, shell, shell_dry_run, user_env
 
 
 def workdir(base: Path) -> Path:
@@ -46,11 +47,59 @@ def planned_jobs(out: subprocess.CompletedProcess) -> dict:
     return jobs
 
 
+def killed_when(cwd: Path, command: str, ready, timeout: float = 900) -> int:
+    """Start ``command`` as a user would and kill it, with every process it started, by SIGKILL (a crashed node,
+    a laptop that died) as soon as ``ready()``; the run's exit code."""
+    import psutil
+
+    process = subprocess.Popen(["bash", "-c", command], cwd=cwd, env=user_env(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"`{command}` ended (exit code {process.poll()}) before it could be killed")
+        time.sleep(0.2)
+    tree = [process.pid] + [child.pid for child in psutil.Process(process.pid).children(recursive=True)]
+    for pid in tree:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return process.wait()
+
+
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-    cwd = workdir(tmp_path_factory.mktemp("workflow"))
-    snakemake(cwd, "all")
-    return cwd
+def interrupted(tmp_path_factory):
+    """The README's main command in a clean clone with the fast config, typed as shown: the first run is killed
+    once a training job has written a checkpoint; the same command then refuses (stale lock) and says why;
+    `snakemake --unlock` and the same command again finish the run."""
+    cwd = clean_clone(tmp_path_factory.mktemp("workflow") / "openvclip")
+    checkpoints = cwd / "models" / "main" / "seed0" / "openvclip" / "checkpoints"
+    code = killed_when(cwd, "snakemake --cores 8 all", lambda: any(checkpoints.glob("epoch-*")))
+    return {
+        "cwd": cwd, "killed": code, "trained_when_killed": (checkpoints.parent / "model.safetensors").exists(),
+        "refused": shell(cwd, "snakemake --cores 8 all", check=False),
+        "unlock": shell(cwd, "snakemake --unlock"),
+        "resumed": shell(cwd, "snakemake --cores 8 all"),
+    }
+
+
+@pytest.fixture(scope="module")
+def finished(interrupted):
+    return interrupted["cwd"]
+
+
+def test_a_killed_run_finishes_with_unlock_and_the_same_command(interrupted):
+    assert interrupted["killed"] == -signal.SIGKILL
+    refused = output(interrupted["refused"])
+    assert interrupted["refused"].returncode != 0 and "--unlock" in refused and "cannot be locked" in refused
+    assert "Unlocked" in output(interrupted["unlock"])
+    assert "100%) done" in output(interrupted["resumed"])
+    log = (interrupted["cwd"] / "logs" / "train_variant" / "main" / "seed0" / "openvclip.log").read_text()
+    if not interrupted["trained_when_killed"]:  # killed mid-training: the rerun continued from the checkpoint
+        assert "resuming from checkpoint" in log
+    assert planned_jobs(snakemake(interrupted["cwd"], "-n", "all")) == {}
 
 
 def test_outputs_exist_parse_and_hold_the_expected_rows(finished):
@@ -134,9 +183,53 @@ def test_lint_reports_nothing(tmp_path):
 
 
 def test_html_report_holds_plot_and_summary(finished):
-    snakemake(finished, "--report", "report.html")
+    shell(finished, "snakemake --report report.html")
     html = (finished / "report.html").read_text(errors="replace")
     assert "tradeoff.png" in html and "summary.md" in html
+    # Without the default profile's core count too (what a cluster profile gives): the workflow parses.
+    shell(finished, "snakemake --report other.html --workflow-profile none")
+    assert (finished / "other.html").stat().st_size > 0
+
+
+def test_one_result_as_typed_rebuilds_only_that_file(finished):
+    (finished / "results" / "zeroshot_appearance.csv").unlink()
+    out = shell(finished, "snakemake results/zeroshot_appearance.csv")
+    assert planned_jobs(out) == {"collect_protocol": 1}
+    assert read_rows(finished / "results" / "zeroshot_appearance.csv")
+
+
+def test_a_data_set_the_config_lacks_stops_at_once_and_prints_a_command_that_works(finished):
+    out = shell(finished, "snakemake results/zeroshot_hmdb.csv", check=False)
+    text = output(out)
+    assert out.returncode != 0 and "'hmdb' is not defined in the active config (config.yaml)" in text
+    assert not (finished / "results" / "zeroshot_hmdb.csv").exists()
+    assert not (finished / "data" / "raw" / "hmdb").exists() and not (finished / "data" / "downloads").exists()
+    # The command the message prints, run as printed: the paper config's DAG for that one file.
+    printed = "snakemake results/zeroshot_hmdb.csv --configfile config/paper_vitb16.yaml"
+    assert f"Run: `{printed}`" in text
+    jobs = planned_jobs(shell_dry_run(finished, "snakemake results/zeroshot_hmdb.csv --configfile config/paper_vitb16.yaml"))
+    assert jobs["prepare_dataset"] == 2 and jobs["fetch_clip"] == 1 and jobs["evaluate"] >= 2
+    assert "train_variant" in jobs and "report" not in jobs
+
+
+def test_the_study_as_typed(finished):
+    shell(finished, "snakemake study")
+    summary = (finished / "results" / "study" / "summary.md").read_text()
+    assert "kinetics" in summary
+    assert (finished / "results" / "study" / "tradeoff.png").read_bytes()[:4] == b"\x89PNG"
+    rows = read_rows(finished / "results" / "study" / "kinetics.csv")
+    assert {r["seed"] for r in rows} == {"0", "1"} and {r["variant"] for r in rows} == {"finetune", "openvclip"}
+
+
+@pytest.mark.parametrize("command", ["snakemake --unlock", "snakemake --list-rules", "snakemake --summary",
+                                     "snakemake --unlock --workflow-profile none",
+                                     "snakemake --summary --workflow-profile none"])
+def test_commands_that_run_no_job_need_no_core_count(tmp_path, command):
+    """Snakemake parses the workflow for these too; reading `workflow.cores` there stopped them all."""
+    cwd = clean_clone(tmp_path / "openvclip")
+    out = shell(cwd, command)
+    assert "Workflow requires a total number of cores" not in output(out)
+    assert ("Unlocked" in output(out)) if "--unlock" in command else ("train_variant" in output(out))
 
 
 def test_the_train_command_under_torchrun_matches_the_one_process_run(finished, tmp_path):

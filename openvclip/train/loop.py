@@ -281,6 +281,8 @@ def fit(model: nn.Module, dataset: Dataset, classifier: torch.Tensor, cfg: Train
         alpha_rng.set_state(state["alpha_rng"])
         _set_rng_state(state["rng"])
         start_epoch, step = state["epoch"] + 1, state["step"]
+        if procs.main:  # a rerun after a kill says where it picks up
+            print(f"resuming from checkpoint {resume} (epoch {state['epoch']}, step {step})", flush=True)
     log = _CsvLog(out_dir / "train_log.csv", step if resume is not None else None) if procs.main else None
 
     def loss_of(weights: Mapping[str, torch.Tensor]) -> torch.Tensor:

@@ -16,8 +16,10 @@ TRAIN_SET = config["train_set"]
 # threads (2 threads: 0.28 s a step, 1 thread: 0.45 s), so the demo runs one-thread jobs side by side. The CLI
 # caps torch's threads at the machine's cores.
 THREADS = config.get("resources", {}).get("threads", 1)
-# CLIP pretraining has nothing to run beside it but the data jobs: give it all of --cores but one.
-PRETRAIN_THREADS = max(1, workflow.cores - 1)
+# CLIP pretraining has nothing to run beside it but the data jobs: give it all of --cores but one. Read the
+# setting, not `workflow.cores`: that raises when --cores is unset (`--unlock`, `--report`, cluster executors),
+# and a workflow that cannot be parsed cannot be unlocked either.
+PRETRAIN_THREADS = max(1, (workflow.resource_settings.cores or 2) - 1)
 # GPUs of each training job (one process each, started by torchrun when more than one); evaluation and text jobs
 # run one process on one GPU. CPU cores per GPU (data loading) go to SLURM as cpus_per_gpu.
 GPUS = config.get("resources", {}).get("gpus", 0)
@@ -128,7 +130,7 @@ def weights_file(exp, seed, variant):
 
 
 def eval_set(exp, ds, input):
-    """What `openvclip evaluate --sets` needs of one data set."""
+    """What the evaluate command's --sets argument needs of one data set."""
     spec = DATASETS[ds]
     item = {"name": ds, "protocol": PROTOCOL_OF[ds], "frames": input.frames, "manifest": input.manifest,
             "text": input.text, "column": label_column(exp, ds)}
@@ -183,9 +185,11 @@ def trained_weights(exp, seed):
 
 
 def main_stage_targets():
-    """The coarse targets of the main experiment, in DAG order (the DVC stages call them)."""
+    """The coarse targets of the main experiment, in DAG order: the Snakefile's target rules (`downloads`, and
+    one for each DVC stage)."""
     seeds = EXPERIMENTS[MAIN]["seeds"]
     return {
+        "downloads": [f"data/manifests/{ds}.csv" for ds in DATASETS] + ["models/clip/theta0.safetensors"],
         "data": [f"data/frames/{ds}" for ds in DATASETS] + [f"data/manifests/{ds}.csv" for ds in DATASETS],
         "text": sorted({text_file(MAIN, ds) for ds in DATASETS}),
         "train": [f for s in seeds for f in trained_weights(MAIN, s)],
@@ -232,9 +236,10 @@ def report_spec(files, title, experiments=None):
 CONDA_ENV = "../envs/openvclip.yaml"
 
 
-def dataset_not_in_config(name):
+def dataset_not_in_config(name, target):
     configs = OTHER_DATASETS[name]
+    # The target before --configfile: that option takes several files and would read the target as one more.
     raise ValueError(
         f"data set {name!r} is not defined in the active config ({ACTIVE_CONFIG}); it is defined in "
-        f"{', '.join(configs)}. Run e.g.: snakemake --cores 8 --configfile {configs[0]} <target>. "
+        f"{', '.join(configs)}. Run: `snakemake {target} --configfile {configs[0]}`. "
         f"The active config defines: {', '.join(sorted(DATASETS))}")

@@ -58,7 +58,7 @@ if OTHER_DATASETS:
     rule dataset_not_in_config:
         """Fails at once for a data set the active config does not define, naming the config that does."""
         input:
-            lambda wc: dataset_not_in_config(wc.other),
+            lambda wc: dataset_not_in_config(wc.other, f"results/{wc.protocol}_{wc.other}.csv"),
         output:
             "results/{protocol}_{other}.csv",
         wildcard_constraints:

@@ -9,7 +9,7 @@ rule report:
     output:
         summary=report("results/summary.md", caption="../report/summary.rst", category="Summary"),
         plot=report("results/tradeoff.png", caption="../report/tradeoff.rst", category="Trade-off"),
-        # For `dvc metrics show/diff` and `dvc plots show`.
+        # For DVC's metrics and plots commands (dvc.yaml: metrics, plots).
         metrics="results/metrics.json",
         points="results/tradeoff.csv",
     params:
