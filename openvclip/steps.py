@@ -121,13 +121,19 @@ def labelled(manifest: Path, column: str):
 
 def load_clip(model_spec: Mapping, weights: Optional[Path], temporal: bool = False, boundary: str = "mask"):
     """The CLIP of ``model_spec`` with the full state dict of ``weights`` (theta0) loaded, eval mode."""
-    from .models import build_clip, enable_temporal_attention
+    from .models import build_clip, enable_temporal_attention, quick_gelu_of_file, uses_quick_gelu
     from .train import load_weights
 
-    spec = {k: v for k, v in model_spec.items() if k != "pretrained"} if weights is not None else dict(model_spec)
-    model = build_clip(spec)
+    spec = dict(model_spec)
     if weights is not None:
         state = load_weights(weights)
+        # The weights come from the file, the activation they were trained with from the spec's tag (or the
+        # file's record): dropping the tag alone would rebuild OpenAI's CLIP with GELU.
+        quick_gelu = uses_quick_gelu(spec)
+        spec = {k: v for k, v in spec.items() if k != "pretrained"}
+        spec["quick_gelu"] = quick_gelu if quick_gelu is not None else bool(quick_gelu_of_file(weights))
+    model = build_clip(spec)
+    if weights is not None:
         missing, unexpected = model.load_state_dict(state, strict=False)
         if missing or unexpected:
             raise ValueError(f"{weights} does not fit model {spec}: missing {missing[:5]}, unexpected "
@@ -169,8 +175,9 @@ def pretrain_clip(model_spec: Mapping, world: Mapping, objects: Mapping, pretrai
 
 
 def fetch_clip(model_spec: Mapping, out: Path) -> None:
-    """Real CLIP weights through open_clip's ``pretrained=`` (downloads to its cache), saved as theta0."""
-    from .models import build_clip
+    """Real CLIP weights through open_clip's ``pretrained=`` (downloads to its cache), saved as theta0 with the
+    activation they need (QuickGELU for OpenAI's) recorded beside them."""
+    from .models import build_clip, uses_quick_gelu
     from .train import save_weights
 
     import open_clip
@@ -189,7 +196,8 @@ def fetch_clip(model_spec: Mapping, out: Path) -> None:
             raise ValueError(f"clip.model.pretrained {pretrained!r} is neither a weights tag of {name} "
                              f"({', '.join(tags) or 'none'}) nor an existing file")
     model = build_clip(model_spec)
-    save_weights(model.state_dict(), out, {"source": f"open_clip {model_spec['name']} {model_spec['pretrained']}"})
+    save_weights(model.state_dict(), out, {"source": f"open_clip {model_spec['name']} {model_spec['pretrained']}",
+                                           "quick_gelu": bool(uses_quick_gelu(model_spec))})
 
 
 def import_released(model_spec: Mapping, checkpoint: Path, out: Path) -> str:

@@ -11,26 +11,61 @@ from torch import nn
 from .temporal import enable_temporal_attention
 
 
+SPEC_KEYS = ("name", "pretrained", "config", "cache_dir", "quick_gelu", "temporal")
+
+
+def uses_quick_gelu(spec: Mapping[str, Any]) -> Optional[bool]:
+    """Whether the spec's weights were trained with QuickGELU (``x * sigmoid(1.702 x)``), as OpenAI's CLIP and
+    several other releases were: an explicit ``quick_gelu`` key, else a ``-quickgelu`` architecture, else what
+    open_clip records for the ``pretrained`` tag. ``None`` when the spec does not say (no tag, or a weights file
+    of unknown origin): the weights file's own record decides then (:func:`quick_gelu_of_file`).
+
+    open_clip 3.x builds ``create_model("ViT-B-16", pretrained="openai")`` with ``nn.GELU`` and only warns about
+    the mismatch, so the activation has to be asked for; a model run with the other activation than it was
+    trained with gives different features on every layer."""
+    if spec.get("quick_gelu") is not None:
+        return bool(spec["quick_gelu"])
+    if "config" in spec:
+        return bool(dict(spec["config"]).get("quick_gelu", False))
+    if str(spec["name"]).endswith("-quickgelu"):
+        return True
+    tag = spec.get("pretrained")
+    if tag and open_clip.get_pretrained_cfg(spec["name"], str(tag)):
+        return bool(open_clip.get_pretrained_cfg(spec["name"], str(tag)).get("quick_gelu", False))
+    return None
+
+
+def quick_gelu_of_file(path) -> Optional[bool]:
+    """The activation a weights file of ours records (``quick_gelu`` in its safetensors metadata: `fetch-clip`
+    writes it beside the weights), or ``None`` for a file that records none."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        value = (f.metadata() or {}).get("quick_gelu")
+    return None if value is None else value == "True"
+
+
 def build_clip(spec: Mapping[str, Any], device: str | torch.device = "cpu") -> nn.Module:
     """An open_clip ``CLIP`` from a model spec, in eval mode.
 
     ``spec`` is either ``{"name": "ViT-B-16", "pretrained": "openai"}`` (open_clip's registry; ``pretrained``
     is a tag or a file path and may be omitted for random weights) or ``{"config": {...}}`` with the keyword
     arguments of ``open_clip.CLIP`` (``embed_dim``, ``vision_cfg``, ``text_cfg``, ...) for small models.
+    ``quick_gelu`` (optional) overrides the activation :func:`uses_quick_gelu` finds for the weights.
     Optional ``temporal: {"enabled": bool, "boundary": "mask"|"zeros"}`` enables expand-temporal-view attention.
     """
-    unknown = set(spec) - {"name", "pretrained", "config", "cache_dir", "temporal"}
+    unknown = set(spec) - set(SPEC_KEYS)
     if unknown:
-        raise KeyError(f"unknown model spec keys {sorted(unknown)}; allowed: name, pretrained, config, "
-                       "cache_dir, temporal")
+        raise KeyError(f"unknown model spec keys {sorted(unknown)}; allowed: {', '.join(SPEC_KEYS)}")
     if ("name" in spec) == ("config" in spec):
         raise ValueError("a model spec needs exactly one of 'name' (open_clip architecture, e.g. 'ViT-B-16') "
                          "or 'config' (a dict of open_clip.CLIP arguments)")
+    quick_gelu = bool(uses_quick_gelu(spec))
     if "name" in spec:
         model = open_clip.create_model(spec["name"], pretrained=spec.get("pretrained"),
-                                       cache_dir=spec.get("cache_dir"), device=device)
+                                       cache_dir=spec.get("cache_dir"), device=device, force_quick_gelu=quick_gelu)
     else:
-        model = open_clip.CLIP(**dict(spec["config"])).to(device)
+        model = open_clip.CLIP(**{**dict(spec["config"]), "quick_gelu": quick_gelu}).to(device)
     temporal = spec.get("temporal") or {}
     if temporal.get("enabled", False):
         enable_temporal_attention(model, boundary=temporal.get("boundary", "mask"))
