@@ -21,6 +21,19 @@ def _cmd_interpolate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_config(args: argparse.Namespace) -> int:
+    import yaml
+
+    from .config import resolve_base, validate_config
+
+    root = Path.cwd() if args.root is None else args.root
+    resolved = resolve_base(yaml.safe_load(args.file.read_text()) or {}, root)
+    validate_config(resolved, root / "workflow" / "schemas" / "config.schema.yaml", source=str(args.file))
+    sys.stdout.write(f"# {args.file} with its bases merged in (openvclip config --show)\n")
+    sys.stdout.write(yaml.safe_dump(resolved, sort_keys=False, width=118))
+    return 0
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     import open_clip
     import torch
@@ -355,6 +368,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ratio", type=_ratio, required=True, help="weight of theta0, in [0, 1]")
     p.add_argument("--out", type=Path, required=True, help="output safetensors file (written atomically)")
     p.set_defaults(func=_cmd_interpolate)
+
+    p = sub.add_parser("config", help="print a config file with its `base:` files merged in, validated",
+                       description="Print the config the workflow runs for FILE: its `base:` files merged under "
+                                   "it, checked against the workflow's schema. DVC reads config.yaml as written, "
+                                   "so a paper config runs under DVC as: openvclip config --show FILE > "
+                                   "config.yaml")
+    p.add_argument("--show", dest="file", type=Path, required=True, metavar="FILE", help="the config file")
+    p.add_argument("--root", type=Path, default=None,
+                   help="the workflow folder, where `base:` paths and the schema are found (default: the current folder)")
+    p.set_defaults(func=_cmd_config)
 
     p = sub.add_parser("info", help="print versions and devices as JSON")
     p.set_defaults(func=_cmd_info)

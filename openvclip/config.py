@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import json
 import typing
+from pathlib import Path
 from typing import Any, Mapping, Type, TypeVar
 
 T = TypeVar("T")
@@ -35,6 +36,36 @@ def from_mapping(cls: Type[T], values: Mapping[str, Any] | None, section: str) -
     if validate is not None:
         validate()
     return obj
+
+
+def merge_over(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict:
+    """``override`` over ``base``: mappings merge key by key, anything else (lists included) is replaced."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = merge_over(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def resolve_base(config: Mapping[str, Any], root) -> dict:
+    """A config that names ``base: <file>`` is that file's config with its own keys merged over it (bases may
+    chain). The path is relative to ``root``, the workflow's folder, so a config copied over config.yaml keeps
+    working. The paper configs share ``config/paper_base.yaml`` this way: each model's file holds what differs."""
+    import yaml
+
+    config, seen = dict(config), []
+    while "base" in config:
+        path = Path(root) / str(config.pop("base"))
+        if path in seen:
+            raise ValueError(f"config bases form a loop: {' -> '.join(map(str, seen + [path]))}")
+        if not path.is_file():
+            raise FileNotFoundError(f"config key 'base' names {path}, which does not exist (paths are relative "
+                                    f"to the workflow folder {root})")
+        seen.append(path)
+        config = merge_over(yaml.safe_load(path.read_text()) or {}, config)
+    return config
 
 
 def config_hash(config: Mapping[str, Any]) -> str:

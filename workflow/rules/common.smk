@@ -2,8 +2,12 @@
 
 import json
 
-from openvclip.config import config_hash, validate_config
+from openvclip.config import config_hash, resolve_base, validate_config
 
+# A config may name a `base:` file it is merged over (the paper configs share config/paper_base.yaml).
+_resolved = resolve_base(config, workflow.basedir)
+config.clear()
+config.update(_resolved)
 validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml",
                 source="the active config (config.yaml and any --configfile/--config)")
 
@@ -31,13 +35,18 @@ ACTIVE_CONFIG = ", ".join(map(str, workflow.overwrite_configfiles)) or "config.y
 
 
 def datasets_of_shipped_configs():
-    """Data set name -> the config files shipped in config/ that define it."""
+    """Data set name -> the config files shipped in config/ that define it (with their bases; a file that is
+    only a base of others, such as config/paper_base.yaml, is not one to run)."""
     import yaml
 
+    raw = {f"config/{path.name}": yaml.safe_load(path.read_text()) or {}
+           for path in sorted(Path(workflow.basedir, "config").glob("*.yaml"))}
+    bases = {str(c.get("base")) for c in raw.values() if c.get("base")}
     found = {}
-    for path in sorted(Path(workflow.basedir, "config").glob("*.yaml")):
-        for name in (yaml.safe_load(path.read_text()) or {}).get("datasets", {}) or {}:
-            found.setdefault(name, []).append(f"config/{path.name}")
+    for name, content in raw.items():
+        if name not in bases:
+            for ds in resolve_base(content, workflow.basedir).get("datasets", {}) or {}:
+                found.setdefault(ds, []).append(name)
     return found
 
 
