@@ -63,7 +63,7 @@ def load_video_model(spec: Mapping, theta0: Optional[Path] = None, checkpoint: O
     """The CLIP of ``spec`` (weights from ``spec['pretrained']`` or the full state dict ``theta0``), with the vision
     weights of ``checkpoint`` interpolated at ``ratio`` when given. Temporal attention defaults to on with a
     checkpoint (our weights are trained with it) and off for a plain CLIP."""
-    from .models import build_tokenizer, vision_parameters
+    from .models import build_tokenizer, tensors_of
     from .steps import load_clip
     from .train import interpolate, load_weights
     from .train.distributed import setup
@@ -75,13 +75,12 @@ def load_video_model(spec: Mapping, theta0: Optional[Path] = None, checkpoint: O
     _, device = setup(device)
     model = load_clip(dict(spec), theta0, temporal, boundary)
     if checkpoint is not None:
-        start = {k: v.detach().clone() for k, v in vision_parameters(model).items()}
         weights = load_weights(checkpoint)
-        unknown = sorted(set(weights) - set(start))
-        if unknown:
-            raise ValueError(f"checkpoint {checkpoint} holds tensors the model lacks ({', '.join(unknown[:5])}): "
-                             "is --model the architecture it was trained with?")
-        model.load_state_dict(interpolate({k: start[k] for k in weights}, weights, ratio), strict=False)
+        try:
+            start = tensors_of(model, weights)
+        except ValueError as error:
+            raise ValueError(f"checkpoint {checkpoint}: {error} (--model)") from None
+        model.load_state_dict(interpolate(start, weights, ratio), strict=False)
     size = model.visual.image_size
     size = size if isinstance(size, int) else size[0]
     description = {"model": dict(spec), "theta0": str(theta0) if theta0 else None,

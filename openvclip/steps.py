@@ -313,14 +313,14 @@ def evaluate_variant(model_spec: Mapping, theta0: Path, weights: Path, temporal:
     from .data.loader import load_store
     from .eval.evaluate import EvalSet, split_mask, sweep
     from .report.tables import RESULT_COLUMNS
-    from .models import vision_parameters
+    from .models import tensors_of
     from .train import load_weights
     from .train.distributed import setup
 
     _, device = setup(device)
     model = load_clip(model_spec, theta0, temporal, boundary)
-    theta0_visual = {k: v.detach().clone() for k, v in vision_parameters(model).items()}
     theta = load_weights(weights)
+    theta0_visual = tensors_of(model, theta)  # the vision tower, and the logit scale where it was trained
     eval_sets = []
     for item in sets:
         rows, classes, labels = labelled(item["manifest"], item["column"])

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from openvclip.models import enable_temporal_attention, encode_video, video_logits, vision_parameters
-from openvclip.train import TrainConfig, fit, latest_checkpoint, load_weights, warmup_cosine
+from openvclip.train import TrainConfig, fit, latest_checkpoint, load_weights, warmup_cosine, weight_decay_split
 
 from .conftest import make_clip
 
@@ -177,3 +177,39 @@ def test_wrong_frame_count_in_data_is_named(tmp_path):
     model = make_clip()
     with pytest.raises(ValueError, match="has 4 frames, expected 8"):
         fit(model, MovingSquares(size=8), classifier_for(model), config(num_frames=8), tmp_path, progress=False)
+
+
+def test_the_logit_scale_trains_only_when_asked_and_travels_with_the_weights(tmp_path):
+    dataset = MovingSquares(size=24)
+    on = enable_temporal_attention(make_clip())
+    start = on.logit_scale.detach().clone()
+    text_before = {k: v.detach().clone() for k, v in on.named_parameters() if not k.startswith("visual.")}
+    result = fit(on, dataset, classifier_for(on), config(epochs=2, train_logit_scale=True), tmp_path / "on",
+                 progress=False)
+    for name in ("model", "swa"):
+        weights = load_weights(result[name])
+        assert set(weights) == set(vision_parameters(on)) | {"logit_scale"}
+    assert not torch.equal(load_weights(result["model"])["logit_scale"], start)
+    # Evaluation interpolates them with theta0's tensors of the same names, logit scale included.
+    from openvclip.models import tensors_of
+    from openvclip.train import interpolate
+
+    fresh, trained = make_clip(), load_weights(result["swa"])
+    mixed = interpolate(tensors_of(fresh, trained), trained, 0.5)
+    assert torch.allclose(mixed["logit_scale"], 0.5 * (start + trained["logit_scale"]))
+    with pytest.raises(ValueError, match="lacks"):
+        tensors_of(fresh, {"visual.nope": torch.zeros(1)})
+    assert all(torch.equal(v, dict(on.named_parameters())[k]) for k, v in text_before.items() if k != "logit_scale")
+    off = enable_temporal_attention(make_clip())
+    result = fit(off, dataset, classifier_for(off), config(epochs=2), tmp_path / "off", progress=False)
+    assert "logit_scale" not in load_weights(result["model"]) and torch.equal(off.logit_scale.detach(), start)
+
+
+def test_weight_decay_groups_are_the_released_ones():
+    model = make_clip()
+    params = {**vision_parameters(model), "logit_scale": model.logit_scale}
+    decay, no_decay = weight_decay_split(params)
+    assert {"visual.positional_embedding", "visual.proj", "visual.conv1.weight", "logit_scale"} <= set(decay)
+    assert {"visual.class_embedding", "visual.ln_pre.weight", "visual.ln_pre.bias"} <= set(no_decay)
+    assert all(k.endswith(".bias") or params[k].ndim == 1 for k in no_decay)
+    assert sorted(decay + no_decay) == sorted(params)

@@ -139,7 +139,7 @@ def test_the_paper_plan_trains_with_the_released_objective_and_padding(clone):
     trained = [c for c in commands if " train --model " in c]
     assert len(trained) == 2 and len(commands) > 2
     assert all("--boundary zeros" in c for c in commands)
-    assert all('"gradient":"official"' in c for c in trained)
+    assert all('"gradient":"official"' in c and '"train_logit_scale":true' in c for c in trained)
 
 
 def test_a_paper_config_under_dvc_is_its_resolved_copy(clone):

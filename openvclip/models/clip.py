@@ -85,6 +85,26 @@ def vision_parameters(model: nn.Module) -> Dict[str, nn.Parameter]:
     return {name: p for name, p in model.named_parameters() if name.startswith("visual.")}
 
 
+def trained_parameters(model: nn.Module, logit_scale: bool = False) -> Dict[str, nn.Parameter]:
+    """What training changes, under state-dict names: the vision tower, and the logit scale when asked (the
+    released Open-VCLIP trains it; the text tower stays frozen either way)."""
+    params = vision_parameters(model)
+    if logit_scale:
+        params["logit_scale"] = model.logit_scale
+    return params
+
+
+def tensors_of(model: nn.Module, names) -> Dict[str, torch.Tensor]:
+    """Detached copies of the model's parameters under ``names`` (a trained weights file's keys: theta0's side
+    of an interpolation); a name the model lacks raises, naming it."""
+    own = dict(model.named_parameters())
+    unknown = sorted(set(names) - set(own))
+    if unknown:
+        raise ValueError(f"weights hold tensors the model lacks ({', '.join(unknown[:5])}): is the model the "
+                         "architecture they were trained with?")
+    return {k: own[k].detach().clone() for k in names}
+
+
 def freeze_text_tower(model: nn.Module) -> Tuple[int, int]:
     """Freeze everything outside the vision tower (text encoder, logit scale); returns (trainable, frozen)."""
     trainable = frozen = 0

@@ -1,6 +1,7 @@
 """Training: the interpolated objective, weight averaging, weight-space interpolation, the training loop."""
 
-from .loop import TrainConfig, fit, latest_checkpoint, load_weights, save_weights, warmup_cosine
+from .loop import (TrainConfig, fit, latest_checkpoint, load_weights, save_weights, warmup_cosine,
+                   weight_decay_split)
 from .objective import (GRADIENTS, check_compatible, interpolate, interpolated_backward, interpolated_loss,
                         interpolated_params)
 from .swa import WeightAverage
@@ -8,5 +9,5 @@ from .swa import WeightAverage
 __all__ = [
     "GRADIENTS", "TrainConfig", "WeightAverage", "check_compatible", "fit", "interpolate",
     "interpolated_backward", "interpolated_loss", "interpolated_params", "latest_checkpoint", "load_weights",
-    "save_weights", "warmup_cosine",
+    "save_weights", "warmup_cosine", "weight_decay_split",
 ]

@@ -22,7 +22,7 @@ import shutil
 import time
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Callable, Dict, Mapping, Optional
+from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 import torch
@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from ..config import from_mapping
 from ..io import write_json
-from ..models import clone_parameters, encode_video, freeze_text_tower, video_logits, vision_parameters
+from ..models import clone_parameters, encode_video, freeze_text_tower, trained_parameters, video_logits
 from .distributed import GlobalBatches, barrier, current, sum_gradients, sum_values
 from .objective import GRADIENTS, interpolated_backward
 from .swa import WeightAverage
@@ -62,6 +62,7 @@ class TrainConfig:
     alpha_high: float = 0.6
     lam: float = 0.5
     gradient: str = "paper"             # paper: (1-alpha) chain-rule factor | official: the released code's
+    train_logit_scale: bool = False     # train CLIP's logit scale beside the vision tower (the released code does)
     swa: Optional[bool] = None          # None: on for openvclip, off otherwise
     swa_start_epoch: int = 2
     swa_every: int = 1
@@ -200,6 +201,14 @@ def _amp(cfg: TrainConfig, device: torch.device):
     return (lambda: torch.autocast("cuda", dtype=dtype)), scaler
 
 
+def weight_decay_split(params: Mapping[str, torch.Tensor]) -> Tuple[List[str], List[str]]:
+    """(names that decay, names that do not), as the released code groups them (its ZERO_WD_1D_PARAM): no weight
+    decay on 1-D tensors (gains, the class embedding) and biases; matrices, the positional embedding and the
+    0-D logit scale decay."""
+    no_decay = [k for k, p in params.items() if p.ndim == 1 or k.endswith(".bias")]
+    return [k for k in params if k not in no_decay], no_decay
+
+
 def fit(model: nn.Module, dataset: Dataset, classifier: torch.Tensor, cfg: TrainConfig, out_dir: Path,
         device: str | torch.device = "cpu", theta0: Optional[Mapping[str, torch.Tensor]] = None,
         progress: bool = True, collate_fn: Optional[Callable] = None, metadata: Optional[dict] = None) -> dict:
@@ -216,10 +225,14 @@ def fit(model: nn.Module, dataset: Dataset, classifier: torch.Tensor, cfg: Train
     device = torch.device(device)
     model.to(device)
     freeze_text_tower(model)
-    params = vision_parameters(model)
+    if cfg.train_logit_scale:
+        model.logit_scale.requires_grad_(True)
+    params = trained_parameters(model, cfg.train_logit_scale)
     theta0 = clone_parameters(params) if theta0 is None else {k: v.to(device) for k, v in theta0.items()}
+    if set(theta0) != set(params):
+        raise ValueError(f"theta0 holds {sorted(set(theta0) ^ set(params))[:5]} unlike the trained weights")
     classifier = classifier.to(device)
-    logit_scale = model.logit_scale.detach()
+    frozen_logit_scale = model.logit_scale.detach()
     info = {"objective": cfg.objective, "config": dataclasses.asdict(cfg), "metadata": metadata or {},
             "torch": torch.__version__, "processes": procs.world, "device": str(device),
             "amp": _amp_mode(cfg, device)}
@@ -239,12 +252,9 @@ def fit(model: nn.Module, dataset: Dataset, classifier: torch.Tensor, cfg: Train
     steps_per_epoch = len(GlobalBatches(len(dataset), cfg.batch_size, cfg.seed, 1, procs, cfg.max_steps_per_epoch))
     total_steps = steps_per_epoch * cfg.epochs
     warmup_steps = round(cfg.warmup_epochs * steps_per_epoch)
-    decay, no_decay = [], []
-    for name, p in params.items():
-        # As in open_clip's training: no weight decay on gains, biases, embeddings and other 1-D tensors.
-        (no_decay if p.ndim < 2 or "embedding" in name else decay).append(p)
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+    decay, no_decay = weight_decay_split(params)
+    optimizer = torch.optim.AdamW([{"params": [params[k] for k in decay], "weight_decay": cfg.weight_decay},
+                                   {"params": [params[k] for k in no_decay], "weight_decay": 0.0}], lr=cfg.lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup_cosine(
         step, total_steps, warmup_steps, cfg.lr, cfg.warmup_start_lr, cfg.end_lr) / cfg.lr)
     swa = WeightAverage(cfg.swa_start_epoch, cfg.swa_every) if cfg.use_swa else None
@@ -288,9 +298,10 @@ def fit(model: nn.Module, dataset: Dataset, classifier: torch.Tensor, cfg: Train
     def loss_of(weights: Mapping[str, torch.Tensor]) -> torch.Tensor:
         # This process's share of the global batch's mean loss: the sum over its samples / the global count
         # (its first ``scored`` samples; none when it only pads a short last batch).
+        visual = {k: v for k, v in weights.items() if k != "logit_scale"}
         with autocast():
-            logits = video_logits(encode_video(model, video, params=weights, expected_frames=cfg.num_frames),
-                                  classifier, logit_scale)
+            logits = video_logits(encode_video(model, video, params=visual, expected_frames=cfg.num_frames),
+                                  classifier, weights.get("logit_scale", frozen_logit_scale))
         return F.cross_entropy(logits.float(), labels, reduction="none")[:scored].sum() / batch_total
 
     model.train()
