@@ -46,7 +46,7 @@ def test_a_released_checkpoint_converts_and_evaluates_to_the_original_logits(tmp
     printed = capsys.readouterr().out
     assert "text-tower tensors left out" in printed and "missing" not in printed and "--boundary zeros" in printed
     weights = load_weights(out)
-    assert weights and all(k.startswith("visual.") for k in weights)
+    assert set(weights) == {k for k in released.state_dict() if k.startswith("visual.")} | {"logit_scale"}
     # Evaluated the way `openvclip evaluate --boundary zeros` loads it: theta0, then the weights at ratio 0.
     model = load_clip(SPEC, theta0, temporal=True, boundary="zeros")
     model.load_state_dict(weights, strict=False)
@@ -119,3 +119,40 @@ def test_fetch_clip_reads_local_weights_and_names_bad_tags(tmp_path, capsys):
                          ({"name": "tiny-openvclip-test", "pretrained": str(tmp_path / "gone.pt")}, "existing file")):
         assert main(["fetch-clip", "--model", json.dumps(bad), "--out", str(tmp_path / "x.safetensors")]) == 2
         assert message in capsys.readouterr().err
+
+
+BLOCK = ["attn.in_proj_weight", "attn.in_proj_bias", "attn.out_proj.weight", "attn.out_proj.bias", "ln_1.weight",
+         "ln_1.bias", "mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight", "mlp.c_proj.bias", "ln_2.weight",
+         "ln_2.bias"]
+
+
+def released_names(vision_layers: int, text_layers: int) -> list:
+    """Every key of a released Open-VCLIP checkpoint as its model code names them (OpenAI CLIP's names under
+    `model.`; no other parameter or buffer)."""
+    vision = ["conv1.weight", "class_embedding", "positional_embedding", "ln_pre.weight", "ln_pre.bias",
+              *[f"transformer.resblocks.{i}.{b}" for i in range(vision_layers) for b in BLOCK],
+              "ln_post.weight", "ln_post.bias", "proj"]
+    text = [*[f"transformer.resblocks.{i}.{b}" for i in range(text_layers) for b in BLOCK],
+            "token_embedding.weight", "positional_embedding", "ln_final.weight", "ln_final.bias", "text_projection"]
+    return [f"model.visual.{k}" for k in vision] + [f"model.{k}" for k in text] + ["model.logit_scale"]
+
+
+@pytest.mark.parametrize("layout", ["checkpoint", "swa", "ddp"])
+def test_every_key_of_a_released_checkpoint_maps(tmp_path, trained, layout, capsys):
+    """A checkpoint with exactly the released names (training checkpoint, the SWA tool's file, or keys saved
+    from the DDP-wrapped model) converts with nothing missing or unexpected, the logit scale included."""
+    _, released = trained
+    own = released.state_dict()
+    names = released_names(vision_layers=2, text_layers=1)
+    assert sorted(k[len("model."):] for k in names) == sorted(own)  # our fixture model has exactly those keys
+    state = {("module." if layout == "ddp" else "") + k: own[k[len("model."):]].clone() for k in names}
+    payload = {"model_state": state} if layout == "swa" else \
+        {"epoch": 22, "model_state": state, "optimizer_state": {}, "cfg": "", "scaler_state": {}}
+    torch.save(payload, tmp_path / "released.pth")
+    assert main(["import-released", "--model", json.dumps(SPEC), "--checkpoint", str(tmp_path / "released.pth"),
+                 "--out", str(tmp_path / "w.safetensors")]) == 0
+    printed = capsys.readouterr().out
+    assert "missing" not in printed and "unexpected" not in printed and "and the logit scale imported" in printed
+    weights = load_weights(tmp_path / "w.safetensors")
+    assert set(weights) == {k[len("model."):] for k in names if k.startswith(("model.visual.", "model.logit"))}
+    assert all(torch.equal(weights[k], own[k]) for k in weights)

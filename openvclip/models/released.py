@@ -27,14 +27,16 @@ OPENAI_EXTRAS = ("input_resolution", "context_length", "vocab_size")
 
 @dataclasses.dataclass
 class Imported:
-    weights: Dict[str, torch.Tensor]      # the vision tower (``visual.*``), float32
+    weights: Dict[str, torch.Tensor]      # the vision tower (``visual.*``) and the trained logit scale
     missing: List[str]                    # vision keys the model has and the checkpoint lacks
     unexpected: List[str]                 # checkpoint keys the model does not have
     text_keys: int                        # text-tower tensors in the checkpoint (not imported: it stays frozen)
     epoch: object = None
 
     def report(self) -> str:
-        lines = [f"{len(self.weights)} vision tensors imported" + (f" (epoch {self.epoch})" if self.epoch else ""),
+        vision = sum(k.startswith("visual.") for k in self.weights)
+        lines = [f"{vision} vision tensors" + (" and the logit scale" if "logit_scale" in self.weights else "")
+                 + " imported" + (f" (epoch {self.epoch})" if self.epoch else ""),
                  f"{self.text_keys} text-tower tensors left out (the text encoder stays frozen: theta0's is used)"]
         if self.missing:
             lines.append(f"missing {len(self.missing)}: {', '.join(self.missing[:10])}")
@@ -94,7 +96,7 @@ def import_released(path: Path, model: torch.nn.Module) -> Imported:
         if tuple(value.shape) != tuple(own[key].shape):
             raise ValueError(f"{path}: {key} has shape {tuple(value.shape)}, the model {tuple(own[key].shape)}: "
                              "is it the same architecture (ViT-B/16 vs B/32, L/14)?")
-        if key.startswith("visual."):
+        if key.startswith("visual.") or key == "logit_scale":  # what the released training changed
             weights[key] = value.to(own[key].dtype)
         else:
             text_keys += 1
