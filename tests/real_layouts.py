@@ -96,7 +96,7 @@ def _tree(root: Path, files: Mapping[str, bytes]) -> Path:
 
 UCF_CLASSES = ("ApplyEyeMakeup", "Archery", "HandstandPushups", "YoYo")   # classInd order (alphabetical, as real)
 UCF_TEXTS = {"ApplyEyeMakeup": "apply eye makeup", "Archery": "archery", "HandstandPushups": "handstand pushups",
-             "YoYo": "yo yo"}
+             "YoYo": "yoyo"}
 UCF_FILE_PREFIX = {"HandstandPushups": "HandStandPushups"}  # the real quirk: folder and file names differ in case
 
 
