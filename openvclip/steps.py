@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import platform
 from pathlib import Path
-from typing import Dict, Mapping, Optional, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
@@ -301,13 +301,26 @@ def _train_variant(model_spec, theta0, temporal, boundary, cfg, frames, manifest
 # ----------------------------------------------------------------------------------------------- evaluate
 
 
+def novel_split_classes(dataset: Mapping, name: str, classes: Sequence[str]) -> Dict[str, List[int]]:
+    """``test1``.. -> the class indices of each K600 novel-class split (its fixed list, as the manifest was made:
+    the data set's ``split_source`` and ``seed``)."""
+    from .data.prepare import RealSet
+    from .data.sets.kinetics import novel_splits
+
+    spec = RealSet.from_dict(dataset, name)
+    index = {c: i for i, c in enumerate(classes)}
+    return {f"test{k + 1}": sorted(index[c] for c in split)
+            for k, split in enumerate(novel_splits(list(classes), spec.split_source, spec.seed))}
+
+
 def evaluate_variant(model_spec: Mapping, theta0: Path, weights: Path, temporal: bool, boundary: str,
                      ratios: Sequence[float], sets: Sequence[Mapping], variant: str, hash_of: Mapping,
                      out: Path, batch_size: int = 128, progress: bool = True, device: str = "auto") -> int:
     """Sweep test-time interpolation ratios and score every set; writes one tidy CSV plus a JSON sidecar.
 
     ``sets`` items: ``{name, protocol, frames, manifest, text, column}``, optionally ``eval_splits`` (default:
-    every split of the manifest but ``train``) and ``classes_per_split`` (score each split over its own classes).
+    every split of the manifest but ``train``) and ``novel_splits`` (a K600 novel-class set's ``datasets`` entry:
+    each test split is scored over its own fixed list of classes).
     """
     from .data.frames import StoreRows
     from .data.loader import load_store
@@ -347,9 +360,10 @@ def evaluate_variant(model_spec: Mapping, theta0: Path, weights: Path, temporal:
             raise ValueError(f"{item['manifest']} has no readable video in split(s) {eval_splits} to score")
         if item["protocol"] == "retrieval":
             text = text[torch.from_numpy(keep)]
+        split_classes = novel_split_classes(item["novel_splits"], item["name"], classes) \
+            if item.get("novel_splits") else {}
         eval_sets.append(EvalSet(item["name"], item["protocol"], StoreRows(store, keep), labels[keep], splits[keep],
-                                 text, eval_splits, store.meta["views"], bool(item.get("classes_per_split")),
-                                 unreadable))
+                                 text, eval_splits, store.meta["views"], split_classes, unreadable))
     digest = config_hash(hash_of)
     rows = sweep(model, theta0_visual, theta, ratios, eval_sets, variant, digest, batch_size, device=device,
                  progress=progress)

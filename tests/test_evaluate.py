@@ -1,6 +1,9 @@
 """Evaluation: temporal views averaged, videos in several splits, K600-style per-split class sets."""
 
+from pathlib import Path
+
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -35,17 +38,37 @@ def test_a_video_counts_in_every_split_it_belongs_to():
     assert rows[("test1", "top1")]["value"] == 100.0 and rows[("test2", "top1")]["value"] == 100.0
 
 
-def test_classes_per_split_scores_each_split_over_its_own_classes():
-    # Every video looks most like class 1, which no video of split test1 has; among {0, 2} each is right.
-    classifier = torch.eye(3)
-    embeddings = F.normalize(torch.tensor([[0.5, 1.0, 0.1], [0.1, 1.0, 0.5]]), dim=-1)
+def test_each_split_is_scored_over_its_fixed_class_list_even_where_a_class_lost_its_videos():
+    # Every video looks most like class 1, which split test1's list lacks; among {0, 2} each video is right.
+    # Class 3 is on test1's list but has no video (all unreadable, say): it still competes, and wins video 2.
+    classifier = torch.eye(4)
+    embeddings = F.normalize(torch.tensor([[0.5, 1.0, 0.1, 0.0], [0.1, 1.0, 0.5, 0.7]]), dim=-1)
     labels, splits = np.array([0, 2]), np.array(["test1", "test1"])
     common = dict(name="k600", protocol="zeroshot", store=None, labels=labels, splits=splits, text=classifier,
                   eval_splits=("test1",))
     whole = {r["metric"]: r for r in score_set(embeddings, EvalSet(**common))}
-    own = {r["metric"]: r for r in score_set(embeddings, EvalSet(**common, classes_per_split=True))}
-    assert whole["top1"]["value"] == 0.0 and whole["top1"]["n_classes"] == 3
-    assert own["top1"]["value"] == 100.0 and own["top1"]["n_classes"] == 2
+    listed = {r["metric"]: r for r in score_set(embeddings, EvalSet(**common, split_classes={"test1": [0, 2, 3]}))}
+    assert whole["top1"]["value"] == 0.0 and whole["top1"]["n_classes"] == 4
+    assert listed["top1"]["value"] == 50.0 and listed["top1"]["n_classes"] == 3
+    with pytest.raises(ValueError, match="outside the split's class list"):
+        score_set(embeddings, EvalSet(**common, split_classes={"test1": [0, 3]}))
+
+
+def test_the_k600_split_lists_come_from_the_data_sets_split_settings():
+    from openvclip.data.sets.kinetics import novel_classes, novel_splits
+    from openvclip.steps import novel_split_classes
+
+    data = Path(__file__).parent / "data"
+    novel = novel_classes((data / "k400_classes.txt").read_text().splitlines(),
+                          (data / "k600_classes.txt").read_text().splitlines())
+    import yaml
+
+    spec = yaml.safe_load((Path(__file__).parents[1] / "config" / "paper_base.yaml").read_text())["datasets"]["k600"]
+    lists = novel_split_classes(spec, "k600", novel)
+    assert sorted(lists) == ["test1", "test2", "test3"] and all(len(v) == 160 for v in lists.values())
+    assert [novel[i] for i in lists["test2"]] == sorted(novel_splits(novel)[1], key=novel.index)
+    seeded = novel_split_classes({**spec, "split_source": "seeded", "seed": 4}, "k600", novel)
+    assert seeded["test1"] == sorted(novel.index(c) for c in novel_splits(novel, "seeded", 4)[0])
 
 
 class CountingStore:

@@ -145,8 +145,8 @@ def eval_set(exp, ds, input):
             "text": input.text, "column": label_column(exp, ds)}
     if spec.get("eval_splits"):
         item["eval_splits"] = spec["eval_splits"]
-    if spec.get("format") == "kinetics600_novel":  # each split is scored over its own 160 classes
-        item["classes_per_split"] = True
+    if spec.get("format") == "kinetics600_novel":  # each split is scored over its own fixed 160 classes
+        item["novel_splits"] = spec
     return item
 
 
