@@ -82,13 +82,13 @@ def extract_frames(manifest: Path, out: Path, settings: Mapping, progress: bool 
     from .data.manifest import read_manifest
 
     rows = read_manifest(manifest)
-    known = {"format", "size", "num_frames", "views", "rate", "quality"}
+    known = {"format", "size", "num_frames", "views", "rate", "quality", "sampling"}
     unknown = set(settings) - known
     if unknown:
         raise ValueError(f"frame settings have unknown key(s) {sorted(unknown)}; allowed: {sorted(known)}")
     meta = write_store([Path(r["path"]) for r in rows], out, settings["num_frames"], settings["size"],
                        settings.get("views", 1), settings.get("rate", 0), settings.get("format", "raw"),
-                       settings.get("quality", 90), progress, threads)
+                       settings.get("quality", 90), progress, threads, settings.get("sampling", "spread"))
     if meta["unreadable"]:
         print(f"{len(meta['unreadable'])} unreadable video(s), skipped by training and evaluation:\n  "
               + "\n  ".join(meta["errors"][:20]))

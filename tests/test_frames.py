@@ -4,6 +4,7 @@ unreadable videos listed, nothing half-written."""
 import json
 
 import numpy as np
+import torch
 import pytest
 
 from openvclip.data.frames import decode_views, open_store, view_indices, write_store
@@ -86,3 +87,63 @@ def test_a_failed_extraction_leaves_no_store(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         write_store([tmp_path / "v.mp4"], tmp_path / "store", 2, 16, fmt="jpeg", progress=False)
     assert not (tmp_path / "store").exists() and not (tmp_path / "store.writing").exists()
+
+
+# -- The released test loader's frames (PySlowFast decoder.py, as Open-VCLIP's testing scripts run it) ----------
+
+def released_pyav_clip(frames_length, fps, clip_idx, num_clips=3, sampling_rate=16, num_frames=8, target_fps=30):
+    """Step by step as the released pyav path: the clip to decode (no offset sampling on this path), the frames
+    whose index lies in it plus the one after (its buffer), then temporal_sampling over the decoded frames."""
+    import math
+
+    clip_size = max(1.0, math.ceil(sampling_rate * (num_frames - 1) / target_fps * fps))
+    delta = max(frames_length - clip_size, 0)
+    start_idx = delta * clip_idx / num_clips
+    end_idx = start_idx + clip_size - 1
+    decoded = [i for i in range(frames_length) if start_idx <= i <= end_idx]
+    if decoded[-1] + 1 < frames_length:
+        decoded.append(decoded[-1] + 1)
+    sample_size = max(1.0, sampling_rate * num_frames / target_fps * fps)
+    start, end = 0, sample_size - 1  # get_start_end_idx over the decoded frames, one clip: from the first
+    index = torch.clamp(torch.linspace(start, end, num_frames), 0, len(decoded) - 1).long()
+    return [decoded[i] for i in index.tolist()]
+
+
+def released_torchvision_clip(frames_length, fps, clip_idx, num_clips=3, sampling_rate=16, num_frames=8,
+                              target_fps=30):
+    """The released torchvision path (HMDB51): offset sampling, and the whole video when it is short."""
+    import math
+
+    clip_size = max(1.0, sampling_rate * num_frames / target_fps * fps)
+    if frames_length > sampling_rate * num_frames:
+        delta = max(frames_length - clip_size, 0)
+        start_idx = clip_idx * math.floor(delta / (num_clips - 1))
+        end_idx = start_idx + clip_size - 1
+        decoded = [i for i in range(frames_length) if start_idx <= i <= end_idx]
+    else:
+        decoded = list(range(frames_length))
+    index = torch.clamp(torch.linspace(0, clip_size - 1, num_frames), 0, len(decoded) - 1).long()
+    return [decoded[i] for i in index.tolist()]
+
+
+@pytest.mark.parametrize("fps", [30.0, 29.97, 25.0, 24.0, 15.0, 60.0])
+@pytest.mark.parametrize("length", [40, 100, 129, 250, 301, 900])
+def test_released_sampling_takes_the_released_loaders_frames(length, fps):
+    from openvclip.data.frames import view_indices
+
+    pyav = view_indices(length, 8, 16, 3, "released_pyav", fps)
+    torchvision = view_indices(length, 8, 16, 3, "released_torchvision", fps)
+    for view in range(3):
+        assert pyav[view].tolist() == released_pyav_clip(length, fps, view), (length, fps, view)
+        assert torchvision[view].tolist() == released_torchvision_clip(length, fps, view), (length, fps, view)
+
+
+def test_released_sampling_follows_the_frame_rate_and_refuses_nonsense():
+    from openvclip.data.frames import view_indices
+
+    at30, at60 = view_indices(1000, 8, 16, 3, "released_pyav", 30.0), view_indices(1000, 8, 16, 3, "released_pyav", 60.0)
+    assert (np.diff(at60[0][:-1]) >= 2 * np.diff(at30[0][:-1]) - 1).all()  # the same seconds, twice the frames
+    with pytest.raises(ValueError, match="frame sampling"):
+        view_indices(100, 8, 16, 3, "released_decord", 30.0)
+    with pytest.raises(ValueError, match="rate > 0"):
+        view_indices(100, 8, 0, 3, "released_pyav", 30.0)

@@ -33,14 +33,32 @@ from tqdm.auto import tqdm
 FORMATS = ("raw", "jpeg")
 
 
-def view_indices(length: int, num_frames: int, rate: int, views: int) -> np.ndarray:
-    """``(views, num_frames)`` frame indices: clips of ``num_frames`` frames ``rate`` apart, their starts spread
-    evenly from the first to the last possible one (clamped at the ends of short videos).
+SAMPLINGS = ("spread", "released_pyav", "released_torchvision")
+TARGET_FPS = 30.0  # the released loader's DATA.TARGET_FPS: `rate` counts frames of a 30 fps video
 
-    ``rate <= 0`` spreads each clip's frames over the whole video instead (the demo's short synthetic clips).
+
+def view_indices(length: int, num_frames: int, rate: int, views: int, sampling: str = "spread",
+                 fps: float = TARGET_FPS) -> np.ndarray:
+    """``(views, num_frames)`` frame indices of a video of ``length`` frames at ``fps``.
+
+    - ``spread``: clips of ``num_frames`` frames ``rate`` apart, their starts spread evenly from the first to the
+      last possible one (clamped at the ends of short videos). ``rate <= 0`` spreads each clip's frames over the
+      whole video instead (the demo's short synthetic clips).
+    - ``released_pyav`` / ``released_torchvision``: the frames the released Open-VCLIP test loader takes with
+      that decoding backend (PySlowFast's ``decoder.py``: pyav for UCF101, K400 and K600, torchvision for
+      HMDB51), in frame indices: the clip spans ``rate * num_frames`` frames at 30 fps, so ``rate`` scales with
+      the video's frame rate. pyav decodes ``ceil(rate * (num_frames - 1) / 30 * fps)`` frames (+1) from
+      ``delta * view / views`` and samples ``linspace(0, rate * num_frames / 30 * fps - 1, num_frames)`` in them,
+      clamped to the last decoded frame; torchvision starts view ``k`` at ``k * floor(delta / (views - 1))`` and
+      decodes the whole video when it holds no more than ``rate * num_frames`` frames (then every view is the
+      same). Exact up to the decoders' timestamp rounding.
     """
     if length < 1:
         raise ValueError("video has no frames")
+    if sampling not in SAMPLINGS:
+        raise ValueError(f"frame sampling must be one of {SAMPLINGS}, got {sampling!r}")
+    if sampling != "spread":
+        return _released_indices(length, num_frames, rate, views, sampling, fps)
     if rate <= 0:
         base = np.minimum(((np.arange(num_frames) + 0.5) * length / num_frames).astype(int), length - 1)
         return np.tile(base, (views, 1))
@@ -49,6 +67,31 @@ def view_indices(length: int, num_frames: int, rate: int, views: int) -> np.ndar
     fractions = np.array([0.5]) if views == 1 else np.arange(views) / (views - 1)
     starts = np.floor(room * fractions + 0.5).astype(int)  # round half up
     return np.minimum(starts[:, None] + rate * np.arange(num_frames)[None, :], length - 1)
+
+
+def _released_indices(length: int, num_frames: int, rate: int, views: int, backend: str, fps: float
+                      ) -> np.ndarray:
+    import math
+
+    if rate <= 0 or fps <= 0:
+        raise ValueError(f"released sampling needs rate > 0 and the video's fps, got rate={rate}, fps={fps}")
+    span = rate * num_frames / TARGET_FPS * fps          # the clip, in the video's frames
+    out = np.empty((views, num_frames), dtype=np.int64)
+    for view in range(views):
+        if backend == "released_pyav":
+            decoded = max(1.0, math.ceil(rate * (num_frames - 1) / TARGET_FPS * fps))
+            start = max(length - decoded, 0) * view / views
+            first, last = math.ceil(start), min(math.floor(start + decoded - 1), length - 1)
+            available = last - first + 1 + (last + 1 < length)  # the decoder keeps one frame past the clip's end
+        else:  # released_torchvision
+            if length > rate * num_frames:
+                first = view * math.floor(max(length - span, 0) / max(views - 1, 1))
+                available = min(int(math.floor(first + span - 1)) - first + 1, length - first)
+            else:
+                first, available = 0, length
+        relative = np.clip(np.linspace(0, span - 1, num_frames), 0, available - 1).astype(np.int64)
+        out[view] = first + relative
+    return np.minimum(out, length - 1)
 
 
 def resize_crop(frames: np.ndarray, size: int) -> np.ndarray:
@@ -70,12 +113,14 @@ def resize_crop(frames: np.ndarray, size: int) -> np.ndarray:
     return x.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
 
 
-def decode_views(path: Path, num_frames: int, rate: int, views: int, size: int) -> np.ndarray:
+def decode_views(path: Path, num_frames: int, rate: int, views: int, size: int, sampling: str = "spread"
+                 ) -> np.ndarray:
     """``(views * num_frames, size, size, 3)`` uint8 frames of the protocol's temporal views (decord)."""
     import decord
 
     reader = decord.VideoReader(str(path), num_threads=1)
-    indices = view_indices(len(reader), num_frames, rate, views).reshape(-1)
+    fps = reader.get_avg_fps() if sampling != "spread" else TARGET_FPS
+    indices = view_indices(len(reader), num_frames, rate, views, sampling, fps).reshape(-1)
     unique, inverse = np.unique(indices, return_inverse=True)  # overlapping views decode each frame once
     return resize_crop(reader.get_batch(unique.tolist()).asnumpy(), size)[inverse]
 
@@ -145,10 +190,11 @@ class StoreRows:
         return self.store[self.rows[key]]
 
 
-def _decode_one(path: Path, num_frames: int, rate: int, views: int, size: int, fmt: str, quality: int):
+def _decode_one(path: Path, num_frames: int, rate: int, views: int, size: int, fmt: str, quality: int,
+                sampling: str = "spread"):
     """One video's frames (raw array, or a list of JPEG bytes), or the error that stopped its decoding."""
     try:
-        clip = decode_views(path, num_frames, rate, views, size)
+        clip = decode_views(path, num_frames, rate, views, size, sampling)
     except Exception as error:  # decord raises its own error types for corrupt or truncated files
         return error
     return clip if fmt == "raw" else [_encode_jpeg(frame, quality) for frame in clip]
@@ -171,11 +217,14 @@ def _decoded_in_order(paths: Sequence[Path], work, threads: int):
 
 
 def write_store(paths: Sequence[Path], out: Path, num_frames: int, size: int, views: int = 1, rate: int = 0,
-                fmt: str = "raw", quality: int = 90, progress: bool = True, threads: int = 1) -> dict:
+                fmt: str = "raw", quality: int = 90, progress: bool = True, threads: int = 1,
+                sampling: str = "spread") -> dict:
     """Decode every video of ``paths`` into the store folder ``out`` (built beside it, renamed when complete),
     ``threads`` videos at a time."""
     if fmt not in FORMATS:
         raise ValueError(f"frame store format must be one of {FORMATS}, got {fmt!r}")
+    if sampling not in SAMPLINGS:
+        raise ValueError(f"frame sampling must be one of {SAMPLINGS}, got {sampling!r}")
     out = Path(out)
     tmp = out.with_name(out.name + ".writing")
     if tmp.exists():
@@ -193,7 +242,7 @@ def write_store(paths: Sequence[Path], out: Path, num_frames: int, size: int, vi
             blob = open(tmp / "frames.bin", "wb")
         position = 0
         work = functools.partial(_decode_one, num_frames=num_frames, rate=rate, views=views, size=size, fmt=fmt,
-                                 quality=quality)
+                                 quality=quality, sampling=sampling)
         decoded = _decoded_in_order(paths, work, threads)
         for i, (path, clip) in enumerate(tqdm(zip(paths, decoded), total=len(paths), desc=f"decode {out.name}",
                                               disable=not progress, unit="video")):
@@ -227,6 +276,7 @@ def write_store(paths: Sequence[Path], out: Path, num_frames: int, size: int, vi
             (tmp / "frames.bin").unlink()
             np.save(tmp / "offsets.npy", offsets)
         meta = {"format": fmt, "shape": list(shape), "num_frames": num_frames, "views": views, "rate": rate,
+                "sampling": sampling,
                 "size": size, "quality": quality if fmt == "jpeg" else None, "unreadable": unreadable,
                 "errors": errors, "videos": [str(p) for p in paths]}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
