@@ -147,3 +147,21 @@ def test_released_sampling_follows_the_frame_rate_and_refuses_nonsense():
         view_indices(100, 8, 16, 3, "released_decord", 30.0)
     with pytest.raises(ValueError, match="rate > 0"):
         view_indices(100, 8, 0, 3, "released_pyav", 30.0)
+
+
+def test_released_resizing_is_the_released_transforms():
+    """PySlowFast's test transform, step by step: short side to 224 (bilinear, no antialiasing, the long side
+    floored), then the centre crop with offsets rounded up."""
+    import math
+
+    from openvclip.data.frames import resize_crop
+
+    frames = np.random.default_rng(0).integers(0, 256, (2, 257, 341, 3), dtype=np.uint8)
+    x = torch.from_numpy(frames).permute(0, 3, 1, 2).float()
+    height, width = x.shape[2:]
+    new_w = int(math.floor(width / height * 224))
+    x = torch.nn.functional.interpolate(x, size=(224, new_w), mode="bilinear", align_corners=False)
+    left = int(math.ceil((new_w - 224) / 2))
+    expected = x[:, :, :, left:left + 224].round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    assert np.array_equal(resize_crop(frames, 224, released=True), expected)
+    assert not np.array_equal(resize_crop(frames, 224), expected)  # ours antialiases

@@ -94,21 +94,36 @@ def _released_indices(length: int, num_frames: int, rate: int, views: int, backe
     return np.minimum(out, length - 1)
 
 
-def resize_crop(frames: np.ndarray, size: int) -> np.ndarray:
+def resize_crop(frames: np.ndarray, size: int, released: bool = False) -> np.ndarray:
     """``(F, H, W, 3)`` uint8 -> ``(F, size, size, 3)``: short side to ``size`` (antialiased bilinear), centre crop.
+    ``released``: as the released test transform does it (bilinear without antialiasing, the long side floored,
+    crop offsets rounded up: PySlowFast's ``transform.py``).
 
     Done in torch rather than by decord's resizing, which fails on some frame sizes (buffer size mismatch).
     """
+    import math
+
     import torch
     import torch.nn.functional as F
 
     height, width = frames.shape[1:3]
-    scale = size / min(height, width)
-    new_h, new_w = max(size, round(height * scale)), max(size, round(width * scale))
+    if released:
+        if min(height, width) == size:
+            new_h, new_w = height, width
+        elif width < height:
+            new_h, new_w = int(math.floor(height / width * size)), size
+        else:
+            new_h, new_w = size, int(math.floor(width / height * size))
+    else:
+        scale = size / min(height, width)
+        new_h, new_w = max(size, round(height * scale)), max(size, round(width * scale))
     x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
     if (new_h, new_w) != (height, width):
-        x = F.interpolate(x, size=(new_h, new_w), mode="bilinear", antialias=True, align_corners=False)
-    top, left = (new_h - size) // 2, (new_w - size) // 2
+        x = F.interpolate(x, size=(new_h, new_w), mode="bilinear", antialias=not released, align_corners=False)
+    if released:
+        top, left = math.ceil((new_h - size) / 2), math.ceil((new_w - size) / 2)
+    else:
+        top, left = (new_h - size) // 2, (new_w - size) // 2
     x = x[:, :, top:top + size, left:left + size]
     return x.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
 
@@ -122,7 +137,7 @@ def decode_views(path: Path, num_frames: int, rate: int, views: int, size: int, 
     fps = reader.get_avg_fps() if sampling != "spread" else TARGET_FPS
     indices = view_indices(len(reader), num_frames, rate, views, sampling, fps).reshape(-1)
     unique, inverse = np.unique(indices, return_inverse=True)  # overlapping views decode each frame once
-    return resize_crop(reader.get_batch(unique.tolist()).asnumpy(), size)[inverse]
+    return resize_crop(reader.get_batch(unique.tolist()).asnumpy(), size, released=sampling != "spread")[inverse]
 
 
 class FrameStore:
