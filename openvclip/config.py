@@ -127,6 +127,13 @@ def _cross_reference_problems(config: Mapping[str, Any]) -> list:
             if dataset not in datasets:
                 problems.append(f"key 'variants.{name}.datasets' names {dataset!r}; allowed: {sorted(datasets)}")
     for name, experiment in experiments.items():
+        source = experiment.get("models_from")
+        if source is not None:
+            if source not in experiments:
+                problems.append(f"key 'experiments.{name}.models_from' = {source!r}; allowed: {sorted(experiments)}")
+            elif any(experiments[source].get(k) != experiment.get(k) for k in ("labels", "train")):
+                problems.append(f"key 'experiments.{name}.models_from' = {source!r}: its labels and train "
+                                "overrides differ, so its weights are not this experiment's")
         for dataset in experiment.get("datasets", []):
             if dataset not in datasets:
                 problems.append(f"key 'experiments.{name}.datasets' names {dataset!r}; allowed: {sorted(datasets)}")

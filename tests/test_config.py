@@ -28,3 +28,21 @@ def test_a_missing_base_or_a_loop_is_an_error_naming_the_file(tmp_path):
     (tmp_path / "b.yaml").write_text("base: a.yaml\n")
     with pytest.raises(ValueError, match="loop"):
         resolve_base({"base": "a.yaml"}, tmp_path)
+
+
+def test_models_from_needs_an_experiment_with_the_same_labels_and_training():
+    from pathlib import Path
+
+    from openvclip.config import validate_config
+
+    root = Path(__file__).resolve().parents[1]
+    schema = root / "workflow" / "schemas" / "config.schema.yaml"
+    config = yaml.safe_load((root / "tests" / "fast_config.yaml").read_text())
+    config["experiments"]["again"] = {"labels": "motion", "seeds": [0], "models_from": "main"}
+    validate_config(config, schema)
+    config["experiments"]["again"]["train"] = {"lam": 0.3}
+    with pytest.raises(ValueError, match="train overrides differ"):
+        validate_config(config, schema)
+    config["experiments"]["again"] = {"labels": "motion", "seeds": [0], "models_from": "nope"}
+    with pytest.raises(ValueError, match="models_from' = 'nope'"):
+        validate_config(config, schema)

@@ -1,6 +1,7 @@
 """`snakemake results/zeroshot_hmdb.csv` on real-layout data sets served over loopback HTTP: the workflow fetches,
 verifies, unpacks (a RAR of RARs), parses, decodes and scores what that one file needs, by itself."""
 
+import re
 import shutil
 import statistics
 import subprocess
@@ -149,3 +150,15 @@ def test_a_paper_config_under_dvc_is_its_resolved_copy(clone):
     assert config["clip"]["model"]["name"] == "ViT-B-16" and "k600" in config["datasets"]
     assert planned_jobs(shell(clone, "snakemake -n all"))["fetch_clip"] == 1
     subprocess.run(["git", "checkout", "-q", "config.yaml"], cwd=clone, check=True)
+
+
+def test_the_ablation_is_its_own_target_and_reuses_the_main_runs_models(clone):
+    out = shell_dry_run(clone, "snakemake study --configfile config/paper_vitb16.yaml")
+    text = out.stdout + out.stderr
+    trained = sorted(set(re.findall(r"output: (models/\S+/model\.safetensors)", text)))
+    assert trained == [f"models/main/seed0/{v}/model.safetensors"
+                       for v in ("finetune", "finetune_no_temporal", "frozen", "openvclip")]
+    jobs = planned_jobs(out)
+    assert jobs["evaluate"] == 5 * 5 and jobs["study_report"] == 1  # five variants on five data sets
+    main = planned_jobs(shell_dry_run(clone, "snakemake all --configfile config/paper_vitb16.yaml"))
+    assert main["train_variant"] == 2 and "study_report" not in main

@@ -127,6 +127,12 @@ def train_config(exp, seed, variant):
     return values
 
 
+def model_dir(exp, seed, variant):
+    """Where a variant of an experiment is trained: the folder of the experiment it takes its models from
+    (`models_from`: same labels and training settings, so the paper's ablation reuses the main run's weights)."""
+    return f"models/{EXPERIMENTS[exp].get('models_from', exp)}/seed{seed}/{variant}"
+
+
 def weights_file(exp, seed, variant):
     """The weights a variant is evaluated with: the SWA average when its training keeps one."""
     source = source_variant(variant)
@@ -135,7 +141,7 @@ def weights_file(exp, seed, variant):
         swa = train_config(exp, seed, source).get("swa")
         which = "swa" if (swa if swa is not None else objective(source) == "openvclip") else "last"
     name = "swa.safetensors" if which == "swa" else "model.safetensors"
-    return f"models/{exp}/seed{seed}/{source}/{name}"
+    return f"{model_dir(exp, seed, source)}/{name}"
 
 
 def eval_set(exp, ds, input):
@@ -189,7 +195,7 @@ def main_results():
 
 
 def trained_weights(exp, seed):
-    return [f"models/{exp}/seed{seed}/{v}/model.safetensors" for v in experiment_variants(exp)
+    return [f"{model_dir(exp, seed, v)}/model.safetensors" for v in experiment_variants(exp)
             if "weights_of" not in VARIANTS[v]]
 
 
@@ -227,12 +233,14 @@ def threads_per_process(threads, resources):
 
 def report_spec(files, title, experiments=None):
     zeroshot = [d for d in DATASETS if PROTOCOL_OF[d] == "zeroshot"]
+    # The variants of the experiments reported (the main one unless named), in the config's order.
+    shown = {v for e in (experiments or [MAIN]) for v in experiment_variants(e)}
     variants = {v: {"trained": objective(v) != "frozen", "temporal": VARIANTS[v]["temporal"],
-                    "weights_of": VARIANTS[v].get("weights_of")} for v in VARIANTS}
+                    "weights_of": VARIANTS[v].get("weights_of")} for v in VARIANTS if v in shown}
     return {
         "title": title, "files": list(files), "train_set": TRAIN_SET, "zeroshot": zeroshot,
         "retrieval": [d for d in DATASETS if PROTOCOL_OF[d] == "retrieval"], "variants": variants,
-        "trained_variants": [v for v in VARIANTS if objective(v) != "frozen" and "weights_of" not in VARIANTS[v]],
+        "trained_variants": [v for v in variants if objective(v) != "frozen" and "weights_of" not in VARIANTS[v]],
         "test_ratio": config["eval"].get("test_ratio", 0.5),
         "demo_checks": is_synthetic(TRAIN_SET),
         "pretrain_metrics": "models/clip/pretrain_metrics.json" if "config" in config["clip"]["model"] else None,

@@ -4,7 +4,7 @@
 rule evaluate:
     input:
         theta0="models/clip/theta0.safetensors",
-        trained=lambda wc: f"models/{wc.exp}/seed{wc.seed}/{source_variant(wc.variant)}/model.safetensors",
+        trained=lambda wc: f"{model_dir(wc.exp, wc.seed, source_variant(wc.variant))}/model.safetensors",
         frames="data/frames/{ds}",
         manifest="data/manifests/{ds}.csv",
         text=lambda wc: text_file(wc.exp, wc.ds),
