@@ -13,9 +13,9 @@ import torch
 from open_clip.transformer import QuickGELU
 
 from openvclip.inference import load_video_model, parse_model_spec
-from openvclip.models import build_clip, quick_gelu_of_file, uses_quick_gelu
+from openvclip.models import build_clip, quick_gelu_of_file, temporal_attention_boundary, uses_quick_gelu
 from openvclip.steps import fetch_clip, import_released, load_clip
-from openvclip.train import save_weights
+from openvclip.train import load_weights, save_weights
 from tests.test_released import released_checkpoint
 
 HUB_FOLDER = "models--timm--vit_base_patch32_clip_224.openai"
@@ -114,3 +114,5 @@ def test_classify_and_imported_released_weights_run_with_quickgelu(hub, tmp_path
     video = load_video_model(parse_model_spec("ViT-B-32:openai"), checkpoint=tmp_path / "released.safetensors",
                              boundary="zeros", device="cpu")
     assert activations(video.model) == {QuickGELU}
+    assert temporal_attention_boundary(video.model) == "zeros"
+    assert "logit_scale" in load_weights(tmp_path / "released.safetensors")
