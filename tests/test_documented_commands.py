@@ -115,7 +115,8 @@ def commands_run_by_tests() -> dict:
                 continue
             for call in ast.walk(function):
                 if (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
-                        and call.func.id in ("shell", "shell_dry_run", "shell_on_fake_slurm", "killed_when") and len(call.args) >= 2
+                        and call.func.id in ("shell", "shell_dry_run", "shell_on_fake_slurm", "killed_when")
+                        and len(call.args) >= 2
                         and isinstance(call.args[1], ast.Constant) and isinstance(call.args[1].value, str)):
                     for line in call.args[1].value.replace("\\\n", " ").splitlines():
                         for command in [line, *parts(line)]:

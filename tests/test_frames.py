@@ -141,7 +141,8 @@ def test_released_sampling_takes_the_released_loaders_frames(length, fps):
 def test_released_sampling_follows_the_frame_rate_and_refuses_nonsense():
     from openvclip.data.frames import view_indices
 
-    at30, at60 = view_indices(1000, 8, 16, 3, "released_pyav", 30.0), view_indices(1000, 8, 16, 3, "released_pyav", 60.0)
+    at30 = view_indices(1000, 8, 16, 3, "released_pyav", 30.0)
+    at60 = view_indices(1000, 8, 16, 3, "released_pyav", 60.0)
     assert (np.diff(at60[0][:-1]) >= 2 * np.diff(at30[0][:-1]) - 1).all()  # the same seconds, twice the frames
     with pytest.raises(ValueError, match="frame sampling"):
         view_indices(100, 8, 16, 3, "released_decord", 30.0)

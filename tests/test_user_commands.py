@@ -101,7 +101,8 @@ def test_classify_with_open_clip_weights(home):
 
 def test_a_released_checkpoint_imports_and_classifies(home):
     cwd, env = home
-    out = shell(cwd, """openvclip import-released --model '{"name": "ViT-B-16"}' --checkpoint openvclip_b16.pth --out released.safetensors""",
+    out = shell(cwd, "openvclip import-released --model '{\"name\": \"ViT-B-16\"}' --checkpoint openvclip_b16.pth "
+                     "--out released.safetensors",
                 env=env)
     assert "--boundary zeros" in out.stdout
     weights = load_weights(cwd / "released.safetensors")
@@ -128,7 +129,8 @@ def test_retrieve_ranks_a_folder_and_the_next_query_reuses_its_embeddings(home):
     first = shell(cwd, command, env=env)
     assert first.stdout.count("query: ") == 2 and "juggling.mp4" in first.stdout
     assert "1 encoded, 0 from" in first.stderr
-    again = shell(cwd, 'openvclip retrieve --videos videos/ --query "a person playing guitar" --query "a dog catching a frisbee"',
+    again = shell(cwd, 'openvclip retrieve --videos videos/ --query "a person playing guitar" '
+                       '--query "a dog catching a frisbee"',
                   env=env)
     assert "0 encoded, 1 from" in again.stderr and again.stdout == first.stdout
 
@@ -142,6 +144,7 @@ def test_command_line_help_info_and_interpolate(home):
     assert shell(cwd, "python -m openvclip --help", env=env).stdout == listed
     info = json.loads(shell(cwd, "openvclip info", env=env).stdout)
     assert "torch" in json.dumps(info)
-    shell(cwd, "openvclip interpolate --theta0 clip.safetensors --theta swa.safetensors --ratio 0.5 --out test.safetensors",
+    shell(cwd, "openvclip interpolate --theta0 clip.safetensors --theta swa.safetensors --ratio 0.5 "
+               "--out test.safetensors",
           env=env)
     assert torch.equal(load_weights(cwd / "test.safetensors")["w"], torch.full((4,), 0.5))

@@ -207,7 +207,8 @@ def test_a_data_set_the_config_lacks_stops_at_once_and_prints_a_command_that_wor
     # The command the message prints, run as printed: the paper config's DAG for that one file.
     printed = "snakemake results/zeroshot_hmdb.csv --configfile config/paper_vitb16.yaml"
     assert f"Run: `{printed}`" in text
-    jobs = planned_jobs(shell_dry_run(finished, "snakemake results/zeroshot_hmdb.csv --configfile config/paper_vitb16.yaml"))
+    jobs = planned_jobs(shell_dry_run(
+        finished, "snakemake results/zeroshot_hmdb.csv --configfile config/paper_vitb16.yaml"))
     assert jobs["prepare_dataset"] == 2 and jobs["fetch_clip"] == 1 and jobs["evaluate"] >= 2
     assert "train_variant" in jobs and "report" not in jobs
 

@@ -8,5 +8,6 @@ from .text import PAPER_TEMPLATES, build_classifier, check_templates, video_logi
 __all__ = [
     "BOUNDARIES", "PAPER_TEMPLATES", "build_classifier", "build_clip", "build_tokenizer", "check_templates",
     "clone_parameters", "enable_temporal_attention", "encode_video", "freeze_text_tower", "quick_gelu_of_file",
-    "temporal_attention_boundary", "tensors_of", "trained_parameters", "uses_quick_gelu", "vision_parameters", "video_logits",
+    "temporal_attention_boundary", "tensors_of", "trained_parameters", "uses_quick_gelu", "vision_parameters",
+    "video_logits",
 ]
