@@ -79,6 +79,16 @@ def _cmd_frames(args) -> int:
     return 0
 
 
+def _cmd_train_videos(args) -> int:
+    from .steps import reencode_train_videos
+
+    counts = reencode_train_videos(args.manifest, args.videos, args.index, args.settings,
+                                   threads=max(1, args.threads), progress=args.progress)
+    print(f"indexed {counts['videos']} training videos in {args.index}; {counts['unreadable']} unreadable, "
+          "skipped" + "".join(f"\n  {e}" for e in counts["examples"]))
+    return 0
+
+
 def _cmd_pretrain(args) -> int:
     from .steps import pretrain_clip
 
@@ -161,7 +171,7 @@ def _cmd_embed_text(args) -> int:
 def _cmd_train(args) -> int:
     from .steps import train_variant
 
-    result = train_variant(args.model, args.theta0, args.temporal, args.boundary, args.train, args.frames,
+    result = train_variant(args.model, args.theta0, args.temporal, args.boundary, args.train, args.videos,
                            args.manifest, args.text, args.column, args.out_dir, device=args.device,
                            progress=args.progress)
     if os.environ.get("RANK", "0") == "0":  # under torchrun, the main process reports
@@ -201,8 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Open-VCLIP: turn an image CLIP into an open-vocabulary video model. The Snakemake workflow "
                     "calls these subcommands; each is usable on its own. Config slices are passed as JSON.")
     parser.add_argument("--threads", type=int, default=0,
-                        help="torch CPU threads (capped at the machine's cores; 0: torch's default); for `frames`, "
-                             "also the videos decoded at once")
+                        help="torch CPU threads (capped at the machine's cores; 0: torch's default); for `frames` "
+                             "and `train-videos`, also the videos decoded at once")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     parser.add_argument("--device", default="auto",
                         help="train/evaluate on: auto (a CUDA GPU when there is one, else the CPU), cpu, cuda, "
@@ -248,6 +258,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--settings", type=_json, required=True,
                    help='JSON: {"format": "raw"|"jpeg", "size": 224, "num_frames": 8, "views": 3, "rate": 16, '
                         '"quality": 90}; rate 0 spreads the frames over the whole video')
+
+    p = add("train-videos", _cmd_train_videos,
+            "re-encode the training split's videos once (short side 256, H.264, frequent keyframes) and index them",
+            "Re-encode every video of the manifest's train split into --videos (short side at most "
+            "settings.short_side, never enlarged; H.264 with a keyframe every settings.keyframe_interval frames, "
+            "so random clips decode fast), --threads videos at a time. Finished videos are kept: a killed run "
+            "redoes only the others. short_side 0 keeps the videos as they are and only checks them. Writes the "
+            "index CSV training reads; unreadable videos are listed there with the reason and skipped.")
+    p.add_argument("--manifest", type=Path, required=True)
+    p.add_argument("--videos", type=Path, required=True, help="folder for the re-encoded copies (kept; resumed)")
+    p.add_argument("--index", type=Path, required=True, help="index CSV to write")
+    p.add_argument("--settings", type=_json, default={},
+                   help='the train_videos section as JSON: {"short_side": 256, "crf": 23, "preset": "veryfast", '
+                        '"keyframe_interval": 16}')
 
     p = add("pretrain-clip", _cmd_pretrain, "pretrain the demo's small CLIP on captioned synthetic images")
     model_args(p, theta0=False)
@@ -328,7 +352,9 @@ def build_parser() -> argparse.ArgumentParser:
     model_args(p)
     temporal_args(p)
     p.add_argument("--train", type=_json, required=True, help="the train section (with objective) as JSON")
-    p.add_argument("--frames", type=Path, required=True)
+    p.add_argument("--videos", type=Path, required=True,
+                   help="the training-video index written by the train-videos subcommand (clips are decoded from "
+                        "its videos on the fly, a fresh augmented clip of each video every epoch)")
     p.add_argument("--manifest", type=Path, required=True)
     p.add_argument("--text", type=Path, required=True, help="cached text classifier of the training classes")
     p.add_argument("--column", default="classname")

@@ -109,6 +109,7 @@ def embed_video_files(vm: VideoModel, paths: Sequence[Path], sampling: Sampling 
     """({path: (D,) embedding}, {path: why it could not be read}) for ``paths``. ``cached`` entries
     (``{path: {"stamp": (size, mtime_ns), "embedding": tensor}}``) whose file is unchanged are reused."""
     from .data.frames import decode_views
+    from .data.videos import Unreadable
     from .eval.evaluate import embed_frames
 
     embeddings, unreadable = {}, {}
@@ -123,8 +124,8 @@ def embed_video_files(vm: VideoModel, paths: Sequence[Path], sampling: Sampling 
             continue
         try:
             frames = decode_views(Path(path), sampling.frames, sampling.rate, sampling.views, vm.image_size)
-        except Exception as error:  # decord's own error types for corrupt, truncated or non-video files
-            unreadable[key] = f"{type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}"
+        except Unreadable as error:  # the file's own fault (corrupt, truncated, not a video); a bug propagates
+            unreadable[key] = str(error)
             continue
         embeddings[key] = embed_frames(vm.model, frames[None], sampling.views, vm.device)[0]
     return embeddings, unreadable

@@ -7,7 +7,7 @@ import io
 import json
 import os
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Dict, List, Mapping, Sequence
 
 
 def write_text(path: Path, text: str) -> None:
@@ -25,6 +25,15 @@ def write_csv(path: Path, rows: Sequence[Mapping[str, Any]], columns: Sequence[s
     writer.writeheader()
     writer.writerows(rows)
     write_text(path, buffer.getvalue())
+
+
+def read_csv(path: Path, missing: str) -> List[Dict[str, str]]:
+    """The rows of a CSV file; ``missing``: the error message when it does not exist."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(missing)
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
 
 
 def write_json(path: Path, payload: Mapping[str, Any]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import platform
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -86,13 +86,17 @@ def extract_frames(manifest: Path, out: Path, settings: Mapping, progress: bool 
     unknown = set(settings) - known
     if unknown:
         raise ValueError(f"frame settings have unknown key(s) {sorted(unknown)}; allowed: {sorted(known)}")
+    # Evaluation never scores the split named `train` (training decodes its own clips from the videos): its
+    # videos are not decoded into the store (K400: 240k of its 260k videos).
+    train_only = [i for i, r in enumerate(rows) if r["split"].split() == ["train"]]
     meta = write_store([Path(r["path"]) for r in rows], out, settings["num_frames"], settings["size"],
                        settings.get("views", 1), settings.get("rate", 0), settings.get("format", "raw"),
-                       settings.get("quality", 90), progress, threads, settings.get("sampling", "spread"))
+                       settings.get("quality", 90), progress, threads, settings.get("sampling", "spread"),
+                       skip=train_only)
     if meta["unreadable"]:
-        print(f"{len(meta['unreadable'])} unreadable video(s), skipped by training and evaluation:\n  "
+        print(f"{len(meta['unreadable'])} unreadable video(s), skipped by evaluation:\n  "
               + "\n  ".join(meta["errors"][:20]))
-    return {"videos": len(rows), "unreadable": len(meta["unreadable"])}
+    return {"videos": len(rows), "train_only_not_decoded": len(train_only), "unreadable": len(meta["unreadable"])}
 
 
 def labelled(manifest: Path, column: str):
@@ -247,14 +251,23 @@ def embed_text(model_spec: Mapping, theta0: Path, manifest: Path, column: str, p
 
 
 def load_text(path: Path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=False)
+    return torch.load(path, map_location="cpu", weights_only=True)  # tensors, strings and lists only
 
 
 # ----------------------------------------------------------------------------------------------- train
 
 
+def reencode_train_videos(manifest: Path, videos: Path, index: Path, settings: Mapping, threads: int = 1,
+                          progress: bool = True) -> dict:
+    """Re-encode (or check) the training split's videos once and index them (see data/train_videos.py)."""
+    from .data.train_videos import Reencoding, reencode_videos
+
+    return reencode_videos(manifest, videos, index, Reencoding.from_dict(settings), threads=threads,
+                           progress=progress)
+
+
 def train_variant(model_spec: Mapping, theta0: Path, temporal: bool, boundary: str, train: Mapping,
-                  frames: Path, manifest: Path, text: Path, column: str, out_dir: Path, device: str = "auto",
+                  videos: Path, manifest: Path, text: Path, column: str, out_dir: Path, device: str = "auto",
                   progress: bool = True) -> dict:
     """Train one variant; under torchrun every process runs this and joins the process group first."""
     from .train import TrainConfig
@@ -263,38 +276,57 @@ def train_variant(model_spec: Mapping, theta0: Path, temporal: bool, boundary: s
     cfg = TrainConfig.from_dict(train)
     procs, device = setup(device)
     try:
-        return _train_variant(model_spec, theta0, temporal, boundary, cfg, frames, manifest, text, column, out_dir,
+        return _train_variant(model_spec, theta0, temporal, boundary, cfg, videos, manifest, text, column, out_dir,
                               device, progress)
     finally:
         teardown(procs)
 
 
-def _train_variant(model_spec, theta0, temporal, boundary, cfg, frames, manifest, text, column, out_dir, device,
+def training_clips(index: Path, manifest: Path, column: str, cfg) -> Tuple[torch.utils.data.Dataset, dict]:
+    """The training set: the indexed training videos that decode (clips drawn on the fly), and what was lost."""
+    from .data.clips import VideoClips
+    from .data.train_videos import read_index
+
+    rows, classes, labels = labelled(manifest, column)
+    entries = read_index(index)
+    if any(int(e["row"]) >= len(rows) for e in entries):
+        raise ValueError(f"training-video index {index} does not match manifest {manifest} (rows past its end); "
+                         "re-run the train_videos rule")
+    usable = [e for e in entries if e["status"] == "ok"]
+    lost = [e for e in entries if e["status"] != "ok"]
+    if not usable:
+        raise ValueError(f"none of the {len(entries)} training videos indexed in {index} is readable")
+    dataset = VideoClips([e["path"] for e in usable], [int(labels[int(e["row"])]) for e in usable],
+                         cfg.augmentation(), seed=cfg.seed)
+    return dataset, {"train_videos": len(usable), "train_videos_skipped": len(lost),
+                     "train_videos_skipped_examples": [f"{e['source']}: {e['error']}" for e in lost[:10]],
+                     "classes": len(classes)}
+
+
+def _train_variant(model_spec, theta0, temporal, boundary, cfg, videos, manifest, text, column, out_dir, device,
                    progress) -> dict:
-    from .data.frames import check_frames
-    from .data.loader import FrameClips, load_store
-    from .data.sets import in_split
     from .train import fit
+    from .train.distributed import current
 
     model = load_clip(model_spec, theta0, temporal, boundary)
-    store = load_store(frames)
-    check_frames(store, cfg.num_frames, str(frames))
-    rows, classes, labels = labelled(manifest, column)
+    size = model.visual.image_size
+    size = size if isinstance(size, int) else size[0]
+    if cfg.crop_size != size:
+        raise ValueError(f"config key 'train.crop_size' = {cfg.crop_size} differs from the model's input size "
+                         f"{size}; set train.crop_size: {size} (and train.jitter_scales to match)")
+    _, classes, _ = labelled(manifest, column)
     payload = load_text(text)
     if payload.get("classnames") != classes:
         raise ValueError(f"text classifier {text} was built for other classes than {manifest} labelled by "
                          f"{column!r}; rebuild it")
-    if len(store) != len(rows):
-        raise ValueError(f"frame store {frames} holds {len(store)} videos, manifest {manifest} lists {len(rows)}; "
-                         "re-run frame extraction")
-    valid = store.valid()
-    train_rows = [i for i, r in enumerate(rows) if in_split(r["split"], "train") and valid[i]]
-    if not train_rows:
-        raise ValueError(f"manifest {manifest} has no readable video in a 'train' split to train on")
-    dataset = FrameClips(store, labels.tolist(), train_rows, flips=cfg.flips, num_frames=cfg.num_frames)
+    dataset, counts = training_clips(videos, manifest, column, cfg)
+    if current().main:  # the log says what training lost before it starts
+        print(f"training on {counts['train_videos']} videos; skipped {counts['train_videos_skipped']} unreadable "
+              f"(listed in {videos})" + "".join(f"\n  {e}" for e in counts["train_videos_skipped_examples"]),
+              flush=True)
     result = fit(model, dataset, payload["classifier"], cfg, out_dir, device=device, progress=progress,
-                 metadata={"temporal": temporal, "boundary": boundary, "labels": column,
-                           "train_videos": len(train_rows), "classes": len(classes), "versions": versions()})
+                 metadata={"temporal": temporal, "boundary": boundary, "labels": column, **counts,
+                           "versions": versions()})
     return {k: str(v) for k, v in result.items()}
 
 

@@ -12,7 +12,8 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from openvclip.data.loader import FrameClips
+from openvclip.data.clips import VideoClips
+from openvclip.data.videos import write_video
 from openvclip.models import enable_temporal_attention
 from openvclip.train import TrainConfig, fit, load_weights
 from openvclip.train.distributed import GlobalBatches, Processes, setup
@@ -21,40 +22,49 @@ from .conftest import make_clip
 
 VIDEOS, CLASSES = 9, 3  # 9 = 2 full global batches of 4 and a last batch of 1: one process gets none of it
 CONFIG = dict(objective="openvclip", epochs=2, batch_size=4, num_frames=4, lr=2e-3, warmup_epochs=0.0,
-              swa_start_epoch=1, keep_checkpoints=2, alpha_high=0.6, lam=0.5, seed=5, flips="horizontal")
+              swa_start_epoch=1, keep_checkpoints=2, alpha_high=0.6, lam=0.5, seed=5, frame_sampling="spread",
+              sampling_rate=2, jitter_scales=[32, 40], crop_size=32, flip=0.5)
 
 
-def dataset():
-    """Two 4-frame views per video (one drawn per sample) and random flips: per-sample draws are exercised."""
-    frames = np.random.default_rng(0).integers(0, 256, size=(VIDEOS, 8, 32, 32, 3), dtype=np.uint8)
-    return FrameClips(frames, [i % CLASSES for i in range(VIDEOS)], list(range(VIDEOS)), flips="horizontal",
-                      num_frames=4)
+@pytest.fixture
+def videos(tmp_path):
+    """Noise videos of 12 frames at 48 x 64: random starts, scales, crops and flips are all exercised."""
+    rng = np.random.default_rng(0)
+    for i in range(VIDEOS):
+        write_video(tmp_path / "videos" / f"{i}.mp4", rng.integers(0, 256, size=(12, 48, 64, 3), dtype=np.uint8))
+    return tmp_path / "videos"
 
 
-def train(out_dir, **overrides):
+def dataset(videos):
+    augmentation = TrainConfig(**CONFIG).augmentation()
+    return VideoClips([videos / f"{i}.mp4" for i in range(VIDEOS)], [i % CLASSES for i in range(VIDEOS)],
+                      augmentation, seed=CONFIG["seed"])
+
+
+def train(out_dir, videos, **overrides):
     model = enable_temporal_attention(make_clip(seed=1))
     classifier = torch.nn.functional.normalize(torch.randn(32, CLASSES, generator=torch.Generator().manual_seed(2)),
                                                dim=0)
-    return fit(model, dataset(), classifier, TrainConfig(**{**CONFIG, **overrides}), out_dir, progress=False)
+    return fit(model, dataset(videos), classifier, TrainConfig(**{**CONFIG, **overrides}), out_dir, progress=False)
 
 
-def _worker(rank, world, port, out_dir):
+def _worker(rank, world, port, out_dir, videos):
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))
     torch.set_num_threads(1)
     procs, device = setup("cpu")
     assert procs == Processes(rank, world, rank) and device.type == "cpu"
     try:
-        train(out_dir)
+        train(out_dir, videos)
     finally:
         dist.destroy_process_group()
 
 
-def train_in_processes(out_dir, world=2):
+def train_in_processes(out_dir, videos, world=2):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    mp.spawn(_worker, args=(world, port, str(out_dir)), nprocs=world, join=True)
+    mp.spawn(_worker, args=(world, port, str(out_dir), videos), nprocs=world, join=True)
 
 
 def log_rows(out_dir):
@@ -84,9 +94,9 @@ def test_the_processes_share_every_global_batch_exactly_once():
     assert GlobalBatches(9, 4, 3, 1).order != GlobalBatches(9, 4, 3, 2).order  # each epoch its own order
 
 
-def test_two_processes_give_the_weights_of_one(tmp_path):
-    single = train(tmp_path / "one")
-    train_in_processes(tmp_path / "two")
+def test_two_processes_give_the_weights_of_one(tmp_path, videos):
+    single = train(tmp_path / "one", videos)
+    train_in_processes(tmp_path / "two", videos)
     for name in ("model.safetensors", "swa.safetensors"):
         assert_same_weights(load_weights(tmp_path / "one" / name), load_weights(tmp_path / "two" / name))
     # Training moved the weights, so agreeing is not trivial.
@@ -104,8 +114,8 @@ def test_two_processes_give_the_weights_of_one(tmp_path):
         assert float(a["grad_norm"]) == pytest.approx(float(b["grad_norm"]), rel=1e-3)
 
 
-def test_a_checkpoint_of_two_processes_resumes_in_one(tmp_path):
-    train_in_processes(tmp_path / "two")
+def test_a_checkpoint_of_two_processes_resumes_in_one(tmp_path, videos):
+    train_in_processes(tmp_path / "two", videos)
     finished = load_weights(tmp_path / "two" / "model.safetensors")
     # Back to the end of epoch 1, as if the job had been stopped there, then resumed on one process.
     resumed = tmp_path / "resumed"
@@ -113,6 +123,6 @@ def test_a_checkpoint_of_two_processes_resumes_in_one(tmp_path):
     shutil.rmtree(resumed / "checkpoints" / "epoch-0002")
     for name in ("model.safetensors", "swa.safetensors", "train_info.json"):
         (resumed / name).unlink()
-    result = train(resumed)
+    result = train(resumed, videos)
     assert result["steps"] == 6 and len(log_rows(resumed)) == 6
     assert_same_weights(load_weights(resumed / "model.safetensors"), finished)

@@ -30,6 +30,7 @@ NOT_RUN = {
     "python bench/decode.py": "a benchmark, as above",
     "python bench/evaluate.py": "a benchmark, as above",
     "python bench/frame_store.py": "a benchmark, as above",
+    "python bench/train_loader.py": "a benchmark, as above",
     "bash bench/gpu_check.sh": "needs a GPU: run on a lent one (bench/README.md)",
 }
 

@@ -14,7 +14,7 @@ import pytest
 from tests.shell import clean_clone, output, shell, shell_on_fake_slurm
 from tests.test_workflow import planned_jobs
 
-TRACKED = ("data/manifests", "data/frames", "data/text", "models", "results")
+TRACKED = ("data/manifests", "data/frames", "data/train_videos", "data/text", "models", "results")
 
 
 def digests(root: Path):

@@ -75,6 +75,47 @@ def test_jpeg_store_is_much_smaller_than_raw_on_textured_frames(tmp_path):
     assert sizes["jpeg"] * 4 < sizes["raw"]
 
 
+@pytest.mark.parametrize("fmt", ["raw", "jpeg"])
+def test_videos_only_training_reads_are_not_decoded_into_the_store(tmp_path, fmt):
+    from openvclip.data.manifest import write_manifest
+    from openvclip.steps import extract_frames
+
+    numbered_video(tmp_path / "a.mp4", 10, 32, 32)
+    numbered_video(tmp_path / "b.mp4", 12, 32, 32)
+    (tmp_path / "gone.mp4").write_bytes(b"")  # would be unreadable if it were decoded
+    rows = [{"path": str(tmp_path / name), "label": 0, "classname": "c", "split": split}
+            for name, split in (("a.mp4", "test"), ("gone.mp4", "train"), ("b.mp4", "train val"))]
+    write_manifest(tmp_path / "m.csv", rows)
+    counts = extract_frames(tmp_path / "m.csv", tmp_path / "store", {"format": fmt, "size": 16, "num_frames": 2},
+                            progress=False)
+    assert counts == {"videos": 3, "train_only_not_decoded": 1, "unreadable": 0}
+    store = open_store(tmp_path / "store")
+    assert store.valid().tolist() == [True, False, True]  # a train-and-val video is kept
+    assert store.meta["skipped"] == [1] and store.meta["unreadable"] == []
+    single = write_store([tmp_path / "b.mp4"], tmp_path / "single", 2, 16, fmt=fmt, progress=False)
+    assert single["unreadable"] == [] and np.array_equal(store[2], open_store(tmp_path / "single")[0])
+
+
+def test_only_a_videos_own_fault_makes_it_unreadable(tmp_path, monkeypatch):
+    """A bug while decoding (here: resizing raises) stops extraction with its traceback instead of emptying the
+    store quietly; a corrupt file, an empty one and a missing one are the videos' faults."""
+    import openvclip.data.frames as frames
+
+    (tmp_path / "corrupt.mp4").write_bytes(b"not a video" * 50)
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    paths = [tmp_path / "corrupt.mp4", tmp_path / "empty.mp4", tmp_path / "missing.mp4"]
+    meta = write_store(paths, tmp_path / "store", 2, 16, progress=False)
+    assert meta["unreadable"] == [0, 1, 2] and "missing on disk" in meta["errors"][2]
+    numbered_video(tmp_path / "v.mp4", 10, 32, 32)
+
+    def broken_resize(*args, **kwargs):
+        raise TypeError("a bug in resizing")
+
+    monkeypatch.setattr(frames, "resize_crop", broken_resize)
+    with pytest.raises(TypeError, match="a bug in resizing"):
+        write_store([tmp_path / "v.mp4"], tmp_path / "store2", 2, 16, progress=False)
+
+
 def test_a_failed_extraction_leaves_no_store(tmp_path, monkeypatch):
     import openvclip.data.frames as frames
 

@@ -1,6 +1,8 @@
 """The training loop: learning, exact resume, checkpoints, logs, config errors."""
 
 import csv
+import pickle
+from pathlib import Path
 
 import pytest
 import torch
@@ -134,6 +136,32 @@ def test_checkpoints_of_a_run_with_other_settings_are_not_resumed(tmp_path, caps
     resumed = fit(kept, dataset, classifier_for(kept), config(epochs=2, lr=5e-4, keep_checkpoints=2),
                   tmp_path / "run", progress=False)
     assert "other settings" not in capsys.readouterr().out and resumed["steps"] == 4
+
+
+class RunsCodeWhenUnpickled:
+    """What a tampered state file could hold: unpickling it calls ``marker.touch()``."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_checkpoint_state_is_read_without_running_code(tmp_path):
+    dataset = MovingSquares(size=8)
+    model = enable_temporal_attention(make_clip())
+    fit(model, dataset, classifier_for(model), config(epochs=1), tmp_path / "run", progress=False)
+    state_file = latest_checkpoint(tmp_path / "run") / "state.pt"
+    state = torch.load(state_file, weights_only=True)  # our own state: tensors and plain values only
+    assert state["epoch"] == 1 and state["rng"]["numpy"][0] == "MT19937"
+    marker = tmp_path / "code-ran"
+    torch.save({**state, "fingerprint": RunsCodeWhenUnpickled(marker)}, state_file)
+    (tmp_path / "run" / "model.safetensors").unlink()
+    again = enable_temporal_attention(make_clip())
+    with pytest.raises(pickle.UnpicklingError):
+        fit(again, dataset, classifier_for(again), config(epochs=2), tmp_path / "run", progress=False)
+    assert not marker.exists()
 
 
 def test_finetune_has_no_interpolated_pass_and_frozen_keeps_theta0(tmp_path):

@@ -143,6 +143,22 @@ def test_the_paper_plan_trains_with_the_released_objective_and_padding(clone):
     assert all('"gradient":"official"' in c and '"train_logit_scale":true' in c for c in trained)
 
 
+def test_the_paper_plan_re_encodes_the_training_videos_and_trains_from_them(clone):
+    """The issue's check, typed as given: one re-encoding job for K400's training split, and training jobs whose
+    input is its index (videos decoded on the fly), not the evaluation store."""
+    out = shell(clone, "snakemake -n all --configfile config/paper_vitb16.yaml")
+    text = out.stdout + out.stderr
+    assert planned_jobs(out)["train_videos"] == 1
+    jobs = re.split(r"\n(?=(?:local)?rule )", text)
+    reencode = [j for j in jobs if j.startswith(("rule train_videos:", "localrule train_videos:"))]
+    assert len(reencode) == 1 and "output: data/train_videos/k400/index.csv" in reencode[0]
+    training = [j for j in jobs if j.startswith("rule train_variant:")]
+    assert len(training) == 2
+    for job in training:
+        inputs = re.search(r"input: (.*)", job).group(1)
+        assert "data/train_videos/k400/index.csv" in inputs and "data/frames" not in inputs
+
+
 def test_a_paper_config_under_dvc_is_its_resolved_copy(clone):
     """README: DVC reads config.yaml as written, so a paper config goes there resolved."""
     shell(clone, "openvclip config --show config/paper_vitb16.yaml > config.yaml")

@@ -32,10 +32,14 @@ def snakemake(cwd: Path, *args: str, check: bool = True) -> subprocess.Completed
 
 
 def planned_jobs(out: subprocess.CompletedProcess) -> dict:
-    """{rule: count} from a dry run's job-stats table."""
+    """{rule: count} from a dry run's job-stats table; {} only when Snakemake says there is nothing to do. Any
+    other output (a changed table format, a failed run) raises, so a "nothing planned" check cannot pass
+    vacuously."""
     text = out.stdout + out.stderr
     if "Nothing to be done" in text:
+        assert "Job stats:" not in text, text[-2000:]
         return {}
+    assert "Job stats:" in text, f"neither a job table nor 'Nothing to be done' in:\n{text[-2000:]}"
     table = text[text.index("Job stats:"):]
     jobs = {}
     for line in table.splitlines()[3:]:
@@ -43,7 +47,8 @@ def planned_jobs(out: subprocess.CompletedProcess) -> dict:
         if not match:
             break
         jobs[match.group(1)] = int(match.group(2))
-    jobs.pop("total", None)
+    total = jobs.pop("total", None)
+    assert jobs and total == sum(jobs.values()), f"unreadable job table:\n{table[:2000]}"
     return jobs
 
 
@@ -248,7 +253,7 @@ def test_the_train_command_under_torchrun_matches_the_one_process_run(finished, 
         ["torchrun", "--standalone", "--nproc-per-node=2", "-m", "openvclip", "--device", "cpu", "--threads", "1",
          "--no-progress", "train", "--model", json.dumps(config["clip"]["model"]),
          "--theta0", "models/clip/theta0.safetensors", "--temporal", "--boundary", "mask",
-         "--train", json.dumps(info["config"]), "--frames", "data/frames/motion",
+         "--train", json.dumps(info["config"]), "--videos", "data/train_videos/motion/index.csv",
          "--manifest", "data/manifests/motion.csv", "--text", "data/text/motion.motion.pt", "--column", "motion",
          "--out-dir", str(tmp_path / "two")], cwd=finished, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]

@@ -69,8 +69,34 @@ def view_indices(length: int, num_frames: int, rate: int, views: int, sampling: 
     return np.minimum(starts[:, None] + rate * np.arange(num_frames)[None, :], length - 1)
 
 
-def _released_indices(length: int, num_frames: int, rate: int, views: int, backend: str, fps: float
-                      ) -> np.ndarray:
+def clip_indices(length: int, num_frames: int, rate: int, start: float, sampling: str = "spread",
+                 fps: float = TARGET_FPS) -> np.ndarray:
+    """``(num_frames,)`` frame indices of one training clip whose start is drawn at ``start`` in [0, 1) of the
+    room the video leaves (the released training loader's ``random.uniform(0, delta)``, PySlowFast's
+    ``get_start_end_idx`` with ``clip_idx = -1``).
+
+    - ``released_pyav``: as the released training loader decodes with pyav (Kinetics): the ``start * delta`` of
+      the test views' formula (:func:`view_indices`) with a drawn fraction in place of ``view / views``.
+    - ``spread``: frames ``rate`` apart from ``floor(start * (room + 1))``, clamped at the end of a short video;
+      ``rate <= 0`` takes frames spread over the whole video (the demo's 8-frame clips: nothing to draw).
+    """
+    if length < 1:
+        raise ValueError("video has no frames")
+    if not 0.0 <= start < 1.0:
+        raise ValueError(f"a clip's start fraction lies in [0, 1), got {start}")
+    if sampling == "released_pyav":
+        return _released_indices(length, num_frames, rate, 1, sampling, fps, starts=[start])[0]
+    if sampling != "spread":
+        raise ValueError(f"training clips are sampled 'spread' or 'released_pyav', got {sampling!r}")
+    if rate <= 0:
+        return view_indices(length, num_frames, rate, 1)[0]
+    room = max(length - ((num_frames - 1) * rate + 1), 0)
+    first = int(start * (room + 1))
+    return np.minimum(first + rate * np.arange(num_frames), length - 1)
+
+
+def _released_indices(length: int, num_frames: int, rate: int, views: int, backend: str, fps: float,
+                      starts: Optional[Sequence[float]] = None) -> np.ndarray:
     import math
 
     if rate <= 0 or fps <= 0:
@@ -80,7 +106,8 @@ def _released_indices(length: int, num_frames: int, rate: int, views: int, backe
     for view in range(views):
         if backend == "released_pyav":
             decoded = max(1.0, math.ceil(rate * (num_frames - 1) / TARGET_FPS * fps))
-            start = max(length - decoded, 0) * view / views
+            fraction = view / views if starts is None else starts[view]
+            start = max(length - decoded, 0) * fraction
             first, last = math.ceil(start), min(math.floor(start + decoded - 1), length - 1)
             available = last - first + 1 + (last + 1 < length)  # the decoder keeps one frame past the clip's end
         else:  # released_torchvision
@@ -131,13 +158,17 @@ def resize_crop(frames: np.ndarray, size: int, released: bool = False) -> np.nda
 def decode_views(path: Path, num_frames: int, rate: int, views: int, size: int, sampling: str = "spread"
                  ) -> np.ndarray:
     """``(views * num_frames, size, size, 3)`` uint8 frames of the protocol's temporal views (decord)."""
-    import decord
+    from .videos import Unreadable, decoder_errors, described, open_video
 
-    reader = decord.VideoReader(str(path), num_threads=1)
+    reader = open_video(path)
     fps = reader.get_avg_fps() if sampling != "spread" else TARGET_FPS
     indices = view_indices(len(reader), num_frames, rate, views, sampling, fps).reshape(-1)
     unique, inverse = np.unique(indices, return_inverse=True)  # overlapping views decode each frame once
-    return resize_crop(reader.get_batch(unique.tolist()).asnumpy(), size, released=sampling != "spread")[inverse]
+    try:
+        frames = reader.get_batch(unique.tolist()).asnumpy()
+    except decoder_errors() as error:
+        raise Unreadable(described(error)) from error
+    return resize_crop(frames, size, released=sampling != "spread")[inverse]
 
 
 class FrameStore:
@@ -158,6 +189,7 @@ class FrameStore:
             self._blob = np.load(self.path / "frames.bin.npy", mmap_mode="r")
             self._offsets = np.load(self.path / "offsets.npy")
         self.unreadable = set(self.meta.get("unreadable", []))
+        self.skipped = set(self.meta.get("skipped", []))
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -183,9 +215,9 @@ class FrameStore:
         return np.stack([self._one(int(i)) for i in indices])
 
     def valid(self) -> np.ndarray:
-        """``(N,)`` bool: the videos that decoded."""
+        """``(N,)`` bool: the videos that decoded (not those skipped)."""
         mask = np.ones(len(self), bool)
-        mask[sorted(self.unreadable)] = False
+        mask[sorted(self.unreadable | self.skipped)] = False
         return mask
 
 
@@ -207,10 +239,13 @@ class StoreRows:
 
 def _decode_one(path: Path, num_frames: int, rate: int, views: int, size: int, fmt: str, quality: int,
                 sampling: str = "spread"):
-    """One video's frames (raw array, or a list of JPEG bytes), or the error that stopped its decoding."""
+    """One video's frames (raw array, or a list of JPEG bytes), or why the video is unreadable. Only the video's
+    own faults count (:class:`~openvclip.data.videos.Unreadable`); any other error is a bug and propagates."""
+    from .videos import Unreadable
+
     try:
         clip = decode_views(path, num_frames, rate, views, size, sampling)
-    except Exception as error:  # decord raises its own error types for corrupt or truncated files
+    except Unreadable as error:
         return error
     return clip if fmt == "raw" else [_encode_jpeg(frame, quality) for frame in clip]
 
@@ -233,9 +268,10 @@ def _decoded_in_order(paths: Sequence[Path], work, threads: int):
 
 def write_store(paths: Sequence[Path], out: Path, num_frames: int, size: int, views: int = 1, rate: int = 0,
                 fmt: str = "raw", quality: int = 90, progress: bool = True, threads: int = 1,
-                sampling: str = "spread") -> dict:
+                sampling: str = "spread", skip: Sequence[int] = ()) -> dict:
     """Decode every video of ``paths`` into the store folder ``out`` (built beside it, renamed when complete),
-    ``threads`` videos at a time."""
+    ``threads`` videos at a time. Rows in ``skip`` are not decoded (videos only training reads, which decodes
+    its own clips): they hold no frames, are listed as ``skipped`` and are not valid."""
     if fmt not in FORMATS:
         raise ValueError(f"frame store format must be one of {FORMATS}, got {fmt!r}")
     if sampling not in SAMPLINGS:
@@ -256,14 +292,20 @@ def write_store(paths: Sequence[Path], out: Path, num_frames: int, size: int, vi
             offsets = np.zeros((len(paths), count + 1), np.int64)
             blob = open(tmp / "frames.bin", "wb")
         position = 0
-        work = functools.partial(_decode_one, num_frames=num_frames, rate=rate, views=views, size=size, fmt=fmt,
-                                 quality=quality, sampling=sampling)
-        decoded = _decoded_in_order(paths, work, threads)
+        skipped = set(int(i) for i in skip)
+        decode = functools.partial(_decode_one, num_frames=num_frames, rate=rate, views=views, size=size, fmt=fmt,
+                                   quality=quality, sampling=sampling)
+        decoded = _decoded_in_order(list(enumerate(paths)), lambda item: None if item[0] in skipped
+                                    else decode(item[1]), threads)
         for i, (path, clip) in enumerate(tqdm(zip(paths, decoded), total=len(paths), desc=f"decode {out.name}",
                                               disable=not progress, unit="video")):
+            if clip is None:  # skipped: no frames (raw: the memory map's zeros, jpeg: an empty byte range)
+                if fmt == "jpeg":
+                    offsets[i, :] = position
+                continue
             if isinstance(clip, Exception):
                 unreadable.append(i)
-                errors.append(f"{path}: {type(clip).__name__}: {str(clip).splitlines()[0][:200] if str(clip) else ''}")
+                errors.append(f"{path}: {clip}")
                 clip = np.zeros(shape[1:], np.uint8)
                 if fmt == "jpeg":
                     clip = [_encode_jpeg(frame, quality) for frame in clip]
@@ -293,6 +335,7 @@ def write_store(paths: Sequence[Path], out: Path, num_frames: int, size: int, vi
         meta = {"format": fmt, "shape": list(shape), "num_frames": num_frames, "views": views, "rate": rate,
                 "sampling": sampling,
                 "size": size, "quality": quality if fmt == "jpeg" else None, "unreadable": unreadable,
+                "skipped": sorted(skipped),
                 "errors": errors, "videos": [str(p) for p in paths]}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
         if out.exists():

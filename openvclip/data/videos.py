@@ -1,4 +1,5 @@
-"""Video files: write them losslessly (PyAV) and read frames back (decord)."""
+"""Video files: write them losslessly (PyAV), open them for reading (decord), and tell a video's own faults
+(:class:`Unreadable`) from our bugs."""
 
 from __future__ import annotations
 
@@ -6,6 +7,44 @@ import os
 from pathlib import Path
 
 import numpy as np
+
+
+class Unreadable(Exception):
+    """The video's own fault: missing, no video stream, no frames, or its decoder failed on it. Only this counts a
+    video as lost; any other error is a bug and stops the job with its traceback."""
+
+
+def decoder_errors() -> tuple:
+    """The exception types of the decoders (PyAV's, decord's): raised for a file they cannot decode."""
+    import av
+    import decord
+
+    return (av.error.FFmpegError, decord.DECORDError)
+
+
+def described(error: Exception) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0][:200] if text else ''}"
+
+
+def open_video(path: Path):
+    """A decord reader (one thread) of a video with at least one frame, or :class:`Unreadable`."""
+    import decord
+
+    path = Path(path)
+    if not path.is_file():
+        raise Unreadable("missing on disk")
+    try:
+        reader = decord.VideoReader(str(path), num_threads=1)
+    except RuntimeError as error:  # decord's "Error reading <file>...": it found no decodable stream
+        if not str(error).startswith("Error reading"):
+            raise
+        raise Unreadable("not a video decord can open") from error
+    except decoder_errors() as error:
+        raise Unreadable(described(error)) from error
+    if len(reader) < 1:
+        raise Unreadable("no frames")
+    return reader
 
 
 def write_video(path: Path, frames: np.ndarray, fps: int = 8) -> None:

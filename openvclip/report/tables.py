@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence
 
-from ..io import write_csv
+from ..io import read_csv, write_csv
 
 RESULT_COLUMNS = ("variant", "ratio", "dataset", "split", "metric", "value", "n_videos", "n_classes",
                   "n_unreadable", "config_hash")
@@ -18,11 +17,7 @@ def write_rows(path: Path, rows: Sequence[Mapping[str, object]], columns: Sequen
 
 
 def read_rows(path: Path) -> List[Dict[str, str]]:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"result file {path} does not exist")
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+    return read_csv(path, f"result file {path} does not exist")
 
 
 def collect(inputs: Sequence[Path], out: Path, extra: Optional[Sequence[Mapping[str, str]]] = None) -> int:

@@ -11,7 +11,7 @@ which the functional pass is not; gradient accumulation over the two passes woul
 flat all-reduce after both backward passes is what DDP computes, with one synchronisation per step.
 
 Batches: ``train.batch_size`` is the global batch. Its composition depends only on (seed, epoch), never on the
-number of processes, and per-sample augmentation is seeded per sample (see ``FrameClips``), so a run on N
+number of processes, and each sample's clip is drawn from (seed, epoch, sample) (``data/clips.py``), so a run on N
 processes follows the run on one process up to floating-point summation order, and checkpoints resume with
 another process count.
 """

@@ -33,6 +33,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from ..config import from_mapping
+from ..data.clips import SAMPLINGS, ClipAugmentation, EpochBatches
 from ..io import write_json
 from ..models import clone_parameters, encode_video, freeze_text_tower, trained_parameters, video_logits
 from .distributed import GlobalBatches, barrier, current, sum_gradients, sum_values
@@ -72,7 +73,14 @@ class TrainConfig:
     num_workers: int = 0
     keep_checkpoints: int = 1
     max_steps_per_epoch: int = 0        # 0: the whole data set each epoch
-    flips: str = "none"                 # training augmentation: none | horizontal | both (mirror up-down too)
+    # Training clips (openvclip/data/clips.py), as the released loader draws them: num_frames frames
+    # sampling_rate apart at 30 fps from a random start, the short side jittered in jitter_scales, a random
+    # crop_size crop, a left-right mirror with probability flip.
+    frame_sampling: str = "released_pyav"   # released_pyav | spread (rate <= 0: over the whole video)
+    sampling_rate: int = 16
+    jitter_scales: List[int] = dataclasses.field(default_factory=lambda: [224, 256])
+    crop_size: int = 224
+    flip: float = 0.5
 
     def validate(self) -> None:
         def need(ok: bool, key: str, allowed: str) -> None:
@@ -94,7 +102,15 @@ class TrainConfig:
         need(self.swa_every >= 1, "swa_every", ">= 1")
         need(self.keep_checkpoints >= 1, "keep_checkpoints", ">= 1")
         need(self.max_steps_per_epoch >= 0, "max_steps_per_epoch", ">= 0")
-        need(self.flips in ("none", "horizontal", "both"), "flips", "none | horizontal | both")
+        need(self.frame_sampling in SAMPLINGS, "frame_sampling", " | ".join(SAMPLINGS))
+        need(len(self.jitter_scales) == 2 and self.crop_size <= self.jitter_scales[0] <= self.jitter_scales[1],
+             "jitter_scales", "[low, high] with train.crop_size <= low <= high")
+        need(0 <= self.flip <= 1, "flip", "0 .. 1 (a probability)")
+
+    def augmentation(self) -> ClipAugmentation:
+        """How each training clip is drawn from its video."""
+        return ClipAugmentation(num_frames=self.num_frames, rate=self.sampling_rate, sampling=self.frame_sampling,
+                                jitter_scales=tuple(self.jitter_scales), crop_size=self.crop_size, flip=self.flip)
 
     @property
     def interpolated(self) -> bool:
@@ -124,7 +140,11 @@ def warmup_cosine(step: int, total: int, warmup: int, base: float, start: float,
 
 
 def _rng_state() -> dict:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    """Every global generator's state as tensors and plain values (what ``torch.load(weights_only=True)`` reads)."""
+    name, keys, position, has_gauss, cached = np.random.get_state()
+    state = {"torch": torch.get_rng_state(), "numpy": (name, torch.from_numpy(keys.astype(np.int64)), int(position),
+                                                       int(has_gauss), float(cached)),
+             "python": random.getstate()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -132,7 +152,8 @@ def _rng_state() -> dict:
 
 def _set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
+    name, keys, position, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), position, has_gauss, cached))
     random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -265,7 +286,8 @@ def fit(model: nn.Module, dataset: Dataset, classifier: torch.Tensor, cfg: Train
     fingerprint = _fingerprint(cfg, metadata, len(dataset))
     resume = latest_checkpoint(out_dir)
     if resume is not None:
-        state = torch.load(resume / "state.pt", map_location="cpu", weights_only=False)
+        # Tensors and plain values only: a state file (perhaps from a shared file system) runs no code.
+        state = torch.load(resume / "state.pt", map_location="cpu", weights_only=True)
         if state.get("fingerprint") != fingerprint:
             # Written by a run with another config or data: resuming would mix two trainings.
             differing = sorted(k for k in set(fingerprint) | set(state.get("fingerprint") or {})
@@ -305,12 +327,10 @@ def fit(model: nn.Module, dataset: Dataset, classifier: torch.Tensor, cfg: Train
         return F.cross_entropy(logits.float(), labels, reduction="none")[:scored].sum() / batch_total
 
     model.train()
+    sampler, loader = training_loader(dataset, cfg, procs, device, collate_fn)
     for epoch in range(start_epoch, cfg.epochs + 1):
-        batches = GlobalBatches(len(dataset), cfg.batch_size, cfg.seed, epoch, procs, cfg.max_steps_per_epoch)
-        if hasattr(dataset, "set_epoch"):
-            dataset.set_epoch(epoch, cfg.seed)
-        loader = DataLoader(dataset, batch_sampler=batches, num_workers=cfg.num_workers, collate_fn=collate_fn,
-                            pin_memory=device.type == "cuda")
+        sampler.set_epoch(epoch)
+        batches = sampler.batches
         bar = tqdm(total=steps_per_epoch, desc=f"{cfg.objective} epoch {epoch}/{cfg.epochs}",
                    disable=not (progress and procs.main), leave=False)
         for batch_index, (video, labels) in enumerate(loader):
@@ -368,6 +388,22 @@ def fit(model: nn.Module, dataset: Dataset, classifier: torch.Tensor, cfg: Train
     barrier(procs)
     model.eval()
     return {"model": out_dir / "model.safetensors", "swa": swa_path, "steps": step}
+
+
+def training_loader(dataset: Dataset, cfg: TrainConfig, procs=None, device: torch.device = torch.device("cpu"),
+                    collate_fn: Optional[Callable] = None) -> Tuple[EpochBatches, DataLoader]:
+    """This process's loader over all epochs (call ``sampler.set_epoch(e)`` before iterating epoch ``e``).
+
+    Its workers persist across epochs and decode ahead (``prefetch_factor`` batches each); the epoch reaches
+    them inside every sample's key, so what a sample gets depends on (seed, epoch, sample) alone."""
+    procs = procs or current()
+    sampler = EpochBatches(lambda epoch: GlobalBatches(len(dataset), cfg.batch_size, cfg.seed, epoch, procs,
+                                                       cfg.max_steps_per_epoch),
+                           keyed=getattr(dataset, "takes_epoch", False))
+    workers = {"persistent_workers": True, "prefetch_factor": 4} if cfg.num_workers > 0 else {}
+    loader = DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.num_workers, collate_fn=collate_fn,
+                        pin_memory=device.type == "cuda", **workers)
+    return sampler, loader
 
 
 # Settings that do not change the training trajectory: a resumed run may differ in them.

@@ -205,7 +205,8 @@ def main_stage_targets():
     seeds = EXPERIMENTS[MAIN]["seeds"]
     return {
         "downloads": [f"data/manifests/{ds}.csv" for ds in DATASETS] + ["models/clip/theta0.safetensors"],
-        "data": [f"data/frames/{ds}" for ds in DATASETS] + [f"data/manifests/{ds}.csv" for ds in DATASETS],
+        "data": [f"data/frames/{ds}" for ds in DATASETS] + [f"data/manifests/{ds}.csv" for ds in DATASETS]
+        + [f"data/train_videos/{TRAIN_SET}/index.csv"],
         "text": sorted({text_file(MAIN, ds) for ds in DATASETS}),
         "train": [f for s in seeds for f in trained_weights(MAIN, s)],
         "evaluate": [f for s in seeds for f in runs_of(MAIN, s)],

@@ -1,5 +1,6 @@
 # Data: prepare (synthetic: render; real: fetch -> verify -> unpack -> parse annotations) -> manifest ->
-# frames decoded once by decord into a store folder.
+# frames decoded once by decord into a store folder (evaluation), and the training split's videos re-encoded
+# once for on-the-fly decoding (training).
 
 
 rule prepare_dataset:
@@ -51,6 +52,31 @@ rule extract_frames:
     shell:
         "openvclip --threads {threads} frames --manifest {input.manifest} --out {output}"
         " --settings {params.frames:q} > {log} 2>&1"
+
+
+rule train_videos:
+    input:
+        manifest="data/manifests/{ds}.csv",
+    output:
+        # The copies themselves (data/train_videos/{ds}/videos) are not a declared output: a killed job keeps
+        # the finished ones and its rerun redoes only the rest. The index is written last.
+        index="data/train_videos/{ds}/index.csv",
+    params:
+        settings=js(config.get("train_videos", {})),
+        videos="data/train_videos/{ds}/videos",
+    conda:
+        CONDA_ENV
+    log:
+        "logs/train_videos/{ds}.log",
+    benchmark:
+        "benchmarks/train_videos/{ds}.tsv"
+    threads: lambda wc: 1 if is_synthetic(wc.ds) else config.get("resources", {}).get("threads", 8)
+    resources:
+        mem_mb=lambda wc, threads: 1000 + 300 * threads,
+        runtime=lambda wc: 30 if is_synthetic(wc.ds) else 48 * 60,
+    shell:
+        "openvclip --threads {threads} train-videos --manifest {input.manifest} --videos {params.videos}"
+        " --index {output.index} --settings {params.settings:q} > {log} 2>&1"
 
 
 if OTHER_DATASETS:

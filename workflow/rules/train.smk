@@ -4,7 +4,7 @@
 rule train_variant:
     input:
         theta0="models/clip/theta0.safetensors",
-        frames=f"data/frames/{TRAIN_SET}",
+        videos=f"data/train_videos/{TRAIN_SET}/index.csv",
         manifest=f"data/manifests/{TRAIN_SET}.csv",
         text=lambda wc: text_file(wc.exp, TRAIN_SET),
     output:
@@ -32,6 +32,6 @@ rule train_variant:
                           gpus=lambda wc: 0 if objective(wc.variant) == "frozen" else GPUS),
     shell:
         "{params.launcher} --threads {params.threads} train --model {params.model:q} --theta0 {input.theta0}"
-        " {params.temporal} --boundary {params.boundary} --train {params.train:q} --frames {input.frames}"
+        " {params.temporal} --boundary {params.boundary} --train {params.train:q} --videos {input.videos}"
         " --manifest {input.manifest} --text {input.text} --column {params.column}"
         " --out-dir {params.out_dir} > {log} 2>&1"
