@@ -364,10 +364,3 @@ def _decode_jpeg(data: np.ndarray) -> np.ndarray:
 
 def open_store(path: Path) -> FrameStore:
     return FrameStore(path)
-
-
-def check_frames(store: FrameStore, num_frames: Optional[int], name: str) -> None:
-    """The store's clips must have the frame count the config asks for (a stale store after a config change)."""
-    if num_frames is not None and store.meta["num_frames"] != num_frames:
-        raise ValueError(f"frame store {name} holds clips of {store.meta['num_frames']} frames, the config asks "
-                         f"for {num_frames}; re-run frame extraction")
