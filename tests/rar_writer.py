@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Mapping
 
 MARKER = b"Rar!\x1a\x07\x00"
-HOST_UNIX = 3
+HOST_WINDOWS = 2
 METHOD_STORE = 0x30
 LONG_BLOCK = 0x8000
 DIRECTORY = 0x00E0
@@ -27,9 +27,11 @@ def _block(head_type: int, flags: int, body: bytes) -> bytes:
 
 
 def _file_header(name: str, data: bytes, is_dir: bool) -> bytes:
-    encoded = name.encode("utf-8")
-    attributes = 0o40755 if is_dir else 0o100644
-    body = struct.pack("<IIBIIBBHI", len(data), len(data), HOST_UNIX, zlib.crc32(data) & 0xFFFFFFFF, DOS_TIME,
+    # RAR 1.5-4.x stores Windows paths (UCF101.rar and hmdb51_org.rar were packed on Windows): backslash
+    # separators and DOS attributes (0x10 folder, 0x20 archive), as unrar's arcread.cpp reads them.
+    encoded = name.replace("/", "\\").encode("utf-8")
+    attributes = 0x10 if is_dir else 0x20
+    body = struct.pack("<IIBIIBBHI", len(data), len(data), HOST_WINDOWS, zlib.crc32(data) & 0xFFFFFFFF, DOS_TIME,
                        20, METHOD_STORE, len(encoded), attributes) + encoded
     return _block(0x74, LONG_BLOCK | (DIRECTORY if is_dir else 0), body) + data
 

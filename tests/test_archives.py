@@ -1,11 +1,13 @@
 """Unpacking archives (openvclip.data.archives): zip / tar / tar.gz / rar, path checks, atomicity, nested RARs."""
 
 import io
+import json
 import os
 import shutil
 import subprocess
 import tarfile
 import zipfile
+from pathlib import Path
 
 import libarchive
 import pytest
@@ -62,32 +64,50 @@ def expected_rar_members(files):
             **{name: (False, len(data)) for name, data in files.items()}}
 
 
+def unar_contents(path, tmp):
+    """What The Unarchiver (Debian's unar, a RAR reader independent of libarchive) extracts from ``path``."""
+    unar = shutil.which("unar")
+    assert unar, "the RAR fixtures are checked with Debian's unar: apt-get install unar (.ci/run installs it)"
+    out = Path(tmp) / f"unar-{path.name}"
+    subprocess.run([unar, "-q", "-no-directory", "-o", str(out), str(path)], check=True, capture_output=True)
+    return contents(out)
+
+
+def lsar_members(path):
+    """{name: (is folder, size)} as Debian's lsar lists ``path`` (its JSON listing)."""
+    listed = json.loads(subprocess.run([shutil.which("lsar") or "lsar", "-j", str(path)], capture_output=True,
+                                       text=True, check=True).stdout)
+    return {e["XADFileName"].rstrip("/"): (bool(e.get("XADIsDirectory")), int(e.get("XADFileSize", 0)))
+            for e in listed["lsarContents"]}
+
+
 def check_rar(path, files):
-    """The RAR fixture opens with real readers: libarchive, and bsdtar when installed."""
+    """The RAR fixture opens with two independent readers: libarchive (the one under test) and unar/lsar."""
     assert rar_members(path) == expected_rar_members(files)
-    bsdtar = shutil.which("bsdtar")
-    if bsdtar:
-        listed = subprocess.run([bsdtar, "-tf", str(path)], capture_output=True, text=True, check=True).stdout
-        assert {line.rstrip("/") for line in listed.splitlines()} == set(expected_rar_members(files))
+    assert lsar_members(path) == expected_rar_members(files)
+    assert unar_contents(path, path.parent) == dict(files)
 
 
 # -- the fixtures themselves -----------------------------------------------------------------------------------
 
 def test_rar_fixture_is_read_by_libarchive(tmp_path):
     path = write_rar(tmp_path / "UCF101.rar", FILES)
-    check_rar(path, FILES)
+    assert rar_members(path) == expected_rar_members(FILES)
     with libarchive.file_reader(str(path)) as archive:
         read = {e.pathname: b"".join(e.get_blocks()) for e in archive if e.isfile}
     assert read == FILES
 
 
-def test_rar_fixture_is_listed_by_bsdtar(tmp_path):
-    bsdtar = shutil.which("bsdtar")
-    if bsdtar is None:
-        pytest.skip("bsdtar not installed")
+def test_rar_fixture_is_read_back_by_unar(tmp_path):
     path = write_rar(tmp_path / "UCF101.rar", FILES)
-    listed = subprocess.run([bsdtar, "-tf", str(path)], capture_output=True, text=True, check=True).stdout
-    assert {line.rstrip("/") for line in listed.splitlines()} == set(expected_rar_members(FILES))
+    assert lsar_members(path) == expected_rar_members(FILES)
+    assert unar_contents(path, tmp_path) == FILES
+    # The independent reader rejects what it should: a flipped stored byte fails its CRC check.
+    broken = bytearray(path.read_bytes())
+    broken[broken.index(b"hello\n")] ^= 0xFF
+    (tmp_path / "bad.rar").write_bytes(bytes(broken))
+    with pytest.raises(subprocess.CalledProcessError):
+        unar_contents(tmp_path / "bad.rar", tmp_path)
 
 
 # -- extraction ---------------------------------------------------------------------------------------------------
