@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from .errors import UserError
+
 
 def _cmd_interpolate(args: argparse.Namespace) -> int:
     from .train import interpolate, load_weights, save_weights
@@ -52,6 +54,14 @@ def _json(text: str):
         return json.loads(text)
     except json.JSONDecodeError as error:
         raise argparse.ArgumentTypeError(f"not valid JSON ({error}): {text[:80]!r}")
+
+
+def _existing(text: str) -> Path:
+    """An input path: it must exist (argparse then names the option and exits with status 2)."""
+    path = Path(text)
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"{path} does not exist")
+    return path
 
 
 def _ratio(text: str) -> float:
@@ -228,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--model", type=_json, required=True,
                        help='model spec JSON: {"config": {...open_clip.CLIP args}} or {"name": "ViT-B-16"}')
         if theta0:
-            p.add_argument("--theta0", type=Path, required=True, help="the original CLIP weights (safetensors)")
+            p.add_argument("--theta0", type=_existing, required=True, help="the original CLIP weights (safetensors)")
 
     def temporal_args(p):
         p.add_argument("--temporal", action=argparse.BooleanOptionalAction, default=True,
@@ -253,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manifest", type=Path, required=True, help="manifest CSV to write (class list beside it)")
 
     p = add("frames", _cmd_frames, "decode every video of a manifest once (decord) into a frame store folder")
-    p.add_argument("--manifest", type=Path, required=True)
+    p.add_argument("--manifest", type=_existing, required=True)
     p.add_argument("--out", type=Path, required=True, help="store folder to write")
     p.add_argument("--settings", type=_json, required=True,
                    help='JSON: {"format": "raw"|"jpeg", "size": 224, "num_frames": 8, "views": 3, "rate": 16, '
@@ -266,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
             "so random clips decode fast), --threads videos at a time. Finished videos are kept: a killed run "
             "redoes only the others. short_side 0 keeps the videos as they are and only checks them. Writes the "
             "index CSV training reads; unreadable videos are listed there with the reason and skipped.")
-    p.add_argument("--manifest", type=Path, required=True)
+    p.add_argument("--manifest", type=_existing, required=True)
     p.add_argument("--videos", type=Path, required=True, help="folder for the re-encoded copies (kept; resumed)")
     p.add_argument("--index", type=Path, required=True, help="index CSV to write")
     p.add_argument("--settings", type=_json, default={},
@@ -290,9 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--model", default="ViT-B-16:openai",
                        help="open_clip NAME:TAG (default ViT-B-16:openai; fetched by open_clip once) or a JSON model "
                             "spec; with --theta0 the weights come from that file instead")
-        p.add_argument("--theta0", type=Path, help="full CLIP weights file (our safetensors, e.g. "
-                                                   "models/clip/theta0.safetensors)")
-        p.add_argument("--checkpoint", type=Path,
+        p.add_argument("--theta0", type=_existing, help="full CLIP weights file (our safetensors, e.g. "
+                                                        "models/clip/theta0.safetensors)")
+        p.add_argument("--checkpoint", type=_existing,
                        help="our trained vision weights (models/<exp>/seed<s>/<variant>/swa.safetensors or "
                             "model.safetensors, or an import-released file); without it: the image CLIP, frames "
                             "averaged")
@@ -317,14 +327,14 @@ def build_parser() -> argparse.ArgumentParser:
             "videos are reported on stderr and skipped; the exit code is 1 if any were, 2 on bad arguments.")
     p.add_argument("videos", nargs="+", type=Path, metavar="VIDEO")
     p.add_argument("--labels", help='comma-separated labels, e.g. "ride a bike,play guitar"')
-    p.add_argument("--labels-file", type=Path, help="a file with one label per line")
+    p.add_argument("--labels-file", type=_existing, help="a file with one label per line")
     video_model_args(p)
 
     p = add("retrieve", _cmd_retrieve, "rank the videos of a folder by text queries",
             "Rank every video under --videos by each --query. Video embeddings are cached in "
             "<videos>/.openvclip/ (keyed by model, weights, ratio and sampling; a changed file is re-encoded), so "
             "another query costs only its text. Unreadable videos are reported and skipped (exit code 1).")
-    p.add_argument("--videos", type=Path, required=True, help="folder searched recursively for video files")
+    p.add_argument("--videos", type=_existing, required=True, help="folder searched recursively for video files")
     p.add_argument("--query", action="append", required=True, help="text query (repeat for several)")
     video_model_args(p)
     p.set_defaults(templates="none")
@@ -337,12 +347,12 @@ def build_parser() -> argparse.ArgumentParser:
             "and unexpected keys are reported; a missing vision weight writes nothing.")
     p.add_argument("--model", type=_json, required=True,
                    help='the architecture as a model spec JSON, e.g. {"name": "ViT-B-16"} (no weights are fetched)')
-    p.add_argument("--checkpoint", type=Path, required=True, help="the released .pth/.pyth file")
+    p.add_argument("--checkpoint", type=_existing, required=True, help="the released .pth/.pyth file")
     p.add_argument("--out", type=Path, required=True, help="safetensors file to write")
 
     p = add("embed-text", _cmd_embed_text, "cache a data set's text classifier (or caption embeddings)")
     model_args(p)
-    p.add_argument("--manifest", type=Path, required=True)
+    p.add_argument("--manifest", type=_existing, required=True)
     p.add_argument("--column", default="classname", help="manifest column that names the classes")
     p.add_argument("--protocol", choices=("closedset", "zeroshot", "retrieval"), required=True)
     p.add_argument("--templates", type=_json, default=None, help="JSON list of prompt templates with '{}'")
@@ -352,18 +362,18 @@ def build_parser() -> argparse.ArgumentParser:
     model_args(p)
     temporal_args(p)
     p.add_argument("--train", type=_json, required=True, help="the train section (with objective) as JSON")
-    p.add_argument("--videos", type=Path, required=True,
+    p.add_argument("--videos", type=_existing, required=True,
                    help="the training-video index written by the train-videos subcommand (clips are decoded from "
                         "its videos on the fly, a fresh augmented clip of each video every epoch)")
-    p.add_argument("--manifest", type=Path, required=True)
-    p.add_argument("--text", type=Path, required=True, help="cached text classifier of the training classes")
+    p.add_argument("--manifest", type=_existing, required=True)
+    p.add_argument("--text", type=_existing, required=True, help="cached text classifier of the training classes")
     p.add_argument("--column", default="classname")
     p.add_argument("--out-dir", type=Path, required=True)
 
     p = add("evaluate", _cmd_evaluate, "sweep interpolation ratios and score data sets (tidy CSV)")
     model_args(p)
     temporal_args(p)
-    p.add_argument("--weights", type=Path, required=True, help="trained vision weights (safetensors)")
+    p.add_argument("--weights", type=_existing, required=True, help="trained vision weights (safetensors)")
     p.add_argument("--ratios", type=_json, required=True, help="JSON list of ratios r: r*theta0 + (1-r)*theta")
     p.add_argument("--sets", type=_json, required=True,
                    help="JSON list of {name, protocol, frames, manifest, text, column}")
@@ -373,7 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True)
 
     p = add("collect", _cmd_collect, "concatenate result CSVs")
-    p.add_argument("--inputs", type=Path, nargs="+", required=True)
+    p.add_argument("--inputs", type=_existing, nargs="+", required=True)
     p.add_argument("--extra", type=_json, default=None, help="JSON list (one per input) of constant columns")
     p.add_argument("--out", type=Path, required=True)
 
@@ -389,8 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Interpolate two safetensors weight files key by key: "
                                    "ratio*theta0 + (1-ratio)*theta. Ratio 0 gives theta, 1 gives theta0. "
                                    "The paper tests with ratio 0.5 (ViT-B) or 0.6 (ViT-L) on the SWA weights.")
-    p.add_argument("--theta0", type=Path, required=True, help="original CLIP weights (safetensors)")
-    p.add_argument("--theta", type=Path, required=True, help="trained weights (safetensors), same keys")
+    p.add_argument("--theta0", type=_existing, required=True, help="original CLIP weights (safetensors)")
+    p.add_argument("--theta", type=_existing, required=True, help="trained weights (safetensors), same keys")
     p.add_argument("--ratio", type=_ratio, required=True, help="weight of theta0, in [0, 1]")
     p.add_argument("--out", type=Path, required=True, help="output safetensors file (written atomically)")
     p.set_defaults(func=_cmd_interpolate)
@@ -400,7 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "it, checked against the workflow's schema. DVC reads config.yaml as written, "
                                    "so a paper config runs under DVC as: openvclip config --show FILE > "
                                    "config.yaml")
-    p.add_argument("--show", dest="file", type=Path, required=True, metavar="FILE", help="the config file")
+    p.add_argument("--show", dest="file", type=_existing, required=True, metavar="FILE", help="the config file")
     p.add_argument("--root", type=Path, default=None,
                    help="the workflow folder, where `base:` paths and the schema are found (default: the current folder)")
     p.set_defaults(func=_cmd_config)
@@ -411,14 +421,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as done:  # --help (0), or a bad argument (2) after argparse printed which and why
+        return int(done.code or 0)
     if args.threads:
         import torch
 
         torch.set_num_threads(max(1, min(args.threads, os.cpu_count() or 1)))
     try:
         return args.func(args)
-    except (ValueError, KeyError, TypeError, FileNotFoundError) as error:
+    except UserError as error:
+        # What the user gave is wrong and the message says what to change: one line, no traceback. Anything
+        # else is a bug and raises with its traceback.
         print(f"openvclip {args.command}: error: {error}", file=sys.stderr)
         return 2
 

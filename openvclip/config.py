@@ -9,6 +9,8 @@ import typing
 from pathlib import Path
 from typing import Any, Mapping, Type, TypeVar
 
+from .errors import MissingInput, UserError
+
 T = TypeVar("T")
 
 
@@ -18,7 +20,7 @@ def from_mapping(cls: Type[T], values: Mapping[str, Any] | None, section: str) -
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(fields))
     if unknown:
-        raise KeyError(f"unknown key(s) {unknown} in config section '{section}'; allowed: {sorted(fields)}")
+        raise UserError(f"unknown key(s) {unknown} in config section '{section}'; allowed: {sorted(fields)}")
     hints = typing.get_type_hints(cls)
     for key, value in values.items():
         expected = hints[key]
@@ -30,7 +32,7 @@ def from_mapping(cls: Type[T], values: Mapping[str, Any] | None, section: str) -
             continue
         if allowed and not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
             names = " or ".join(a.__name__ for a in allowed)
-            raise TypeError(f"config key '{section}.{key}' must be {names}, got {value!r}")
+            raise UserError(f"config key '{section}.{key}' must be {names}, got {value!r}")
     obj = cls(**values)
     validate = getattr(obj, "validate", None)
     if validate is not None:
@@ -59,10 +61,10 @@ def resolve_base(config: Mapping[str, Any], root) -> dict:
     while "base" in config:
         path = Path(root) / str(config.pop("base"))
         if path in seen:
-            raise ValueError(f"config bases form a loop: {' -> '.join(map(str, seen + [path]))}")
+            raise UserError(f"config bases form a loop: {' -> '.join(map(str, seen + [path]))}")
         if not path.is_file():
-            raise FileNotFoundError(f"config key 'base' names {path}, which does not exist (paths are relative "
-                                    f"to the workflow folder {root})")
+            raise MissingInput(f"config key 'base' names {path}, which does not exist (paths are relative "
+                               f"to the workflow folder {root})")
         seen.append(path)
         config = merge_over(yaml.safe_load(path.read_text()) or {}, config)
     return config
@@ -79,7 +81,7 @@ def _key_path(path) -> str:
 
 
 def validate_config(config: Mapping[str, Any], schema_path, source: str = "config") -> None:
-    """Validate a config against the workflow's JSON schema; raise one ValueError naming every bad key.
+    """Validate a config against the workflow's JSON schema; raise one UserError naming every bad key.
 
     Beyond the schema, checks the cross-references (train_set, experiments, variants, weights_of).
     """
@@ -106,7 +108,7 @@ def validate_config(config: Mapping[str, Any], schema_path, source: str = "confi
     if not problems:
         problems = _cross_reference_problems(config)
     if problems:
-        raise ValueError(f"{source} is invalid (schema: {schema_path}):\n  - " + "\n  - ".join(problems))
+        raise UserError(f"{source} is invalid (schema: {schema_path}):\n  - " + "\n  - ".join(problems))
 
 
 def _cross_reference_problems(config: Mapping[str, Any]) -> list:

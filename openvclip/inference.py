@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from .errors import MissingInput, UserError
+
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg")
 CACHE_FOLDER = ".openvclip"
 
@@ -52,7 +54,7 @@ def parse_model_spec(text: str) -> dict:
         try:
             return json.loads(text)
         except json.JSONDecodeError as error:
-            raise ValueError(f"--model is not valid JSON: {error}") from None
+            raise UserError(f"--model is not valid JSON: {error}") from None
     name, _, tag = text.partition(":")
     return {"name": name, **({"pretrained": tag} if tag else {})}
 
@@ -69,8 +71,8 @@ def load_video_model(spec: Mapping, theta0: Optional[Path] = None, checkpoint: O
     from .train.distributed import setup
 
     if theta0 is None and not spec.get("pretrained"):
-        raise ValueError("the model has no weights: name them (--model ViT-B-16:openai) or pass --theta0 (the CLIP "
-                         "weights file, e.g. models/clip/theta0.safetensors: what a checkpoint was trained from)")
+        raise UserError("the model has no weights: name them (--model ViT-B-16:openai) or pass --theta0 (the CLIP "
+                        "weights file, e.g. models/clip/theta0.safetensors: what a checkpoint was trained from)")
     temporal = checkpoint is not None if temporal is None else temporal
     _, device = setup(device)
     model = load_clip(dict(spec), theta0, temporal, boundary)
@@ -79,7 +81,7 @@ def load_video_model(spec: Mapping, theta0: Optional[Path] = None, checkpoint: O
         try:
             start = tensors_of(model, weights)
         except ValueError as error:
-            raise ValueError(f"checkpoint {checkpoint}: {error} (--model)") from None
+            raise UserError(f"checkpoint {checkpoint}: {error} (--model)") from None
         model.load_state_dict(interpolate(start, weights, ratio), strict=False)
     size = model.visual.image_size
     size = size if isinstance(size, int) else size[0]
@@ -92,7 +94,7 @@ def load_video_model(spec: Mapping, theta0: Optional[Path] = None, checkpoint: O
 def find_videos(folder: Path) -> List[Path]:
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"--videos {folder} is not a folder")
+        raise MissingInput(f"--videos {folder} is not a folder")
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file()
                   and CACHE_FOLDER not in p.relative_to(folder).parts)
 
@@ -143,9 +145,9 @@ def classify(vm: VideoModel, paths: Sequence[Path], labels: Sequence[str], templ
     """Per readable video: its top ``topk`` labels with cosine scores and softmax probabilities."""
     labels = [label.strip() for label in labels if label.strip()]
     if len(labels) < 2:
-        raise ValueError("give at least two labels (--labels 'ride a bike,play guitar' or --labels-file)")
+        raise UserError("give at least two labels (--labels 'ride a bike,play guitar' or --labels-file)")
     if len(set(labels)) != len(labels):
-        raise ValueError(f"labels repeat: {sorted({x for x in labels if labels.count(x) > 1})}")
+        raise UserError(f"labels repeat: {sorted({x for x in labels if labels.count(x) > 1})}")
     classifier = text_classifier(vm, labels, templates)
     embeddings, unreadable = embed_video_files(vm, paths, sampling, progress)
     scale = float(vm.model.logit_scale.detach().exp())
@@ -176,10 +178,10 @@ def retrieve(vm: VideoModel, folder: Path, queries: Sequence[str], templates: Se
     videos, cache facts: file, encoded, reused)."""
     queries = [q.strip() for q in queries if q.strip()]
     if not queries:
-        raise ValueError("give a non-empty --query")
+        raise UserError("give a non-empty --query")
     paths = find_videos(folder)
     if not paths:
-        raise ValueError(f"no video files ({', '.join(VIDEO_SUFFIXES)}) under {folder}")
+        raise UserError(f"no video files ({', '.join(VIDEO_SUFFIXES)}) under {folder}")
     cache_file = Path(folder) / CACHE_FOLDER / f"embeddings-{_cache_key(vm, sampling)}.pt"
     cached = {}
     if cache_file.is_file():
@@ -195,7 +197,7 @@ def retrieve(vm: VideoModel, folder: Path, queries: Sequence[str], templates: Se
                                for p, e in embeddings.items()]}, tmp)
         os.replace(tmp, cache_file)
     if not embeddings:
-        raise ValueError(f"none of the {len(paths)} videos under {folder} could be read")
+        raise UserError(f"none of the {len(paths)} videos under {folder} could be read")
     names = list(embeddings)
     videos = F.normalize(torch.stack([embeddings[p] for p in names]), dim=-1)
     texts = text_classifier(vm, queries, templates)        # (D, Q): template-averaged query embeddings
@@ -213,7 +215,7 @@ def read_labels(labels: Optional[str], labels_file: Optional[Path]) -> List[str]
     found = [x.strip() for x in (labels or "").split(",") if x.strip()]
     if labels_file is not None:
         if not Path(labels_file).is_file():
-            raise FileNotFoundError(f"--labels-file {labels_file} does not exist")
+            raise MissingInput(f"--labels-file {labels_file} does not exist")
         found += [line.strip() for line in Path(labels_file).read_text().splitlines()
                   if line.strip() and not line.lstrip().startswith("#")]
     return found
@@ -230,8 +232,8 @@ def templates_of(name: str) -> Tuple[str, ...]:
     try:
         templates = json.loads(name)
     except json.JSONDecodeError:
-        raise ValueError(f"--templates must be 'paper', 'none' or a JSON list of strings with {{}}, got {name!r}"
-                         ) from None
+        raise UserError(f"--templates must be 'paper', 'none' or a JSON list of strings with {{}}, got {name!r}"
+                        ) from None
     if not isinstance(templates, list) or not templates:
-        raise ValueError("--templates JSON must be a non-empty list of strings")
+        raise UserError("--templates JSON must be a non-empty list of strings")
     return tuple(templates)

@@ -9,6 +9,8 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Sequence
 
+from .errors import MissingInput
+
 
 def write_text(path: Path, text: str) -> None:
     path = Path(path)
@@ -31,7 +33,7 @@ def read_csv(path: Path, missing: str) -> List[Dict[str, str]]:
     """The rows of a CSV file; ``missing``: the error message when it does not exist."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(missing)
+        raise MissingInput(missing)
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
 

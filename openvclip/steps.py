@@ -16,6 +16,7 @@ import torch
 
 from . import __version__
 from .config import config_hash
+from .errors import UserError
 from .io import write_json
 from .report.tables import write_rows
 
@@ -40,8 +41,8 @@ def prepare_synthetic(world: Mapping, objects: Mapping, dataset: Mapping, name: 
     spec = SyntheticSet.from_dict(dataset, name)
     groups = split_objects(seed=seed, **objects)
     if spec.objects not in groups or spec.objects == "heldout":
-        raise ValueError(f"datasets.{name}.objects = {spec.objects!r}; allowed: finetune, appearance, "
-                         "compositional")
+        raise UserError(f"datasets.{name}.objects = {spec.objects!r}; allowed: finetune, appearance, "
+                        "compositional")
     chosen = groups[spec.objects]
     rows = generate_set(world_cfg, spec, chosen, Path(raw_dir), seed, progress)
     write_manifest(manifest, rows, extra=("object", "motion", "object_motion", "caption"))
@@ -64,8 +65,8 @@ def prepare_dataset(dataset: Mapping, name: str, world: Mapping, objects: Mappin
     folders = materialise(spec, downloads, raw, progress)
     rows, classes, missing = parse(spec, folders)
     if not rows:
-        raise ValueError(f"data set {name}: no video of its annotations was found among its files "
-                         f"({len(missing)} listed, none present under {raw})")
+        raise UserError(f"data set {name}: no video of its annotations was found among its files "
+                        f"({len(missing)} listed, none present under {raw})")
     extra = [c for c in rows[0] if c not in ("path", "label", "classname", "split")]
     write_lines(Path(manifest).with_suffix(".missing.txt"), missing)
     write_lines(Path(manifest).with_suffix(".classes.txt"), classes)
@@ -85,7 +86,7 @@ def extract_frames(manifest: Path, out: Path, settings: Mapping, progress: bool 
     known = {"format", "size", "num_frames", "views", "rate", "quality", "sampling"}
     unknown = set(settings) - known
     if unknown:
-        raise ValueError(f"frame settings have unknown key(s) {sorted(unknown)}; allowed: {sorted(known)}")
+        raise UserError(f"frame settings have unknown key(s) {sorted(unknown)}; allowed: {sorted(known)}")
     # Evaluation never scores the split named `train` (training decodes its own clips from the videos): its
     # videos are not decoded into the store (K400: 240k of its 260k videos).
     train_only = [i for i, r in enumerate(rows) if r["split"].split() == ["train"]]
@@ -109,7 +110,7 @@ def labelled(manifest: Path, column: str):
 
     rows = read_manifest(manifest)
     if column not in rows[0]:
-        raise KeyError(f"manifest {manifest} has no column {column!r} to label by; columns: {sorted(rows[0])}")
+        raise UserError(f"manifest {manifest} has no column {column!r} to label by; columns: {sorted(rows[0])}")
     if column == "classname":
         classes = read_lines(Path(manifest).with_suffix(".classes.txt"))
         labels = np.array([int(r["label"]) for r in rows])
@@ -140,8 +141,8 @@ def load_clip(model_spec: Mapping, weights: Optional[Path], temporal: bool = Fal
     if weights is not None:
         missing, unexpected = model.load_state_dict(state, strict=False)
         if missing or unexpected:
-            raise ValueError(f"{weights} does not fit model {spec}: missing {missing[:5]}, unexpected "
-                             f"{unexpected[:5]}")
+            raise UserError(f"{weights} does not fit model {spec}: missing {missing[:5]}, unexpected "
+                            f"{unexpected[:5]}")
     if temporal:
         enable_temporal_attention(model, boundary)
     return model.eval()
@@ -188,17 +189,17 @@ def fetch_clip(model_spec: Mapping, out: Path) -> None:
 
     pretrained = model_spec.get("pretrained")
     if not pretrained:
-        raise ValueError("clip.model.pretrained is not set: name the open_clip weights to fetch (e.g. 'openai')")
+        raise UserError("clip.model.pretrained is not set: name the open_clip weights to fetch (e.g. 'openai')")
     name = model_spec.get("name")
     if name not in open_clip.list_models():
-        raise ValueError(f"clip.model.name {name!r} is not an open_clip architecture; e.g. ViT-B-16, ViT-B-32, "
-                         "ViT-L-14 (open_clip.list_models() lists them)")
+        raise UserError(f"clip.model.name {name!r} is not an open_clip architecture; e.g. ViT-B-16, ViT-B-32, "
+                        "ViT-L-14 (open_clip.list_models() lists them)")
     tags = open_clip.list_pretrained_tags_by_model(name)
     if pretrained not in tags:
         # Not a registered tag: a local file (OpenAI .pt, open_clip .bin/.safetensors) or an hf-hub: name.
         if not str(pretrained).startswith("hf-hub:") and not Path(pretrained).is_file():
-            raise ValueError(f"clip.model.pretrained {pretrained!r} is neither a weights tag of {name} "
-                             f"({', '.join(tags) or 'none'}) nor an existing file")
+            raise UserError(f"clip.model.pretrained {pretrained!r} is neither a weights tag of {name} "
+                            f"({', '.join(tags) or 'none'}) nor an existing file")
     model = build_clip(model_spec)
     save_weights(model.state_dict(), out, {"source": f"open_clip {model_spec['name']} {model_spec['pretrained']}",
                                            "quick_gelu": bool(uses_quick_gelu(model_spec))})
@@ -214,7 +215,7 @@ def import_released(model_spec: Mapping, checkpoint: Path, out: Path) -> str:
     imported = convert(checkpoint, build_clip(spec))
     report = imported.report()
     if imported.missing:
-        raise ValueError(f"{checkpoint} lacks vision weights the model {spec} has; nothing written.\n{report}")
+        raise UserError(f"{checkpoint} lacks vision weights the model {spec} has; nothing written.\n{report}")
     save_weights(imported.weights, out, {"source": f"released checkpoint {checkpoint}",
                                          "epoch": imported.epoch, "boundary": "zeros"})
     return report
@@ -290,12 +291,12 @@ def training_clips(index: Path, manifest: Path, column: str, cfg) -> Tuple[torch
     rows, classes, labels = labelled(manifest, column)
     entries = read_index(index)
     if any(int(e["row"]) >= len(rows) for e in entries):
-        raise ValueError(f"training-video index {index} does not match manifest {manifest} (rows past its end); "
-                         "re-run the train_videos rule")
+        raise UserError(f"training-video index {index} does not match manifest {manifest} (rows past its end); "
+                        "re-run the train_videos rule")
     usable = [e for e in entries if e["status"] == "ok"]
     lost = [e for e in entries if e["status"] != "ok"]
     if not usable:
-        raise ValueError(f"none of the {len(entries)} training videos indexed in {index} is readable")
+        raise UserError(f"none of the {len(entries)} training videos indexed in {index} is readable")
     dataset = VideoClips([e["path"] for e in usable], [int(labels[int(e["row"])]) for e in usable],
                          cfg.augmentation(), seed=cfg.seed)
     return dataset, {"train_videos": len(usable), "train_videos_skipped": len(lost),
@@ -312,13 +313,13 @@ def _train_variant(model_spec, theta0, temporal, boundary, cfg, videos, manifest
     size = model.visual.image_size
     size = size if isinstance(size, int) else size[0]
     if cfg.crop_size != size:
-        raise ValueError(f"config key 'train.crop_size' = {cfg.crop_size} differs from the model's input size "
-                         f"{size}; set train.crop_size: {size} (and train.jitter_scales to match)")
+        raise UserError(f"config key 'train.crop_size' = {cfg.crop_size} differs from the model's input size "
+                        f"{size}; set train.crop_size: {size} (and train.jitter_scales to match)")
     _, classes, _ = labelled(manifest, column)
     payload = load_text(text)
     if payload.get("classnames") != classes:
-        raise ValueError(f"text classifier {text} was built for other classes than {manifest} labelled by "
-                         f"{column!r}; rebuild it")
+        raise UserError(f"text classifier {text} was built for other classes than {manifest} labelled by "
+                        f"{column!r}; rebuild it")
     dataset, counts = training_clips(videos, manifest, column, cfg)
     if current().main:  # the log says what training lost before it starts
         print(f"training on {counts['train_videos']} videos; skipped {counts['train_videos_skipped']} unreadable "
@@ -374,13 +375,13 @@ def evaluate_variant(model_spec: Mapping, theta0: Path, weights: Path, temporal:
             text = payload["embeddings"]
         else:
             if payload.get("classnames") != classes:
-                raise ValueError(f"text classifier {item['text']} does not match the classes of {item['manifest']}")
+                raise UserError(f"text classifier {item['text']} does not match the classes of {item['manifest']}")
             text = payload["classifier"]
         splits = np.array([r["split"] for r in rows])
         store = load_store(item["frames"])
         if len(store) != len(rows):
-            raise ValueError(f"frame store {item['frames']} holds {len(store)} videos, manifest {item['manifest']} "
-                             f"lists {len(rows)}; re-run frame extraction")
+            raise UserError(f"frame store {item['frames']} holds {len(store)} videos, manifest {item['manifest']} "
+                            f"lists {len(rows)}; re-run frame extraction")
         eval_splits = item.get("eval_splits") or sorted({s for field in splits for s in field.split()} - {"train"})
         # Only the videos of the scored splits are embedded (a training set's train split is not), and only
         # those that decoded (the frame store lists the others).
@@ -389,7 +390,7 @@ def evaluate_variant(model_spec: Mapping, theta0: Path, weights: Path, temporal:
         keep = np.flatnonzero(scored & valid)
         unreadable = {split: int((split_mask(splits, split) & ~valid).sum()) for split in eval_splits}
         if len(keep) == 0:
-            raise ValueError(f"{item['manifest']} has no readable video in split(s) {eval_splits} to score")
+            raise UserError(f"{item['manifest']} has no readable video in split(s) {eval_splits} to score")
         if item["protocol"] == "retrieval":
             text = text[torch.from_numpy(keep)]
         split_classes = novel_split_classes(item["novel_splits"], item["name"], classes) \

@@ -2,11 +2,16 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
 import torch
 
+import openvclip.train
 from openvclip.cli import main
 from openvclip.train import interpolate, load_weights, save_weights
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_help_lists_subcommands():
@@ -41,3 +46,25 @@ def test_interpolate_errors_are_clear(tmp_path, capsys):
                  str(tmp_path / "b.safetensors"), "--ratio", "0.5", "--out", str(tmp_path / "c.safetensors")]) == 2
     assert "missing.safetensors does not exist" in capsys.readouterr().err
     assert not (tmp_path / "c.safetensors").exists()
+
+
+def test_a_bug_keeps_its_traceback_and_a_user_error_prints_one_line(tmp_path, monkeypatch, capsys):
+    save_weights({"w": torch.zeros(2)}, tmp_path / "a.safetensors")
+    args = ["interpolate", "--theta0", str(tmp_path / "a.safetensors"), "--theta", str(tmp_path / "a.safetensors"),
+            "--ratio", "0.5", "--out", str(tmp_path / "c.safetensors")]
+
+    def buggy(*_args, **_kwargs):
+        return {}["no such key"]  # a KeyError or TypeError inside our code is a bug, not the user's mistake
+
+    monkeypatch.setattr(openvclip.train, "interpolate", buggy)
+    with pytest.raises(KeyError, match="no such key"):
+        main(args)
+    monkeypatch.setattr(openvclip.train, "interpolate", lambda *a: len())  # TypeError: a bug too
+    with pytest.raises(TypeError):
+        main(args)
+    assert not (tmp_path / "c.safetensors").exists()
+    # A bad config value is the user's: one line on stderr, status 2, no traceback.
+    (tmp_path / "bad.yaml").write_text("train:\n  epochs: three\n")
+    assert main(["config", "--show", str(tmp_path / "bad.yaml"), "--root", str(ROOT)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.startswith("openvclip config: error:") and "train.epochs" in err

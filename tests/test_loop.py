@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from openvclip.errors import UserError
 from openvclip.models import enable_temporal_attention, encode_video, video_logits, vision_parameters
 from openvclip.train import TrainConfig, fit, latest_checkpoint, load_weights, warmup_cosine, weight_decay_split
 
@@ -190,11 +191,11 @@ def test_warmup_then_cosine():
 
 
 def test_config_errors_name_key_and_allowed_values():
-    with pytest.raises(KeyError, match=r"unknown key\(s\) \['lamda'\] in config section 'train'"):
+    with pytest.raises(UserError, match=r"unknown key\(s\) \['lamda'\] in config section 'train'"):
         TrainConfig.from_dict({"lamda": 0.5})
-    with pytest.raises(ValueError, match="'train.objective' = 'swa' is invalid; allowed: frozen | finetune"):
+    with pytest.raises(UserError, match="'train.objective' = 'swa' is invalid; allowed: frozen | finetune"):
         TrainConfig.from_dict({"objective": "swa"})
-    with pytest.raises(TypeError, match="'train.epochs' must be int"):
+    with pytest.raises(UserError, match="'train.epochs' must be int"):
         TrainConfig.from_dict({"epochs": "3"})
     with pytest.raises(ValueError, match="alpha_high"):
         TrainConfig.from_dict({"alpha_low": 0.5, "alpha_high": 0.2})

@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from openvclip.errors import UserError
 from openvclip.models import (build_clip, enable_temporal_attention, encode_video, temporal_attention_boundary,
                               vision_parameters)
 from openvclip.train import interpolated_loss
@@ -193,5 +194,5 @@ def test_rejects_models_without_a_vision_transformer():
     config = tiny_config()
     config["vision_cfg"] = {"image_size": 32, "layers": [1, 1, 1, 1], "width": 16}
     resnet = build_clip({"config": config})
-    with pytest.raises(TypeError, match="VisionTransformer"):
+    with pytest.raises(UserError, match="VisionTransformer"):
         enable_temporal_attention(resnet)

@@ -17,6 +17,8 @@ from typing import Iterator, List, Tuple
 
 from tqdm.auto import tqdm
 
+from ..errors import MissingInput, UserError
+
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".rar")
 
 LIBARCHIVE_HELP = (
@@ -31,7 +33,7 @@ def archive_kind(path: Path) -> str:
     for suffix in sorted(ARCHIVE_SUFFIXES, key=len, reverse=True):
         if name.endswith(suffix):
             return suffix.lstrip(".")
-    raise ValueError(f"{path}: not an archive this pipeline unpacks (known: {', '.join(ARCHIVE_SUFFIXES)})")
+    raise UserError(f"{path}: not an archive this pipeline unpacks (known: {', '.join(ARCHIVE_SUFFIXES)})")
 
 
 def archive_stem(name: str) -> str:
@@ -51,7 +53,7 @@ def _safe_target(root: Path, member: str) -> Path:
     """``root / member``, refusing absolute paths and ``..`` that would escape ``root``."""
     relative = PurePosixPath(member.replace("\\", "/"))
     if relative.is_absolute() or ".." in relative.parts:
-        raise ValueError(f"archive member {member!r} would be written outside {root}; refusing the archive")
+        raise UserError(f"archive member {member!r} would be written outside {root}; refusing the archive")
     return root.joinpath(*relative.parts)
 
 
@@ -111,7 +113,7 @@ def extract(path: Path, dest: Path, nested: bool = False, progress: bool = True)
     if dest.is_dir():
         return dest
     if not path.is_file():
-        raise FileNotFoundError(f"archive {path} does not exist")
+        raise MissingInput(f"archive {path} does not exist")
     tmp = dest.with_name(dest.name + ".unpacking")
     if tmp.exists():
         shutil.rmtree(tmp)

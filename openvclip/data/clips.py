@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, Sampler
 
+from ..errors import UserError
 from .frames import TARGET_FPS, clip_indices
 from .loader import CLIP_MEAN, CLIP_STD
 
@@ -46,12 +47,12 @@ class ClipAugmentation:
     def __post_init__(self):
         low, high = self.jitter_scales
         if self.sampling not in SAMPLINGS:
-            raise ValueError(f"training frame sampling must be one of {SAMPLINGS}, got {self.sampling!r}")
+            raise UserError(f"training frame sampling must be one of {SAMPLINGS}, got {self.sampling!r}")
         if not self.crop_size <= low <= high:
-            raise ValueError(f"jitter scales {list(self.jitter_scales)} must satisfy crop size ({self.crop_size}) "
-                             "<= low <= high: the crop is taken inside the scaled frame")
+            raise UserError(f"jitter scales {list(self.jitter_scales)} must satisfy crop size ({self.crop_size}) "
+                            "<= low <= high: the crop is taken inside the scaled frame")
         if not 0.0 <= self.flip <= 1.0:
-            raise ValueError(f"flip is a probability, got {self.flip}")
+            raise UserError(f"flip is a probability, got {self.flip}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -30,6 +30,8 @@ from typing import List, Optional, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..errors import MissingInput, UserError
+
 FORMATS = ("raw", "jpeg")
 
 
@@ -56,7 +58,7 @@ def view_indices(length: int, num_frames: int, rate: int, views: int, sampling: 
     if length < 1:
         raise ValueError("video has no frames")
     if sampling not in SAMPLINGS:
-        raise ValueError(f"frame sampling must be one of {SAMPLINGS}, got {sampling!r}")
+        raise UserError(f"frame sampling must be one of {SAMPLINGS}, got {sampling!r}")
     if sampling != "spread":
         return _released_indices(length, num_frames, rate, views, sampling, fps)
     if rate <= 0:
@@ -178,8 +180,8 @@ class FrameStore:
         self.path = Path(path)
         meta_file = self.path / "meta.json"
         if not meta_file.is_file():
-            raise FileNotFoundError(f"frame store {self.path} does not exist or is incomplete (run the frame "
-                                    "extraction rule first)")
+            raise MissingInput(f"frame store {self.path} does not exist or is incomplete (run the frame "
+                               "extraction rule first)")
         self.meta = json.loads(meta_file.read_text())
         self.format = self.meta["format"]
         self.shape = tuple(self.meta["shape"])
@@ -273,9 +275,9 @@ def write_store(paths: Sequence[Path], out: Path, num_frames: int, size: int, vi
     ``threads`` videos at a time. Rows in ``skip`` are not decoded (videos only training reads, which decodes
     its own clips): they hold no frames, are listed as ``skipped`` and are not valid."""
     if fmt not in FORMATS:
-        raise ValueError(f"frame store format must be one of {FORMATS}, got {fmt!r}")
+        raise UserError(f"frame store format must be one of {FORMATS}, got {fmt!r}")
     if sampling not in SAMPLINGS:
-        raise ValueError(f"frame sampling must be one of {SAMPLINGS}, got {sampling!r}")
+        raise UserError(f"frame sampling must be one of {SAMPLINGS}, got {sampling!r}")
     out = Path(out)
     tmp = out.with_name(out.name + ".writing")
     if tmp.exists():

@@ -6,6 +6,7 @@ import csv
 from pathlib import Path
 from typing import Dict, List, Sequence
 
+from ..errors import MissingInput, UserError
 from ..io import write_csv, write_text
 
 COLUMNS = ("path", "label", "classname", "split")
@@ -19,12 +20,12 @@ def write_manifest(path: Path, rows: Sequence[Dict[str, object]], extra: Sequenc
 def read_manifest(path: Path) -> List[Dict[str, str]]:
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"manifest {path} does not exist (run the data preparation rule first)")
+        raise MissingInput(f"manifest {path} does not exist (run the data preparation rule first)")
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
         missing = set(COLUMNS) - set(reader.fieldnames or ())
         if missing:
-            raise ValueError(f"manifest {path} lacks column(s) {sorted(missing)}; expected at least {COLUMNS}")
+            raise UserError(f"manifest {path} lacks column(s) {sorted(missing)}; expected at least {COLUMNS}")
         return list(reader)
 
 

@@ -22,6 +22,7 @@ import dataclasses
 from pathlib import Path
 from typing import Dict, List, Mapping, Tuple
 
+from ..errors import UserError
 from .archives import archive_stem, extract, is_archive
 from .sources import Source, fetch
 
@@ -58,14 +59,14 @@ class RealSet:
 
         spec = from_mapping(cls, values, f"datasets.{name}")
         if spec.format not in ROLES:
-            raise ValueError(f"datasets.{name}.format = {spec.format!r}; known: synthetic, {', '.join(ROLES)}")
+            raise UserError(f"datasets.{name}.format = {spec.format!r}; known: synthetic, {', '.join(ROLES)}")
         roles = set(spec.files)
         needed = [r for r in ROLES[spec.format] if not any(k == r or k.startswith(r + "_") for k in roles)]
         if spec.format == "kinetics600_novel" and spec.videos_from == "test" and "k600_test_csv" not in roles:
             needed.append("k600_test_csv")
         if needed:
-            raise ValueError(f"datasets.{name}.files lacks role(s) {needed} that format {spec.format} needs "
-                             f"({', '.join(ROLES[spec.format])})")
+            raise UserError(f"datasets.{name}.files lacks role(s) {needed} that format {spec.format} needs "
+                            f"({', '.join(ROLES[spec.format])})")
         for role, sources in spec.files.items():
             for i, source in enumerate(_as_list(sources)):
                 Source.from_dict(source, f"datasets.{name}.files.{role}[{i}]")

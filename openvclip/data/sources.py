@@ -31,6 +31,8 @@ from urllib.parse import unquote, urlparse
 
 from tqdm.auto import tqdm
 
+from ..errors import MissingInput, UserError
+
 CHUNK = 1 << 20
 
 
@@ -55,11 +57,11 @@ class Source:
             values = {"url": values} if "://" in values else {"path": values}
         unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
-            raise ValueError(f"{where} has unknown key(s) {sorted(unknown)}; allowed: url | path | url_list, "
-                             "sha256, md5, size, verify_tls, name")
+            raise UserError(f"{where} has unknown key(s) {sorted(unknown)}; allowed: url | path | url_list, "
+                            "sha256, md5, size, verify_tls, name")
         given = [k for k in ("url", "path", "url_list") if values.get(k)]
         if len(given) != 1:
-            raise ValueError(f"{where} must give exactly one of url, path, url_list (got {given or 'none'})")
+            raise UserError(f"{where} must give exactly one of url, path, url_list (got {given or 'none'})")
         return cls(**values)
 
     @property
@@ -156,7 +158,7 @@ def download(url: str, dest: Path, source: Source, retries: int = 4, backoff: fl
     problem = verify(part, source, progress)
     if problem:
         part.unlink()
-        raise ValueError(f"{url} gave a bad file ({problem}); deleted it")
+        raise UserError(f"{url} gave a bad file ({problem}); deleted it")
     os.replace(part, dest)
     return dest
 
@@ -164,11 +166,11 @@ def download(url: str, dest: Path, source: Source, retries: int = 4, backoff: fl
 def _local(source: Source, dest_dir: Path, progress: bool) -> Path:
     path = Path(source.path).expanduser()
     if not path.exists():
-        raise FileNotFoundError(f"local source {path} does not exist")
+        raise MissingInput(f"local source {path} does not exist")
     if path.is_file():
         problem = verify(path, source, progress)
         if problem:
-            raise ValueError(f"local source {path}: {problem}")
+            raise UserError(f"local source {path}: {problem}")
     link = dest_dir / (source.name or path.name)
     if link.exists() and link.resolve() == path.resolve():  # already there (the file itself, or a link to it)
         return link

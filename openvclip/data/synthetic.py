@@ -19,6 +19,8 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
+from ..errors import UserError
+
 COLOURS: Dict[str, Tuple[int, int, int]] = {
     "red": (230, 40, 40), "green": (40, 200, 60), "blue": (50, 80, 235), "yellow": (235, 225, 50),
     "magenta": (220, 50, 220), "cyan": (50, 220, 225), "white": (245, 245, 245), "orange": (245, 140, 30),
@@ -58,7 +60,7 @@ def _shape_mask(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
         return r <= 0.45 + 0.55 * np.abs(np.cos(2.5 * theta))
     if shape == "bar":
         return (abs(u) <= 1.0) & (abs(v) <= 0.3)
-    raise ValueError(f"unknown shape {shape!r}; known: {SHAPES}")
+    raise UserError(f"unknown shape {shape!r}; known: {SHAPES}")
 
 
 _SUPERSAMPLE = 3
@@ -178,7 +180,7 @@ def trajectory(world: World, motion: str, rng: np.random.Generator) -> Dict[str,
         on = (np.arange(len(t)) + rng.integers(0, 2)) % 2 == 0
         brightness = np.where(on, brightness, brightness * 0.35)
     else:
-        raise ValueError(f"unknown motion {motion!r}; known: {MOTIONS}")
+        raise UserError(f"unknown motion {motion!r}; known: {MOTIONS}")
     radii = radius * scale
     # Place the start so the whole path stays inside the frame.
     lo_x, hi_x = (radii - offset_x).max(), (size - radii - offset_x).min()
@@ -207,8 +209,8 @@ def split_objects(seed: int, heldout_pretrain: int, finetune: int, appearance: i
     sizes = {"heldout": heldout_pretrain, "finetune": finetune, "appearance": appearance,
              "compositional": compositional}
     if sum(sizes.values()) > len(objects):
-        raise ValueError(f"object groups need {sum(sizes.values())} colour-shape pairs, the world has "
-                         f"{len(objects)}")
+        raise UserError(f"object groups need {sum(sizes.values())} colour-shape pairs, the world has "
+                        f"{len(objects)}")
     groups, start = {}, 0
     for name, count in sizes.items():
         groups[name] = sorted(objects[start:start + count])
@@ -224,7 +226,7 @@ def label_text(obj: Object, motion: str, labels: str) -> str:
         return object_name(obj)
     if labels == "object_motion":
         return f"{object_name(obj)} {motion}"
-    raise ValueError(f"unknown labelling {labels!r}; known: motion, appearance, object_motion")
+    raise UserError(f"unknown labelling {labels!r}; known: motion, appearance, object_motion")
 
 
 def class_list(objects: Sequence[Object], motions: Sequence[str], labels: str) -> List[str]:
@@ -256,10 +258,10 @@ class SyntheticSet:
         spec = from_mapping(cls, values, f"datasets.{name}")
         unknown = set(spec.motions) - set(MOTIONS)
         if unknown:
-            raise ValueError(f"datasets.{name}.motions has unknown motion(s) {sorted(unknown)}; known: {MOTIONS}")
+            raise UserError(f"datasets.{name}.motions has unknown motion(s) {sorted(unknown)}; known: {MOTIONS}")
         bad = set(spec.splits) - set(SPLIT_ORDER)
         if bad:
-            raise ValueError(f"datasets.{name}.splits has unknown split(s) {sorted(bad)}; allowed: {SPLIT_ORDER}")
+            raise UserError(f"datasets.{name}.splits has unknown split(s) {sorted(bad)}; allowed: {SPLIT_ORDER}")
         return spec
 
 

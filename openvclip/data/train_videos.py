@@ -25,6 +25,7 @@ from typing import Dict, List, Mapping, Optional
 
 from tqdm.auto import tqdm
 
+from ..errors import UserError
 from ..io import read_csv, write_csv
 from .manifest import read_manifest
 from .sets import in_split
@@ -175,7 +176,7 @@ def reencode_videos(manifest: Path, videos: Path, index: Path, settings: Reencod
     rows = read_manifest(manifest)
     jobs = [(i, r["path"], str(videos), settings) for i, r in enumerate(rows) if in_split(r["split"], "train")]
     if not jobs:
-        raise ValueError(f"manifest {manifest} has no video in a 'train' split")
+        raise UserError(f"manifest {manifest} has no video in a 'train' split")
     entries: List[Dict[str, object]] = []
     bar = tqdm(total=len(jobs), desc=f"training videos of {Path(manifest).stem}", unit="video",
                disable=not progress)

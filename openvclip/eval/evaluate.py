@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from ..data.loader import normalise
 from ..data.sets import in_split
+from ..errors import UserError
 from ..models import encode_video
 
 from ..train import interpolate
@@ -103,8 +104,8 @@ def score_set(video_embeddings: torch.Tensor, item: EvalSet) -> List[dict]:
                 position = {int(c): i for i, c in enumerate(columns)}
                 outside = sorted({int(label) for label in labels} - set(position))
                 if outside:
-                    raise ValueError(f"{item.name} {split}: videos of classes {outside[:5]} outside the split's "
-                                     "class list")
+                    raise UserError(f"{item.name} {split}: videos of classes {outside[:5]} outside the split's "
+                                    "class list")
                 labels = np.array([position[int(label)] for label in labels])
             scores = (embeddings @ item.text.float()[:, torch.from_numpy(columns)]).numpy()
             metrics = {f"top{k}": 100.0 * topk_accuracy(scores, labels, k) for k in (1, 5)}
@@ -149,7 +150,7 @@ def sweep(model, theta0: Mapping[str, torch.Tensor], theta: Mapping[str, torch.T
     known = set(model.state_dict())
     missing = [k for k in theta if k not in known]
     if missing:
-        raise KeyError(f"weights hold keys the model lacks: {missing[:5]}")
+        raise UserError(f"weights hold keys the model lacks: {missing[:5]}")
     ratios = [round(float(r), 4) for r in ratios]
     chunk_videos = max(chunk_videos, batch_size)
     loaded = None

@@ -8,6 +8,7 @@ import open_clip
 import torch
 from torch import nn
 
+from ..errors import UserError
 from .temporal import enable_temporal_attention
 
 
@@ -56,10 +57,10 @@ def build_clip(spec: Mapping[str, Any], device: str | torch.device = "cpu") -> n
     """
     unknown = set(spec) - set(SPEC_KEYS)
     if unknown:
-        raise KeyError(f"unknown model spec keys {sorted(unknown)}; allowed: {', '.join(SPEC_KEYS)}")
+        raise UserError(f"unknown model spec keys {sorted(unknown)}; allowed: {', '.join(SPEC_KEYS)}")
     if ("name" in spec) == ("config" in spec):
-        raise ValueError("a model spec needs exactly one of 'name' (open_clip architecture, e.g. 'ViT-B-16') "
-                         "or 'config' (a dict of open_clip.CLIP arguments)")
+        raise UserError("a model spec needs exactly one of 'name' (open_clip architecture, e.g. 'ViT-B-16') "
+                        "or 'config' (a dict of open_clip.CLIP arguments)")
     quick_gelu = bool(uses_quick_gelu(spec))
     if "name" in spec:
         model = open_clip.create_model(spec["name"], pretrained=spec.get("pretrained"),
@@ -100,8 +101,8 @@ def tensors_of(model: nn.Module, names) -> Dict[str, torch.Tensor]:
     own = dict(model.named_parameters())
     unknown = sorted(set(names) - set(own))
     if unknown:
-        raise ValueError(f"weights hold tensors the model lacks ({', '.join(unknown[:5])}): is the model the "
-                         "architecture they were trained with?")
+        raise UserError(f"weights hold tensors the model lacks ({', '.join(unknown[:5])}): is the model the "
+                        "architecture they were trained with?")
     return {k: own[k].detach().clone() for k in names}
 
 

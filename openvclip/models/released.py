@@ -19,6 +19,8 @@ from typing import Dict, List, Mapping
 
 import torch
 
+from ..errors import MissingInput, UserError
+
 STATE_KEYS = ("model_state", "state_dict", "model")
 PREFIXES = ("module.", "model.")
 # Entries of OpenAI's state dict that are not parameters (open_clip drops them too).
@@ -49,17 +51,17 @@ def load_checkpoint(path: Path) -> dict:
     """The checkpoint's dict, loaded with ``weights_only=True`` (a clear error for anything else)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
+        raise MissingInput(f"checkpoint {path} does not exist")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        raise ValueError(f"{path} holds objects other than tensors and plain containers, so it is not loaded "
-                         f"(weights_only=True; arbitrary unpickling can run code): {str(error).splitlines()[0]}"
-                         ) from None
+        raise UserError(f"{path} holds objects other than tensors and plain containers, so it is not loaded "
+                        f"(weights_only=True; arbitrary unpickling can run code): {str(error).splitlines()[0]}"
+                        ) from None
     except (RuntimeError, EOFError) as error:
-        raise ValueError(f"{path} is not a readable torch checkpoint: {str(error).splitlines()[0]}") from None
+        raise UserError(f"{path} is not a readable torch checkpoint: {str(error).splitlines()[0]}") from None
     if not isinstance(payload, Mapping):
-        raise ValueError(f"{path} holds a {type(payload).__name__}, not a checkpoint dict")
+        raise UserError(f"{path} holds a {type(payload).__name__}, not a checkpoint dict")
     return dict(payload)
 
 
@@ -75,7 +77,7 @@ def state_dict_of(payload: Mapping) -> Dict[str, torch.Tensor]:
                 key = key[len(prefix):]
         out[key] = value
     if not out:
-        raise ValueError(f"no tensors found in the checkpoint (looked in {', '.join(STATE_KEYS)} and the top level)")
+        raise UserError(f"no tensors found in the checkpoint (looked in {', '.join(STATE_KEYS)} and the top level)")
     return out
 
 
@@ -94,14 +96,14 @@ def import_released(path: Path, model: torch.nn.Module) -> Imported:
             unexpected.append(key)
             continue
         if tuple(value.shape) != tuple(own[key].shape):
-            raise ValueError(f"{path}: {key} has shape {tuple(value.shape)}, the model {tuple(own[key].shape)}: "
-                             "is it the same architecture (ViT-B/16 vs B/32, L/14)?")
+            raise UserError(f"{path}: {key} has shape {tuple(value.shape)}, the model {tuple(own[key].shape)}: "
+                            "is it the same architecture (ViT-B/16 vs B/32, L/14)?")
         if key.startswith("visual.") or key == "logit_scale":  # what the released training changed
             weights[key] = value.to(own[key].dtype)
         else:
             text_keys += 1
     missing = sorted(k for k in own if k.startswith("visual.") and k not in weights)
     if not weights:
-        raise ValueError(f"{path}: none of its {len(state)} tensors is a vision-tower weight of this model "
-                         f"(first keys: {', '.join(list(state)[:5])})")
+        raise UserError(f"{path}: none of its {len(state)} tensors is a vision-tower weight of this model "
+                        f"(first keys: {', '.join(list(state)[:5])})")
     return Imported(weights, missing, sorted(unexpected), text_keys, payload.get("epoch"))

@@ -21,6 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from ..errors import UserError
+
 BOUNDARIES = ("mask", "zeros")
 
 # Attribute names we set on open_clip modules (plain Python attributes: never in state_dict()).
@@ -34,7 +36,7 @@ def _vision_tower(model: nn.Module) -> nn.Module:
     visual = getattr(model, "visual", model)
     transformer = getattr(visual, "transformer", None)
     if transformer is None or not hasattr(transformer, "resblocks") or not hasattr(visual, "conv1"):
-        raise TypeError(
+        raise UserError(
             f"expected an open_clip CLIP whose vision tower is a VisionTransformer, got vision tower "
             f"{type(visual).__name__}; ResNet and timm towers have no attention blocks to expand")
     return visual
@@ -43,7 +45,7 @@ def _vision_tower(model: nn.Module) -> nn.Module:
 def _check_block(block: nn.Module, index: int) -> None:
     attn = getattr(block, "attn", None)
     if not isinstance(attn, nn.MultiheadAttention) or not getattr(attn, "_qkv_same_embed_dim", False):
-        raise TypeError(
+        raise UserError(
             f"vision block {index} uses {type(attn).__name__}; expand-temporal-view attention supports "
             "open_clip's default ResidualAttentionBlock (nn.MultiheadAttention with a packed in_proj); "
             "models built with qk_norm/scaled_cosine_attn/scale_heads use custom blocks that are not supported")

@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import UserError
+
 _VERBS = ("", "a person ", "a person using ", "a person doing ", "a person during ", "a person performing ",
           "a person practicing ")
 _NOUNS = ("a photo of", "a video of", "a example of", "a demonstration of")
@@ -19,15 +21,15 @@ PAPER_TEMPLATES = tuple(f"{noun} {verb}{{}}." for noun in _NOUNS for verb in _VE
 def check_templates(templates: Sequence[str]) -> tuple:
     """Templates must be a non-empty list of strings with exactly one ``{}`` placeholder each."""
     if isinstance(templates, str) or not isinstance(templates, Sequence) or len(templates) == 0:
-        raise ValueError(f"templates must be a non-empty list of strings such as 'a video of {{}}.', got "
-                         f"{templates!r}")
+        raise UserError(f"templates must be a non-empty list of strings such as 'a video of {{}}.', got "
+                        f"{templates!r}")
     for template in templates:
         if not isinstance(template, str) or template.count("{}") != 1:
-            raise ValueError(f"template {template!r} must contain the class-name placeholder '{{}}' exactly "
-                             "once, e.g. 'a video of {}.' or the bare '{}'")
+            raise UserError(f"template {template!r} must contain the class-name placeholder '{{}}' exactly "
+                            "once, e.g. 'a video of {}.' or the bare '{}'")
         stripped = template.replace("{}", "")
         if "{" in stripped or "}" in stripped:
-            raise ValueError(f"template {template!r} has braces other than the one '{{}}' placeholder")
+            raise UserError(f"template {template!r} has braces other than the one '{{}}' placeholder")
     return tuple(templates)
 
 
@@ -37,7 +39,7 @@ def build_classifier(model: nn.Module, tokenizer, classnames: Sequence[str],
     """``(D, C)`` classifier: per class, the mean of L2-normalised template embeddings, re-normalised."""
     templates = check_templates(templates)
     if len(classnames) == 0:
-        raise ValueError("classnames is empty: a classifier needs at least one class")
+        raise UserError("classnames is empty: a classifier needs at least one class")
     training = model.training
     model.eval()
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence
 
+from ..errors import UserError
 from ..io import read_csv, write_csv
 
 RESULT_COLUMNS = ("variant", "ratio", "dataset", "split", "metric", "value", "n_videos", "n_classes",
@@ -38,5 +39,5 @@ def value(rows: Sequence[Mapping[str, str]], **match) -> Optional[float]:
     found = [r for r in rows if all(
         (abs(float(r[k]) - float(v)) < 1e-9) if k == "ratio" else str(r[k]) == str(v) for k, v in match.items())]
     if len(found) > 1:
-        raise ValueError(f"{len(found)} rows match {match}; add keys to pick one")
+        raise UserError(f"{len(found)} rows match {match}; add keys to pick one")
     return float(found[0]["value"]) if found else None

@@ -26,6 +26,8 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import Sampler
 
+from ..errors import UserError
+
 
 @dataclasses.dataclass(frozen=True)
 class Processes:
@@ -52,9 +54,9 @@ def from_env() -> Processes:
         rank = int(os.environ.get("RANK", "0"))
         local_rank = int(os.environ.get("LOCAL_RANK", str(rank)))
     except ValueError as error:
-        raise ValueError(f"RANK / WORLD_SIZE / LOCAL_RANK must be integers (set by torchrun): {error}") from None
+        raise UserError(f"RANK / WORLD_SIZE / LOCAL_RANK must be integers (set by torchrun): {error}") from None
     if world < 1 or not 0 <= rank < world:
-        raise ValueError(f"RANK={rank} must lie in [0, WORLD_SIZE={world})")
+        raise UserError(f"RANK={rank} must lie in [0, WORLD_SIZE={world})")
     return Processes(rank, world, local_rank)
 
 
@@ -69,7 +71,7 @@ def setup(device: str = "auto") -> Tuple[Processes, torch.device]:
     device = torch.device(device)
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError("device 'cuda' requested but torch sees no CUDA GPU; use --device cpu")
+            raise UserError("device 'cuda' requested but torch sees no CUDA GPU; use --device cpu")
         if device.index is None:
             device = torch.device("cuda", procs.local_rank if procs.distributed else torch.cuda.current_device())
         torch.cuda.set_device(device)

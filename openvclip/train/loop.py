@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 
 from ..config import from_mapping
 from ..data.clips import SAMPLINGS, ClipAugmentation, EpochBatches
+from ..errors import MissingInput, UserError
 from ..io import write_json
 from ..models import clone_parameters, encode_video, freeze_text_tower, trained_parameters, video_logits
 from .distributed import GlobalBatches, barrier, current, sum_gradients, sum_values
@@ -85,7 +86,7 @@ class TrainConfig:
     def validate(self) -> None:
         def need(ok: bool, key: str, allowed: str) -> None:
             if not ok:
-                raise ValueError(f"config key 'train.{key}' = {getattr(self, key)!r} is invalid; allowed: {allowed}")
+                raise UserError(f"config key 'train.{key}' = {getattr(self, key)!r} is invalid; allowed: {allowed}")
         need(self.objective in OBJECTIVES, "objective", " | ".join(OBJECTIVES))
         need(self.gradient in GRADIENTS, "gradient", " | ".join(GRADIENTS))
         need(self.amp in AMP_MODES, "amp", " | ".join(AMP_MODES))
@@ -172,7 +173,7 @@ def save_weights(weights: Mapping[str, torch.Tensor], path: Path, metadata: Opti
 def load_weights(path: Path) -> Dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"weights file {path} does not exist")
+        raise MissingInput(f"weights file {path} does not exist")
     return load_file(str(path))
 
 
@@ -216,7 +217,7 @@ def _amp(cfg: TrainConfig, device: torch.device):
     if mode == "off":
         return nullcontext, None
     if device.type != "cuda":
-        raise ValueError(f"train.amp={cfg.amp!r} needs a CUDA device; on {device.type} use amp: off (or auto)")
+        raise UserError(f"train.amp={cfg.amp!r} needs a CUDA device; on {device.type} use amp: off (or auto)")
     dtype = torch.float16 if mode == "fp16" else torch.bfloat16
     scaler = torch.amp.GradScaler("cuda") if mode == "fp16" else None
     return (lambda: torch.autocast("cuda", dtype=dtype)), scaler
@@ -251,7 +252,7 @@ def fit(model: nn.Module, dataset: Dataset, classifier: torch.Tensor, cfg: Train
     params = trained_parameters(model, cfg.train_logit_scale)
     theta0 = clone_parameters(params) if theta0 is None else {k: v.to(device) for k, v in theta0.items()}
     if set(theta0) != set(params):
-        raise ValueError(f"theta0 holds {sorted(set(theta0) ^ set(params))[:5]} unlike the trained weights")
+        raise UserError(f"theta0 holds {sorted(set(theta0) ^ set(params))[:5]} unlike the trained weights")
     classifier = classifier.to(device)
     frozen_logit_scale = model.logit_scale.detach()
     info = {"objective": cfg.objective, "config": dataclasses.asdict(cfg), "metadata": metadata or {},
@@ -269,7 +270,7 @@ def fit(model: nn.Module, dataset: Dataset, classifier: torch.Tensor, cfg: Train
     if cfg.grad_checkpointing:
         model.visual.set_grad_checkpointing(True)
     if len(dataset) == 0:
-        raise ValueError("the training set is empty")
+        raise UserError("the training set is empty")
     steps_per_epoch = len(GlobalBatches(len(dataset), cfg.batch_size, cfg.seed, 1, procs, cfg.max_steps_per_epoch))
     total_steps = steps_per_epoch * cfg.epochs
     warmup_steps = round(cfg.warmup_epochs * steps_per_epoch)

@@ -11,6 +11,8 @@ from typing import Callable, Dict, Mapping, Tuple
 
 import torch
 
+from ..errors import UserError
+
 GRADIENTS = ("paper", "official")
 
 LossOf = Callable[[Mapping[str, torch.Tensor]], torch.Tensor]
@@ -22,14 +24,14 @@ def check_compatible(theta0: Mapping[str, torch.Tensor], theta: Mapping[str, tor
     keys0, keys1 = set(theta0), set(theta)
     if keys0 != keys1:
         only0, only1 = sorted(keys0 - keys1), sorted(keys1 - keys0)
-        raise ValueError(
+        raise UserError(
             f"state dicts have different keys: only in {names[0]}: {only0[:5]}{' …' if len(only0) > 5 else ''} "
             f"({len(only0)}), only in {names[1]}: {only1[:5]}{' …' if len(only1) > 5 else ''} ({len(only1)}); "
             "both must come from the same architecture")
     for key in theta0:
         if tuple(theta0[key].shape) != tuple(theta[key].shape):
-            raise ValueError(f"state dicts disagree on the shape of {key!r}: {names[0]} has "
-                             f"{tuple(theta0[key].shape)}, {names[1]} has {tuple(theta[key].shape)}")
+            raise UserError(f"state dicts disagree on the shape of {key!r}: {names[0]} has "
+                            f"{tuple(theta0[key].shape)}, {names[1]} has {tuple(theta[key].shape)}")
 
 
 def _check_ratio(value: float, name: str) -> float:

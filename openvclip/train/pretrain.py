@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from ..config import from_mapping
 from ..data.loader import normalise
 from ..data.synthetic import MOTIONS, World, label_text, object_name, render_exposure, render_image
+from ..errors import UserError
 from ..models import build_classifier
 from .loop import seed_everything, warmup_cosine
 
@@ -48,13 +49,13 @@ class PretrainConfig:
     def validate(self) -> None:
         for key in ("steps", "images_per_object", "exposures_per_motion", "eval_images_per_object"):
             if getattr(self, key) < 1:
-                raise ValueError(f"config key 'clip.pretrain.{key}' must be >= 1, got {getattr(self, key)}")
+                raise UserError(f"config key 'clip.pretrain.{key}' must be >= 1, got {getattr(self, key)}")
         if not 0.0 <= self.exposure_share <= 1.0:
-            raise ValueError(f"config key 'clip.pretrain.exposure_share' must be in [0, 1], got "
-                             f"{self.exposure_share}")
+            raise UserError(f"config key 'clip.pretrain.exposure_share' must be in [0, 1], got "
+                            f"{self.exposure_share}")
         if not 0 <= self.warmup_steps <= self.steps:
-            raise ValueError(f"config key 'clip.pretrain.warmup_steps' must be in 0 .. clip.pretrain.steps, got "
-                             f"{self.warmup_steps}")
+            raise UserError(f"config key 'clip.pretrain.warmup_steps' must be in 0 .. clip.pretrain.steps, got "
+                            f"{self.warmup_steps}")
 
     @classmethod
     def from_dict(cls, values) -> "PretrainConfig":

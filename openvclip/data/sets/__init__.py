@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Union
 
+from ...errors import MissingInput
+
 Roots = Union[Path, str, Sequence[Union[Path, str]]]
 
 def as_roots(roots: Roots) -> List[Path]:
@@ -42,8 +44,8 @@ class VideoIndex:
                 self.by_tail.setdefault(f"{path.parent.name}/{path.name}".lower(), path)
                 self.by_name.setdefault(path.name.lower(), path)
         if not self.by_name:
-            raise FileNotFoundError(f"no video files ({', '.join(self.SUFFIXES)}) under "
-                                    f"{', '.join(map(str, self.roots))}")
+            raise MissingInput(f"no video files ({', '.join(self.SUFFIXES)}) under "
+                               f"{', '.join(map(str, self.roots))}")
 
     def find(self, entry: str) -> Optional[Path]:
         """The file of a split-list entry such as ``ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi`` or a bare name."""

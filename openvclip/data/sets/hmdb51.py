@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from typing import List, Sequence, Tuple
 
+from ...errors import MissingInput
 from . import Roots, VideoIndex, find_files, join_splits
 
 SPLIT_FILE = re.compile(r"^(?P<cls>.+)_test_split(?P<k>[123])\.txt$")
@@ -27,12 +28,12 @@ def parse(videos: Roots, annotations: Roots, splits: Sequence[int] = (1, 2, 3)
             files[(match["cls"], int(match["k"]))] = path
     names = sorted({cls for cls, _ in files})
     if not names:
-        raise FileNotFoundError(f"no <class>_test_split<k>.txt files under {annotations}: is the HMDB51 split "
-                                "archive (test_train_splits.rar) among the data set's files?")
+        raise MissingInput(f"no <class>_test_split<k>.txt files under {annotations}: is the HMDB51 split "
+                           "archive (test_train_splits.rar) among the data set's files?")
     for cls in names:
         lacking = [k for k in splits if (cls, k) not in files]
         if lacking:
-            raise FileNotFoundError(f"HMDB51 class {cls!r} has no test split file for split(s) {lacking}")
+            raise MissingInput(f"HMDB51 class {cls!r} has no test split file for split(s) {lacking}")
     index = VideoIndex(videos)
     membership, missing = {}, []
     for (cls, k), path in sorted(files.items()):

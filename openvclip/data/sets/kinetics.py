@@ -22,6 +22,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ...errors import MissingInput, UserError
 from . import Roots, VideoIndex, as_roots, find_files, join_splits
 
 NOVEL_FACTS = Path(__file__).with_name("kinetics600_novel.json")
@@ -41,16 +42,16 @@ def read_annotations(path: Path) -> List[dict]:
         reader = csv.DictReader(f)
         lacking = {"label", "youtube_id", "time_start", "time_end"} - set(reader.fieldnames or ())
         if lacking:
-            raise ValueError(f"{path} lacks column(s) {sorted(lacking)}; expected the CVDF columns "
-                             "label,youtube_id,time_start,time_end,split")
+            raise UserError(f"{path} lacks column(s) {sorted(lacking)}; expected the CVDF columns "
+                            "label,youtube_id,time_start,time_end,split")
         return [{**row, "label": row["label"].strip().strip('"')} for row in reader]
 
 
 def find_annotation(roots: Roots, name: str) -> Path:
     found = list(find_files(roots, name))
     if not found:
-        raise FileNotFoundError(f"{name} not found under {roots}: are the Kinetics annotation CSVs among the data "
-                                "set's files?")
+        raise MissingInput(f"{name} not found under {roots}: are the Kinetics annotation CSVs among the data "
+                           "set's files?")
     return found[0]
 
 
@@ -103,15 +104,15 @@ def novel_splits(novel: Sequence[str], source: str = "er_zsar", seed: int = 0, s
         lists = novel_facts()["er_zsar_test_classes"]
         absent = sorted({c for split in lists for c in split} - {normalise_name(n) for n in novel})
         if absent:
-            raise ValueError(f"ER-ZSAR split classes absent from the novel classes found: {absent[:5]} (are the "
-                             "K400 and K600 annotation files complete?); or use splits: seeded")
+            raise UserError(f"ER-ZSAR split classes absent from the novel classes found: {absent[:5]} (are the "
+                            "K400 and K600 annotation files complete?); or use splits: seeded")
         return [[by_key[c] for c in split] for split in lists]
     if source == "seeded":
         if len(novel) < size:
-            raise ValueError(f"only {len(novel)} novel classes, cannot draw splits of {size}")
+            raise UserError(f"only {len(novel)} novel classes, cannot draw splits of {size}")
         return [sorted(np.random.default_rng([seed, k]).choice(sorted(novel), size, replace=False).tolist())
                 for k in range(count)]
-    raise ValueError(f"unknown K600 split source {source!r}; known: {SPLIT_SOURCES}")
+    raise UserError(f"unknown K600 split source {source!r}; known: {SPLIT_SOURCES}")
 
 
 def parse_novel(videos: Roots, annotations: Roots, k400_annotations: Roots, videos_from: str = "val",
@@ -121,7 +122,7 @@ def parse_novel(videos: Roots, annotations: Roots, k400_annotations: Roots, vide
     Open-VCLIP release, ``test`` as ER-ZSAR / ViFi-CLIP); a video's ``split`` lists the splits (``test1``..)
     whose classes include its class. ``classes`` are all novel classes; each split is scored over its own."""
     if videos_from not in ("val", "test"):
-        raise ValueError(f"videos_from must be 'val' or 'test', got {videos_from!r}")
+        raise UserError(f"videos_from must be 'val' or 'test', got {videos_from!r}")
     k400 = {row["label"] for name in ("train.csv", "val.csv")
             for row in read_annotations(find_annotation(k400_annotations, name))}
     k600_all = {row["label"] for name in ("train.csv", "val.csv", "test.csv")
@@ -129,7 +130,7 @@ def parse_novel(videos: Roots, annotations: Roots, k400_annotations: Roots, vide
     novel = novel_classes(k400, k600_all)
     facts = novel_facts()
     if len(k400) == 400 and len(k600_all) == 600 and len(novel) != facts["novel_count"]:
-        raise ValueError(f"found {len(novel)} K600 classes absent from K400, expected {facts['novel_count']}")
+        raise UserError(f"found {len(novel)} K600 classes absent from K400, expected {facts['novel_count']}")
     lists = novel_splits(novel, split_source, seed)
     member = {normalise_name(c): [f"test{k + 1}" for k, split in enumerate(lists) if c in split] for c in novel}
     label_of = {normalise_name(c): i for i, c in enumerate(novel)}

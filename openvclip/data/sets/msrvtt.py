@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 from typing import List, Tuple
 
+from ...errors import MissingInput, UserError
 from . import Roots, VideoIndex, find_files
 
 CSV_NAME = "MSRVTT_JSFUSION_test.csv"
@@ -15,13 +16,13 @@ COLUMNS = ("video_id", "sentence")
 def parse(videos: Roots, annotations: Roots) -> Tuple[List[dict], List[str], List[str]]:
     found = list(find_files(annotations, CSV_NAME))
     if not found:
-        raise FileNotFoundError(f"{CSV_NAME} not found under {annotations}: is msrvtt_data.zip among the data "
-                                "set's files?")
+        raise MissingInput(f"{CSV_NAME} not found under {annotations}: is msrvtt_data.zip among the data "
+                           "set's files?")
     with open(found[0], newline="") as f:
         reader = csv.DictReader(f)
         lacking = set(COLUMNS) - set(reader.fieldnames or ())
         if lacking:
-            raise ValueError(f"{found[0]} lacks column(s) {sorted(lacking)}")
+            raise UserError(f"{found[0]} lacks column(s) {sorted(lacking)}")
         entries = list(reader)
     index = VideoIndex(videos)
     rows, missing = [], []

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from typing import List, Sequence, Tuple
 
+from ...errors import MissingInput, UserError
 from . import Roots, VideoIndex, find_files, join_splits
 
 
@@ -29,8 +30,8 @@ def class_text(name: str) -> str:
 def _find_file(roots: Roots, name: str) -> Path:
     found = [p for p in find_files(roots, "*") if p.name.lower() == name.lower()]
     if not found:
-        raise FileNotFoundError(f"{name} not found under {roots}: is the UCF101 split archive "
-                                "(UCF101TrainTestSplits-RecognitionTask.zip) among the data set's files?")
+        raise MissingInput(f"{name} not found under {roots}: is the UCF101 split archive "
+                           "(UCF101TrainTestSplits-RecognitionTask.zip) among the data set's files?")
     return found[0]
 
 
@@ -53,7 +54,7 @@ def parse(videos: Roots, annotations: Roots, splits: Sequence[int] = (1, 2, 3), 
                 continue
             folder = entry.replace("\\", "/").split("/")[0]
             if folder.lower() not in folders:
-                raise ValueError(f"testlist0{k}.txt names class folder {folder!r}, absent from classInd.txt")
+                raise UserError(f"testlist0{k}.txt names class folder {folder!r}, absent from classInd.txt")
             path = index.find(entry)
             if path is None:
                 missing.append(entry)
