@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from .data.losses import DEFAULT_MAX_UNREADABLE
 from .errors import UserError
 
 
@@ -183,7 +184,7 @@ def _cmd_train(args) -> int:
 
     result = train_variant(args.model, args.theta0, args.temporal, args.boundary, args.train, args.videos,
                            args.manifest, args.text, args.column, args.out_dir, device=args.device,
-                           progress=args.progress)
+                           progress=args.progress, max_unreadable=args.max_unreadable)
     if os.environ.get("RANK", "0") == "0":  # under torchrun, the main process reports
         print(json.dumps(result, indent=2))
     return 0
@@ -252,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
             "HMDB51, Kinetics-400, the Kinetics-600 novel classes, MSR-VTT) are fetched from their sources in "
             "order (resumable, checksum-verified downloads, or local copies), unpacked (ZIP, TAR, RAR) and "
             "parsed from their own annotation files. Videos the annotations list but the files lack are "
-            "written to <manifest>.missing.txt and skipped.")
+            "written to <manifest>.missing.csv (with their splits) and counted as lost.")
     p.add_argument("--dataset", type=_json, required=True, help="the datasets.<name> entry as JSON")
     p.add_argument("--name", required=True, help="data set name")
     p.add_argument("--world", type=_json, default={}, help="synthetic sets: the world section as JSON")
@@ -368,6 +369,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manifest", type=_existing, required=True)
     p.add_argument("--text", type=_existing, required=True, help="cached text classifier of the training classes")
     p.add_argument("--column", default="classname")
+    p.add_argument("--max-unreadable", type=_ratio, default=None,
+                   help="the largest fraction of the train split's listed videos that may be lost (missing on disk "
+                        f"or unreadable; datasets.<name>.max_unreadable in the config); default {DEFAULT_MAX_UNREADABLE}")
     p.add_argument("--out-dir", type=Path, required=True)
 
     p = add("evaluate", _cmd_evaluate, "sweep interpolation ratios and score data sets (tidy CSV)")

@@ -54,10 +54,11 @@ def prepare_dataset(dataset: Mapping, name: str, world: Mapping, objects: Mappin
                     raw: Path, manifest: Path, progress: bool = True) -> dict:
     """Any data set of the config into its manifest and class list: rendered (synthetic) or fetched, unpacked
     and parsed from its own annotation files (real formats). Returns counts for the log."""
-    from .data.manifest import write_lines, write_manifest
+    from .data.manifest import missing_path, write_lines, write_manifest, write_missing
 
     if "format" not in dataset:
         count = prepare_synthetic(world, objects, dataset, name, seed, raw, manifest, progress)
+        write_missing(manifest, {})  # a rendered world lists only what it rendered
         return {"videos": count, "missing": 0}
     from .data.prepare import RealSet, materialise, parse
 
@@ -68,12 +69,11 @@ def prepare_dataset(dataset: Mapping, name: str, world: Mapping, objects: Mappin
         raise UserError(f"data set {name}: no video of its annotations was found among its files "
                         f"({len(missing)} listed, none present under {raw})")
     extra = [c for c in rows[0] if c not in ("path", "label", "classname", "split")]
-    write_lines(Path(manifest).with_suffix(".missing.txt"), missing)
+    write_missing(manifest, missing)
     write_lines(Path(manifest).with_suffix(".classes.txt"), classes)
     write_manifest(manifest, rows, extra=extra)
     if missing:
-        print(f"{name}: {len(missing)} listed video(s) absent from the files, skipped; see "
-              f"{Path(manifest).with_suffix('.missing.txt')}")
+        print(f"{name}: {len(missing)} listed video(s) absent from the files, skipped; see {missing_path(manifest)}")
     return {"videos": len(rows), "classes": len(classes), "missing": len(missing)}
 
 
@@ -269,8 +269,9 @@ def reencode_train_videos(manifest: Path, videos: Path, index: Path, settings: M
 
 def train_variant(model_spec: Mapping, theta0: Path, temporal: bool, boundary: str, train: Mapping,
                   videos: Path, manifest: Path, text: Path, column: str, out_dir: Path, device: str = "auto",
-                  progress: bool = True) -> dict:
-    """Train one variant; under torchrun every process runs this and joins the process group first."""
+                  progress: bool = True, max_unreadable: Optional[float] = None) -> dict:
+    """Train one variant; under torchrun every process runs this and joins the process group first.
+    ``max_unreadable``: the training set's limit on lost videos (None: the default)."""
     from .train import TrainConfig
     from .train.distributed import setup, teardown
 
@@ -278,14 +279,18 @@ def train_variant(model_spec: Mapping, theta0: Path, temporal: bool, boundary: s
     procs, device = setup(device)
     try:
         return _train_variant(model_spec, theta0, temporal, boundary, cfg, videos, manifest, text, column, out_dir,
-                              device, progress)
+                              device, progress, max_unreadable)
     finally:
         teardown(procs)
 
 
-def training_clips(index: Path, manifest: Path, column: str, cfg) -> Tuple[torch.utils.data.Dataset, dict]:
-    """The training set: the indexed training videos that decode (clips drawn on the fly), and what was lost."""
+def training_clips(index: Path, manifest: Path, column: str, cfg, max_unreadable: Optional[float] = None
+                   ) -> Tuple[torch.utils.data.Dataset, dict]:
+    """The training set: the indexed training videos that decode (clips drawn on the fly), and what was lost;
+    more lost (missing on disk or unreadable) than ``max_unreadable`` allows is refused."""
     from .data.clips import VideoClips
+    from .data.losses import SplitVideos, check_losses
+    from .data.manifest import missing_path, read_missing, split_counts
     from .data.train_videos import read_index
 
     rows, classes, labels = labelled(manifest, column)
@@ -297,15 +302,18 @@ def training_clips(index: Path, manifest: Path, column: str, cfg) -> Tuple[torch
     lost = [e for e in entries if e["status"] != "ok"]
     if not usable:
         raise UserError(f"none of the {len(entries)} training videos indexed in {index} is readable")
+    missing = split_counts(read_missing(manifest).values(), ["train"])["train"]
+    check_losses(Path(manifest).stem, "train", SplitVideos(missing, len(lost), len(usable)), max_unreadable,
+                 str(missing_path(manifest)), f"{index} (column 'error')")
     dataset = VideoClips([e["path"] for e in usable], [int(labels[int(e["row"])]) for e in usable],
                          cfg.augmentation(), seed=cfg.seed)
-    return dataset, {"train_videos": len(usable), "train_videos_skipped": len(lost),
+    return dataset, {"train_videos": len(usable), "train_videos_skipped": len(lost), "train_videos_missing": missing,
                      "train_videos_skipped_examples": [f"{e['source']}: {e['error']}" for e in lost[:10]],
                      "classes": len(classes)}
 
 
 def _train_variant(model_spec, theta0, temporal, boundary, cfg, videos, manifest, text, column, out_dir, device,
-                   progress) -> dict:
+                   progress, max_unreadable) -> dict:
     from .train import fit
     from .train.distributed import current
 
@@ -320,11 +328,11 @@ def _train_variant(model_spec, theta0, temporal, boundary, cfg, videos, manifest
     if payload.get("classnames") != classes:
         raise UserError(f"text classifier {text} was built for other classes than {manifest} labelled by "
                         f"{column!r}; rebuild it")
-    dataset, counts = training_clips(videos, manifest, column, cfg)
+    dataset, counts = training_clips(videos, manifest, column, cfg, max_unreadable)
     if current().main:  # the log says what training lost before it starts
         print(f"training on {counts['train_videos']} videos; skipped {counts['train_videos_skipped']} unreadable "
-              f"(listed in {videos})" + "".join(f"\n  {e}" for e in counts["train_videos_skipped_examples"]),
-              flush=True)
+              f"(listed in {videos}) and {counts['train_videos_missing']} missing on disk" +
+              "".join(f"\n  {e}" for e in counts["train_videos_skipped_examples"]), flush=True)
     result = fit(model, dataset, payload["classifier"], cfg, out_dir, device=device, progress=progress,
                  metadata={"temporal": temporal, "boundary": boundary, "labels": column, **counts,
                            "versions": versions()})
@@ -357,6 +365,8 @@ def evaluate_variant(model_spec: Mapping, theta0: Path, weights: Path, temporal:
     """
     from .data.frames import StoreRows
     from .data.loader import load_store
+    from .data.losses import SplitVideos, check_losses
+    from .data.manifest import missing_path, read_missing, split_counts
     from .eval.evaluate import EvalSet, split_mask, sweep
     from .report.tables import RESULT_COLUMNS
     from .models import tensors_of
@@ -389,6 +399,11 @@ def evaluate_variant(model_spec: Mapping, theta0: Path, weights: Path, temporal:
         valid = store.valid()
         keep = np.flatnonzero(scored & valid)
         unreadable = {split: int((split_mask(splits, split) & ~valid).sum()) for split in eval_splits}
+        missing = split_counts(read_missing(item["manifest"]).values(), eval_splits)
+        for split in eval_splits:
+            videos = SplitVideos(missing[split], unreadable[split], int((split_mask(splits, split) & valid).sum()))
+            check_losses(item["name"], split, videos, item.get("max_unreadable"),
+                         str(missing_path(item["manifest"])), f"{item['frames']}/meta.json ('errors')")
         if len(keep) == 0:
             raise UserError(f"{item['manifest']} has no readable video in split(s) {eval_splits} to score")
         if item["protocol"] == "retrieval":
@@ -396,7 +411,7 @@ def evaluate_variant(model_spec: Mapping, theta0: Path, weights: Path, temporal:
         split_classes = novel_split_classes(item["novel_splits"], item["name"], classes) \
             if item.get("novel_splits") else {}
         eval_sets.append(EvalSet(item["name"], item["protocol"], StoreRows(store, keep), labels[keep], splits[keep],
-                                 text, eval_splits, store.meta["views"], split_classes, unreadable))
+                                 text, eval_splits, store.meta["views"], split_classes, unreadable, missing))
     digest = config_hash(hash_of)
     rows = sweep(model, theta0_visual, theta, ratios, eval_sets, variant, digest, batch_size, device=device,
                  progress=progress)

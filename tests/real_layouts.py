@@ -61,7 +61,7 @@ class Layout:
     files: Dict[str, Path]                  # what was written: name -> path (archives, lists, CSVs, folders)
     classes: List[str]                      # expected class texts, in label order
     rows: Dict[str, Tuple[int, str]]        # expected manifest: video file name -> (label, split field)
-    missing: List[str]                      # entries listed in the annotations but without a video
+    missing: Dict[str, str]                 # entries listed in the annotations but without a video -> splits
     videos: Dict[str, bytes] = dataclasses.field(default_factory=dict)   # video file name -> bytes written
     extra: dict = dataclasses.field(default_factory=dict)                # set-specific facts
 
@@ -115,7 +115,7 @@ def write_ucf101(folder: Path, classes: Sequence[str] = UCF_CLASSES, tree: bool 
     tests: Dict[int, List[str]] = {1: [], 2: [], 3: []}
     everything: List[str] = []             # list entries (Class/file.avi) of every listed video
     rows: Dict[str, Tuple[int, str]] = {}
-    missing: List[str] = []
+    missing: Dict[str, str] = {}
     for label, cls in enumerate(classes):
         prefix = UCF_FILE_PREFIX.get(cls, cls)
         plan = [("g01_c01", (1,)), ("g08_c01", (2,)), ("g15_c01", (3,)), ("g22_c01", ())]
@@ -134,7 +134,7 @@ def write_ucf101(folder: Path, classes: Sequence[str] = UCF_CLASSES, tree: bool 
             entry = f"{cls}/v_{prefix}_g09_c01.avi"
             tests[2].append(entry)
             everything.append(entry)
-            missing.append(entry)
+            missing[entry] = "test2"
     number = {cls: i + 1 for i, cls in enumerate(classes)}
     lists = {"ucfTrainTestlist/classInd.txt": "".join(f"{number[c]} {c}\r\n" for c in classes)}
     for k in (1, 2, 3):
@@ -185,7 +185,7 @@ def write_hmdb51(folder: Path, classes: Sequence[str] = HMDB_CLASSES) -> Layout:
     splits: Dict[str, bytes] = {}
     rows: Dict[str, Tuple[int, str]] = {}
     videos: Dict[str, bytes] = {}
-    missing: List[str] = []
+    missing: Dict[str, str] = {}
     corrupt: List[str] = []
     for label, cls in enumerate(sorted(classes)):
         plan = [(pattern.format(cls=cls), ids, True) for pattern, ids in HMDB_PLAN]
@@ -204,7 +204,7 @@ def write_hmdb51(folder: Path, classes: Sequence[str] = HMDB_CLASSES) -> Layout:
             if tested and present:
                 rows[name] = (label, " ".join(f"test{k}" for k in tested))
             elif tested:
-                missing.append(f"{cls}/{name}")
+                missing[f"{cls}/{name}"] = " ".join(f"test{k}" for k in tested)
         inner[f"{cls}.rar"] = rar_bytes(members)
         for k in (1, 2, 3):
             text = "".join(f"{name} {ids[k - 1]} \n" for name, ids, _ in plan)
@@ -280,9 +280,9 @@ def write_kinetics(folder: Path, base_url: str = "https://s3.amazonaws.com/kinet
         files[f"{split}.csv"] = path
     rows = {clip(y, s, e): (K400_CLASSES.index(label), split)
             for split, table in (("train", K400_TRAIN), ("val", K400_VAL)) for label, y, s, e in table}
-    del rows[lost]
+    missing = {lost: rows.pop(lost)[1]}
     del videos[lost]
-    return Layout(folder, files, list(K400_CLASSES), rows, [lost], videos, {"broken": broken})
+    return Layout(folder, files, list(K400_CLASSES), rows, missing, videos, {"broken": broken})
 
 
 # -- Kinetics-600 novel classes ----------------------------------------------------------------------------------
@@ -321,7 +321,7 @@ def write_kinetics600(folder: Path, k400_classes: Sequence[str], k600_classes: S
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(videos.setdefault(test_clip[label], seeds.video()))
     files["videos"] = folder / "videos"
-    return Layout(folder, files, [], {}, [], videos, {"val_clip": val_clip, "test_clip": test_clip})
+    return Layout(folder, files, [], {}, {}, videos, {"val_clip": val_clip, "test_clip": test_clip})
 
 
 # -- MSR-VTT -----------------------------------------------------------------------------------------------------
@@ -356,7 +356,8 @@ def write_msrvtt(folder: Path, index_column: bool = False) -> Layout:
     }
     rows = {f"{v}.mp4": (i, "test") for i, v in enumerate(listed)}
     captions = {f"{video_id}.mp4": sentence for _, _, video_id, sentence in MSRVTT_ROWS}
-    return Layout(folder, files, listed, rows, [MSRVTT_LOST], videos, {"captions": captions, "order": listed})
+    return Layout(folder, files, listed, rows, {MSRVTT_LOST: "test"}, videos,
+                  {"captions": captions, "order": listed})
 
 
 def manifest(rows: Sequence[dict]) -> Dict[str, Tuple[int, str]]:

@@ -50,7 +50,7 @@ def test_ucf101_rows_labels_and_splits(ucf):
     assert not any("_g22_" in r["path"] for r in rows)
     assert all(r["classname"] == classes[r["label"]] for r in rows)
     assert contents(rows) == {name: layout.videos[name] for name in layout.rows}
-    assert missing == ["YoYo/v_YoYo_g09_c01.avi"]
+    assert missing == {"YoYo/v_YoYo_g09_c01.avi": "test2"}
 
 
 def test_ucf101_handstand_pushups_quirk_resolves_to_the_real_files(ucf):
@@ -100,14 +100,14 @@ def test_ucf101_full_adds_every_video(ucf):
     assert all("full" in r["split"].split() for r in rows)
     assert manifest(rows)["v_Archery_g22_c01.avi"] == (1, "full")
     assert manifest(rows)["v_ApplyEyeMakeup_g01_c02.avi"] == (0, "full test1 test3")
-    assert missing == ["YoYo/v_YoYo_g09_c01.avi"]
+    assert missing == {"YoYo/v_YoYo_g09_c01.avi": "test2"}
 
 
 def test_ucf101_one_split_only(ucf):
     layout, videos, splits = ucf
     rows, _, missing = ucf101.parse(videos, splits, splits=(3,))
     assert manifest(rows) == {n: (label, "test3") for n, (label, s) in layout.rows.items() if "test3" in s.split()}
-    assert missing == []  # the lost video is listed in testlist02 only
+    assert missing == {}  # the lost video is listed in testlist02 only
 
 
 def test_ucf101_list_naming_an_unknown_class_fails(tmp_path, ucf):
@@ -160,8 +160,8 @@ def test_hmdb51_only_test_ids_become_rows(hmdb):
     assert all(r["classname"] == classes[r["label"]] and Path(r["path"]).parent.name == classes[r["label"]]
                .replace(" ", "_") for r in rows)
     assert contents(rows) == {name: layout.videos[name] for name in layout.rows}
-    # a lost test video is reported once, though it is a test video of two splits
-    assert missing == ["brush_hair/lost_brush_hair_f_cm_np1_fr_bad_9.avi"]
+    # a lost test video is reported once, with the two splits it is a test video of
+    assert missing == {"brush_hair/lost_brush_hair_f_cm_np1_fr_bad_9.avi": "test1 test2"}
 
 
 def test_hmdb51_split_subset(hmdb):
@@ -169,7 +169,7 @@ def test_hmdb51_split_subset(hmdb):
     rows, _, missing = hmdb51.parse(videos, splits, splits=(2,))
     assert manifest(rows) == {n: (label, "test2") for n, (label, s) in layout.rows.items() if "test2" in s.split()}
     assert len(rows) == 4
-    assert missing == ["brush_hair/lost_brush_hair_f_cm_np1_fr_bad_9.avi"]
+    assert missing == {"brush_hair/lost_brush_hair_f_cm_np1_fr_bad_9.avi": "test2"}
 
 
 def test_hmdb51_class_lacking_a_split_file_fails(tmp_path, hmdb):
@@ -212,7 +212,7 @@ def test_kinetics_rows_labels_and_missing(k400):
     assert manifest(rows) == layout.rows
     assert all(r["classname"] == classes[r["label"]] for r in rows)
     assert manifest(rows)["--07WQ2iBlw_000001_000011.mp4"] == (0, "train")
-    assert missing == ["VAL3lostzz4_000020_000030.mp4"]
+    assert missing == {"VAL3lostzz4_000020_000030.mp4": "val"}
     assert contents(rows) == {name: layout.videos[name] for name in layout.rows}
 
 
@@ -351,6 +351,8 @@ def test_parse_novel_rows_membership_and_missing(k600):
     assert len(in_a_split) == 217
     assert sorted(missing) == sorted(val_clip[c] for c in in_a_split - set(VAL_VIDEOS))
     assert len(missing) == 214  # only novel classes' clips are looked for: seen ones are neither rows nor missing
+    # each with the splits its class is in, as a row's split field
+    assert all(v and set(v.split()) <= {"test1", "test2", "test3"} for v in missing.values())
 
 
 def test_parse_novel_test_videos(k600):
@@ -393,7 +395,7 @@ def test_msrvtt_rows_in_csv_order(tmp_path, index_column):
     assert classes == ["video7579", "video7725", "video7365"] == [r["classname"] for r in rows]
     assert [r["caption"] for r in rows] == [layout.extra["captions"][Path(r["path"]).name] for r in rows]
     assert rows[1]["caption"] == "young people sit around the edges of a room clapping, and playing music"
-    assert missing == ["video9258"]
+    assert missing == {"video9258": "test"}
     assert all(Path(r["path"]).parent.as_posix().endswith("MSRVTT/videos/all") for r in rows)
 
 

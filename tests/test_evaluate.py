@@ -96,7 +96,7 @@ def test_a_sweep_decodes_each_video_once_and_scores_every_ratio_with_its_own_wei
     labels, splits = np.array([0, 1, 2, 0, 1]), np.array(["test1", "test1 test2", "test2", "test3", "test3"])
     classifier = F.normalize(torch.randn(model.visual.output_dim, 3, generator=generator), dim=0)
     item = EvalSet("toy", "zeroshot", store, labels, splits, classifier, eval_splits=("test1", "test2", "test3"),
-                   unreadable={"test2": 4})
+                   unreadable={"test2": 4}, missing={"test1": 1, "test2": 2})
     ratios = [0.0, 0.5, 1.0]
     scored = []
     monkeypatch.setattr(evaluate, "score_set", lambda e, i: scored.append(e) or score_set(e, i))
@@ -117,16 +117,18 @@ def test_a_sweep_decodes_each_video_once_and_scores_every_ratio_with_its_own_wei
             np.mean([got[(f"test{k}", "top1")]["value"] for k in (1, 2, 3)]), abs=1e-3)
         assert got[("test1", "top5")]["value"] == 100.0  # 3 classes: always in the top 5
     assert not torch.allclose(scored[0], scored[-1], atol=1e-3)
-    assert {r["n_unreadable"] for r in rows if r["split"] == "test2"} == {4}
+    assert {(r["n_missing"], r["n_unreadable"]) for r in rows if r["split"] == "test2"} == {(2, 4)}
+    assert {(r["n_missing"], r["n_unreadable"]) for r in rows if r["split"] == "test3"} == {(0, 0)}
+    assert {(r["n_missing"], r["n_unreadable"]) for r in rows if r["split"] == "mean"} == {(3, 4)}
     assert len(rows) == len(ratios) * (3 + 2) * 2  # 3 splits + mean + std, top-1 and top-5
 
 
 def test_numbered_test_splits_get_mean_and_sample_std_rows():
     rows = [{"dataset": "d", "split": s, "metric": "top1", "value": v, "n_videos": n, "n_classes": c,
-             "n_unreadable": u}
-            for s, v, n, c, u in (("val", 99.0, 7, 5, 0), ("test1", 10.0, 4, 4, 1), ("test2", 20.0, 5, 4, 0),
-                                  ("test3", 30.0, 6, 5, 2))]
+             "n_missing": m, "n_unreadable": u}
+            for s, v, n, c, m, u in (("val", 99.0, 7, 5, 9, 0), ("test1", 10.0, 4, 4, 0, 1),
+                                     ("test2", 20.0, 5, 4, 2, 0), ("test3", 30.0, 6, 5, 1, 2))]
     stats = {r["split"]: r for r in split_statistics(rows)}
     assert stats["mean"]["value"] == 20.0 and stats["std"]["value"] == 10.0  # sample std, val left out
-    assert stats["mean"]["n_videos"] == 15 and stats["mean"]["n_unreadable"] == 3
+    assert stats["mean"]["n_videos"] == 15 and stats["mean"]["n_unreadable"] == 3 and stats["mean"]["n_missing"] == 3
     assert split_statistics(rows[:2]) == []  # one numbered split: nothing to average

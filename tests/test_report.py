@@ -72,12 +72,13 @@ def test_paper_style_results_report_split_means_with_std_and_no_ratio_choice(tmp
     rows = []
     for variant, ratios in (("frozen", [1.0]), ("openvclip", [0.0, 0.5, 1.0])):
         for ratio in ratios:
-            base = {"variant": variant, "ratio": ratio, "n_videos": 10, "n_classes": 5, "n_unreadable": 0,
-                    "config_hash": "h"}
+            base = {"variant": variant, "ratio": ratio, "n_videos": 10, "n_classes": 5, "n_missing": "",
+                    "n_unreadable": 0, "config_hash": "h"}
             rows.append({**base, "dataset": "k400", "split": "val", "metric": "top1", "value": 80 - 20 * ratio})
             for split, v in (("test1", 50.0), ("test2", 54.0), ("test3", 58.0), ("mean", 54.0), ("std", 4.0)):
+                lost = {"n_missing": 2, "n_unreadable": 1} if split == "test1" else {"n_missing": 0}
                 rows.append({**base, "dataset": "hmdb", "split": split, "metric": "top1",
-                             "value": v + (10 * ratio if split != "std" else 0)})
+                             "value": v + (10 * ratio if split != "std" else 0), **lost})
             rows.append({**base, "dataset": "msrvtt", "split": "test", "metric": "t2v_r1", "value": 30.0})
     write_rows(tmp_path / "all.csv", rows, list(rows[0]))
     spec = {"files": [tmp_path / "all.csv"], "train_set": "k400", "zeroshot": ["hmdb"], "retrieval": ["msrvtt"],
@@ -87,10 +88,15 @@ def test_paper_style_results_report_split_means_with_std_and_no_ratio_choice(tmp
                  tmp_path / "points.csv")
     text = (tmp_path / "summary.md").read_text()
     assert "| openvclip | paper r=0.5 | 70.0 | 59.0 ± 4.0 | 30.0 |" in text
+    # What each split lost, from the result files; a count a file lacks (k400, msrvtt here) is not invented.
+    assert "| hmdb | test1 | 13 | 2 | 1 | 10 |" in text and "| hmdb | test2 | 10 | 0 | 0 | 10 |" in text
+    assert "| k400 | val | not recorded | not recorded | 0 | 10 |" in text and "| hmdb | mean |" not in text
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["openvclip"]["test_ratio"] == {"ratio": 0.5, "k400_top1": 70.0, "hmdb_top1": 59.0,
                                                   "hmdb_top1_std": 4.0, "msrvtt_t2v_r1": 30.0}
     assert set(metrics["openvclip"]) == {"trained", "test_ratio"} and set(metrics["frozen"]) == {"only"}
+    assert metrics["videos"]["hmdb"]["test1"] == {"listed": 13, "missing": 2, "unreadable": 1, "scored": 10}
+    assert metrics["videos"]["k400"]["val"] == {"listed": None, "missing": None, "unreadable": 0, "scored": 10}
     points = read_rows(tmp_path / "points.csv")
     assert [(p["variant"], float(p["ratio"]), float(p["k400"]), float(p["hmdb"])) for p in points] == [
         ("frozen", 1.0, 60.0, 64.0), ("openvclip", 0.0, 80.0, 54.0), ("openvclip", 0.5, 70.0, 59.0),

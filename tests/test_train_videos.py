@@ -7,7 +7,8 @@ import os
 import numpy as np
 import pytest
 
-from openvclip.data.manifest import write_manifest
+from openvclip.data.manifest import write_manifest, write_missing
+from openvclip.errors import UserError
 from openvclip.data.train_videos import Reencoding, read_index, reencode_videos
 from openvclip.data.videos import write_video
 from openvclip.steps import training_clips
@@ -23,7 +24,8 @@ def keyframes(path):
 
 @pytest.fixture
 def manifest(tmp_path):
-    """Four training videos (one 96 x 128, one already small, one corrupt, one missing) and a test video."""
+    """Four training videos (one 96 x 128, one already small, one corrupt, one gone since the manifest was
+    written), a test video, and one more training video the annotations list but the files lacked."""
     rng = np.random.default_rng(0)
     raw = tmp_path / "raw"
     y, x = np.mgrid[0:96, 0:128]
@@ -38,6 +40,7 @@ def manifest(tmp_path):
     path = tmp_path / "m.csv"
     write_manifest(path, rows)
     (tmp_path / "m.classes.txt").write_text("c0\nc1\n")
+    write_missing(path, {"never_downloaded": "train", "lost_test": "test"})
     return path
 
 
@@ -83,8 +86,19 @@ def test_short_side_zero_keeps_the_videos_as_they_are(manifest):
 def test_training_skips_and_counts_the_unreadable_videos(manifest):
     run(manifest)
     cfg = TrainConfig(crop_size=32, jitter_scales=[32, 36], num_frames=4, sampling_rate=2)
-    dataset, counts = training_clips(manifest.parent / "index.csv", manifest, "classname", cfg)
+    index = manifest.parent / "index.csv"
+    # 3 of the train split's 5 listed videos are lost: 1 missing from the files, 2 unreadable (60%).
+    with pytest.raises(UserError) as refused:
+        training_clips(index, manifest, "classname", cfg)  # the default limit, 5%
+    message = str(refused.value)
+    assert "split train: 3 of 5 listed videos are lost (60.0%: 1 missing on disk" in message
+    assert str(manifest.parent / "m.missing.csv") in message and str(index) in message
+    assert "max_unreadable = 0.05" in message
+    with pytest.raises(UserError):
+        training_clips(index, manifest, "classname", cfg, max_unreadable=0.59)
+    dataset, counts = training_clips(index, manifest, "classname", cfg, max_unreadable=0.6)
     assert len(dataset) == 2 and counts["train_videos"] == 2 and counts["train_videos_skipped"] == 2
+    assert counts["train_videos_missing"] == 1
     assert any("missing.mp4: missing on disk" in e for e in counts["train_videos_skipped_examples"])
     assert sorted(dataset.labels) == [0, 0]  # big (row 0) and small (row 2)
     clip, _ = dataset[(1, 0)]

@@ -1,13 +1,14 @@
-"""Manifests: one CSV per data set (video path, label index, class name, split, ...) and its class list."""
+"""Manifests: one CSV per data set (video path, label index, class name, split, ...), its class list, and the
+videos its annotations list but its files lack (``<manifest>.missing.csv``)."""
 
 from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, Iterable, List, Mapping, Sequence
 
 from ..errors import MissingInput, UserError
-from ..io import write_csv, write_text
+from ..io import read_csv, write_csv, write_text
 
 COLUMNS = ("path", "label", "classname", "split")
 
@@ -35,3 +36,29 @@ def write_lines(path: Path, lines: Sequence[str]) -> None:
 
 def read_lines(path: Path) -> List[str]:
     return [line for line in Path(path).read_text().splitlines() if line]
+
+
+def missing_path(manifest: Path) -> Path:
+    return Path(manifest).with_suffix(".missing.csv")
+
+
+def write_missing(manifest: Path, missing: Mapping[str, str]) -> None:
+    """The videos the annotations list but the files lack, each with its split field (as a manifest row's)."""
+    write_csv(missing_path(manifest), [{"video": v, "split": s} for v, s in missing.items()], ("video", "split"))
+
+
+def read_missing(manifest: Path) -> Dict[str, str]:
+    path = missing_path(manifest)
+    rows = read_csv(path, f"{path} does not exist: it is written beside the manifest by the data preparation rule "
+                          "(re-run it)")
+    return {row["video"]: row["split"] for row in rows}
+
+
+def split_counts(fields: Iterable[str], splits: Sequence[str]) -> Dict[str, int]:
+    """How many of the split ``fields`` (a row's ``split``: space-separated names) fall in each of ``splits``."""
+    counts = dict.fromkeys(splits, 0)
+    for field in fields:
+        for name in field.split():
+            if name in counts:
+                counts[name] += 1
+    return counts

@@ -13,7 +13,7 @@ needs, as a list of alternative sources tried in order (see :mod:`openvclip.data
 
 Downloads go to ``<downloads>/<role>/`` and stay there (a failed run resumes them); each archive is unpacked to
 ``<raw>/<role>/``; plain files are linked there. Videos the annotations list but the files lack are written
-to ``<manifest>.missing.txt`` and skipped.
+to ``<manifest>.missing.csv`` (video, split) and skipped; evaluation and training count them as lost.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import Dict, List, Mapping, Tuple
 
 from ..errors import UserError
 from .archives import archive_stem, extract, is_archive
+from .losses import DEFAULT_MAX_UNREADABLE
 from .sources import Source, fetch
 
 ROLES = {
@@ -52,6 +53,7 @@ class RealSet:
     eval_splits: list = dataclasses.field(default_factory=list)   # default: every split except train
     frames: dict = dataclasses.field(default_factory=dict)        # frame store settings (see data/frames.py)
     description: str = ""
+    max_unreadable: float = DEFAULT_MAX_UNREADABLE  # read by training and evaluation (data/losses.py)
 
     @classmethod
     def from_dict(cls, values: Mapping, name: str) -> "RealSet":
@@ -104,8 +106,9 @@ def materialise(spec: RealSet, downloads: Path, raw: Path, progress: bool = True
     return folders
 
 
-def parse(spec: RealSet, folders: Mapping[str, Path]) -> Tuple[List[dict], List[str], List[str]]:
-    """``(rows, classes, missing)`` of a materialised data set."""
+def parse(spec: RealSet, folders: Mapping[str, Path]) -> Tuple[List[dict], List[str], Dict[str, str]]:
+    """``(rows, classes, missing)`` of a materialised data set; ``missing`` maps each video the annotations list
+    but the files lack to its split field (as a row's ``split``: the splits it is in)."""
     from .sets import hmdb51, kinetics, msrvtt, ucf101
 
     videos = [folders[r] for r in folders if r == "videos" or r.startswith("videos_")]

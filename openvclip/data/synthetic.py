@@ -20,6 +20,7 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 
 from ..errors import UserError
+from .losses import DEFAULT_MAX_UNREADABLE
 
 COLOURS: Dict[str, Tuple[int, int, int]] = {
     "red": (230, 40, 40), "green": (40, 200, 60), "blue": (50, 80, 235), "yellow": (235, 225, 50),
@@ -251,6 +252,7 @@ class SyntheticSet:
     motions: list = dataclasses.field(default_factory=lambda: list(MOTIONS))
     source: str = "synthetic"
     seed: int = 0
+    max_unreadable: float = DEFAULT_MAX_UNREADABLE  # read by training and evaluation (data/losses.py)
 
     @classmethod
     def from_dict(cls, values, name: str) -> "SyntheticSet":

@@ -52,7 +52,8 @@ class EvalSet:
     # split -> the classes (indices into ``text``'s columns) it is scored over: K600's fixed lists of 160 of the
     # 220 novel classes, whether or not every class kept a readable video. Splits not named: every class.
     split_classes: Mapping[str, Sequence[int]] = dataclasses.field(default_factory=dict)
-    unreadable: Mapping[str, int] = dataclasses.field(default_factory=dict)  # split -> videos left out
+    unreadable: Mapping[str, int] = dataclasses.field(default_factory=dict)  # split -> videos that did not decode
+    missing: Mapping[str, int] = dataclasses.field(default_factory=dict)  # split -> listed videos absent on disk
 
 
 @torch.inference_mode()
@@ -111,7 +112,8 @@ def score_set(video_embeddings: torch.Tensor, item: EvalSet) -> List[dict]:
             metrics = {f"top{k}": 100.0 * topk_accuracy(scores, labels, k) for k in (1, 5)}
             classes = len(columns)
         rows += [{"dataset": item.name, "split": split, "metric": metric, "value": round(value, 4),
-                  "n_videos": count, "n_classes": classes, "n_unreadable": item.unreadable.get(split, 0)}
+                  "n_videos": count, "n_classes": classes, "n_missing": item.missing.get(split, 0),
+                  "n_unreadable": item.unreadable.get(split, 0)}
                  for metric, value in metrics.items()]
     return rows + split_statistics(rows)
 
@@ -121,7 +123,7 @@ NUMBERED_TEST_SPLIT = re.compile(r"test\d+")
 
 def split_statistics(rows: Sequence[Mapping]) -> List[dict]:
     """Rows ``mean`` and ``std`` (sample) per metric over the numbered test splits, when there are two or more;
-    their ``n_videos``/``n_unreadable`` are the splits' totals and ``n_classes`` the splits' mean."""
+    their ``n_videos``/``n_missing``/``n_unreadable`` are the splits' totals and ``n_classes`` the splits' mean."""
     per_metric: Dict[str, list] = {}
     for row in rows:
         if NUMBERED_TEST_SPLIT.fullmatch(row["split"]):
@@ -133,6 +135,7 @@ def split_statistics(rows: Sequence[Mapping]) -> List[dict]:
         values = [row["value"] for row in group]
         common = {"dataset": group[0]["dataset"], "metric": metric, "n_videos": sum(r["n_videos"] for r in group),
                   "n_classes": round(statistics.fmean(r["n_classes"] for r in group)),
+                  "n_missing": sum(r["n_missing"] for r in group),
                   "n_unreadable": sum(r["n_unreadable"] for r in group)}
         out += [{**common, "split": "mean", "value": round(statistics.fmean(values), 4)},
                 {**common, "split": "std", "value": round(statistics.stdev(values), 4)}]

@@ -23,6 +23,7 @@ import statistics
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
+from ..errors import UserError
 from ..io import write_csv, write_json
 from .tables import read_rows, value
 
@@ -282,12 +283,40 @@ def _mean_std(values: Sequence[float]) -> str:
     return f"{statistics.fmean(values):.1f} ± {statistics.stdev(values):.1f}"
 
 
+def _count(text) -> Optional[int]:
+    return None if text in (None, "") else int(text)
+
+
+def video_counts(rows) -> Dict[str, Dict[str, Dict[str, Optional[int]]]]:
+    """{data set: {split: {listed, missing, unreadable, scored}}} from result rows: the splits scored one by one
+    (not their mean/std), read off the first row of each (every variant and ratio scores the same videos).
+    A count a result file lacks (written before it was recorded) is None, never a guess."""
+    out: Dict[str, Dict[str, Dict[str, Optional[int]]]] = {}
+    for row in rows:
+        if row["split"] in ("mean", "std") or row["split"] in out.get(row["dataset"], {}):
+            continue
+        scored, missing, unreadable = (_count(row.get(k)) for k in ("n_videos", "n_missing", "n_unreadable"))
+        listed = None if None in (scored, missing, unreadable) else scored + missing + unreadable
+        out.setdefault(row["dataset"], {})[row["split"]] = {"listed": listed, "missing": missing,
+                                                            "unreadable": unreadable, "scored": scored}
+    return out
+
+
+def videos_table(counts: Mapping[str, Mapping[str, Mapping[str, Optional[int]]]]) -> str:
+    body = [[dataset, split] + ["not recorded" if c[k] is None else str(c[k])
+                                for k in ("listed", "missing", "unreadable", "scored")]
+            for dataset, splits in counts.items() for split, c in splits.items()]
+    return _table(["data set", "split", "listed", "missing on disk", "unreadable", "scored"], body)
+
+
 def metrics_of(rows, spec: Mapping) -> dict:
     """Headline numbers for ``dvc metrics``: {variant: {which: {"ratio": r, "<set>_top1": value, ...}}} on the
     reported splits (with ``_std`` over the test splits where a set has several); ``which`` is ``trained`` (r=0),
     ``test_ratio`` (the configured one), ``val_chosen`` or, for a variant with one ratio, ``only``. Keys hold no
-    dots: DVC joins nested keys with them."""
-    out: Dict[str, dict] = {}
+    dots: DVC joins nested keys with them. Key ``videos``: :func:`video_counts`."""
+    if "videos" in spec["variants"]:
+        raise UserError("a variant is named 'videos', the key of metrics.json's video counts: rename the variant")
+    out: Dict[str, dict] = {"videos": video_counts(rows)}
     sets = [(d, "top1") for d in [spec["train_set"]] + list(spec["zeroshot"])]
     sets += [(d, "t2v_r1") for d in spec.get("retrieval", [])]
     for row in headline(rows, spec)[0]:
@@ -339,6 +368,11 @@ def write_report(spec: Mapping, summary_path: Path, plot_path: Path, metrics_pat
                             [[_fmt(metrics["zero_shot_top1_all"]), _fmt(metrics["zero_shot_top1_seen"]),
                               _fmt(metrics["zero_shot_top1_heldout"]), metrics["steps"],
                               _fmt(metrics["final_loss"], 3)]]))
+    lines.append("## Videos per data set and split\n")
+    lines.append("Listed by the data set's annotations; missing on disk (absent from the downloaded files); "
+                 "unreadable (the file does not decode); scored. Lost videos are left out of the scores; a job "
+                 "stops when a split loses more than its data set's `max_unreadable` allows.\n")
+    lines.append(videos_table(video_counts(groups[sorted(groups)[0]])))
     zs_names = list(spec["zeroshot"])
     for experiment in experiments:
         seeds = sorted(k[1] for k in groups if k[0] == experiment)

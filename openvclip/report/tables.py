@@ -9,7 +9,7 @@ from ..errors import UserError
 from ..io import read_csv, write_csv
 
 RESULT_COLUMNS = ("variant", "ratio", "dataset", "split", "metric", "value", "n_videos", "n_classes",
-                  "n_unreadable", "config_hash")
+                  "n_missing", "n_unreadable", "config_hash")
 
 
 def write_rows(path: Path, rows: Sequence[Mapping[str, object]], columns: Sequence[str]) -> None:

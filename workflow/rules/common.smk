@@ -144,6 +144,12 @@ def weights_file(exp, seed, variant):
     return f"{model_dir(exp, seed, source)}/{name}"
 
 
+def max_unreadable_option(ds):
+    """The train command's --max-unreadable option when the data set sets its limit (else the default holds)."""
+    spec = DATASETS[ds]
+    return f" --max-unreadable {spec['max_unreadable']}" if "max_unreadable" in spec else ""
+
+
 def eval_set(exp, ds, input):
     """What the evaluate command's --sets argument needs of one data set."""
     spec = DATASETS[ds]
@@ -151,6 +157,8 @@ def eval_set(exp, ds, input):
             "text": input.text, "column": label_column(exp, ds)}
     if spec.get("eval_splits"):
         item["eval_splits"] = spec["eval_splits"]
+    if "max_unreadable" in spec:
+        item["max_unreadable"] = spec["max_unreadable"]
     if spec.get("format") == "kinetics600_novel":  # each split is scored over its own fixed 160 classes
         item["novel_splits"] = spec
     return item

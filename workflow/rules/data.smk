@@ -7,6 +7,7 @@ rule prepare_dataset:
     output:
         manifest="data/manifests/{ds}.csv",
         classes="data/manifests/{ds}.classes.txt",
+        missing="data/manifests/{ds}.missing.csv",
     params:
         dataset=lambda wc: js(DATASETS[wc.ds]),
         world=js(config.get("world", {})),

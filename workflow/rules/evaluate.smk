@@ -7,6 +7,7 @@ rule evaluate:
         trained=lambda wc: f"{model_dir(wc.exp, wc.seed, source_variant(wc.variant))}/model.safetensors",
         frames="data/frames/{ds}",
         manifest="data/manifests/{ds}.csv",
+        missing="data/manifests/{ds}.missing.csv",
         text=lambda wc: text_file(wc.exp, wc.ds),
     output:
         "results/runs/{exp}/seed{seed}/{variant}/{ds}.csv",

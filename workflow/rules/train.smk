@@ -6,6 +6,7 @@ rule train_variant:
         theta0="models/clip/theta0.safetensors",
         videos=f"data/train_videos/{TRAIN_SET}/index.csv",
         manifest=f"data/manifests/{TRAIN_SET}.csv",
+        missing=f"data/manifests/{TRAIN_SET}.missing.csv",
         text=lambda wc: text_file(wc.exp, TRAIN_SET),
     output:
         # model.safetensors is written last (after swa.safetensors and the log), so it marks a finished run.
@@ -16,6 +17,7 @@ rule train_variant:
         temporal=lambda wc: "--temporal" if VARIANTS[wc.variant]["temporal"] else "--no-temporal",
         boundary=config.get("temporal", {}).get("boundary", "mask"),
         column=lambda wc: label_column(wc.exp, TRAIN_SET),
+        max_unreadable=max_unreadable_option(TRAIN_SET),
         out_dir="models/{exp}/seed{seed}/{variant}",
         launcher=lambda wc, resources: launcher(resources),
         threads=lambda wc, threads, resources: threads_per_process(threads, resources),
@@ -33,5 +35,5 @@ rule train_variant:
     shell:
         "{params.launcher} --threads {params.threads} train --model {params.model:q} --theta0 {input.theta0}"
         " {params.temporal} --boundary {params.boundary} --train {params.train:q} --videos {input.videos}"
-        " --manifest {input.manifest} --text {input.text} --column {params.column}"
+        " --manifest {input.manifest} --text {input.text} --column {params.column}{params.max_unreadable}"
         " --out-dir {params.out_dir} > {log} 2>&1"

@@ -5,7 +5,7 @@ to spaces."""
 from __future__ import annotations
 
 import re
-from typing import List, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 from ...errors import MissingInput
 from . import Roots, VideoIndex, find_files, join_splits
@@ -19,7 +19,7 @@ def class_text(name: str) -> str:
 
 
 def parse(videos: Roots, annotations: Roots, splits: Sequence[int] = (1, 2, 3)
-          ) -> Tuple[List[dict], List[str], List[str]]:
+          ) -> Tuple[List[dict], List[str], Dict[str, str]]:
     """``(rows, classes, missing)``; a video's ``split`` lists the test splits (``test1``..) it is in."""
     files = {}
     for path in find_files(annotations, "*_test_split*.txt"):
@@ -35,7 +35,7 @@ def parse(videos: Roots, annotations: Roots, splits: Sequence[int] = (1, 2, 3)
         if lacking:
             raise MissingInput(f"HMDB51 class {cls!r} has no test split file for split(s) {lacking}")
     index = VideoIndex(videos)
-    membership, missing = {}, []
+    membership, missing = {}, {}
     for (cls, k), path in sorted(files.items()):
         for line in path.read_text().splitlines():
             fields = line.split()
@@ -43,10 +43,10 @@ def parse(videos: Roots, annotations: Roots, splits: Sequence[int] = (1, 2, 3)
                 continue
             video = index.find(f"{cls}/{fields[0]}")
             if video is None:
-                missing.append(f"{cls}/{fields[0]}")
+                missing.setdefault(f"{cls}/{fields[0]}", set()).add(f"test{k}")
                 continue
             membership.setdefault(video, (names.index(cls), set()))[1].add(f"test{k}")
     classes = [class_text(n) for n in names]
     rows = [{"path": str(path), "label": label, "classname": classes[label], "split": join_splits(s)}
             for path, (label, s) in sorted(membership.items())]
-    return rows, classes, list(dict.fromkeys(missing))  # once, though listed in several splits
+    return rows, classes, {name: join_splits(s) for name, s in missing.items()}

@@ -63,7 +63,7 @@ def _index(videos: Roots, replacement: Optional[Path]) -> VideoIndex:
 
 
 def parse(videos: Roots, annotations: Roots, splits: Dict[str, str], replacement: Optional[Path] = None
-          ) -> Tuple[List[dict], List[str], List[str]]:
+          ) -> Tuple[List[dict], List[str], Dict[str, str]]:
     """``(rows, classes, missing)`` for ``splits`` (split name -> annotation CSV file name, e.g. ``val: val.csv``).
 
     Classes: the sorted labels of all given CSVs (Kinetics' usual label order), names as given.
@@ -72,13 +72,13 @@ def parse(videos: Roots, annotations: Roots, splits: Dict[str, str], replacement
     classes = sorted({row["label"] for table in tables.values() for row in table})
     label_of = {c: i for i, c in enumerate(classes)}
     index = _index(videos, replacement)
-    rows, missing = [], []
+    rows, missing = [], {}
     for split, table in tables.items():
         for entry in table:
             name = clip_name(entry["youtube_id"], entry["time_start"], entry["time_end"])
             path = index.find(name)
             if path is None:
-                missing.append(name)
+                missing[name] = split
                 continue
             rows.append({"path": str(path), "label": label_of[entry["label"]], "classname": entry["label"],
                          "split": split})
@@ -117,7 +117,7 @@ def novel_splits(novel: Sequence[str], source: str = "er_zsar", seed: int = 0, s
 
 def parse_novel(videos: Roots, annotations: Roots, k400_annotations: Roots, videos_from: str = "val",
                 split_source: str = "er_zsar", seed: int = 0, replacement: Optional[Path] = None
-                ) -> Tuple[List[dict], List[str], List[str]]:
+                ) -> Tuple[List[dict], List[str], Dict[str, str]]:
     """``(rows, classes, missing)``: videos of the novel classes from K600's ``videos_from`` set (``val`` as the
     Open-VCLIP release, ``test`` as ER-ZSAR / ViFi-CLIP); a video's ``split`` lists the splits (``test1``..)
     whose classes include its class. ``classes`` are all novel classes; each split is scored over its own."""
@@ -135,7 +135,7 @@ def parse_novel(videos: Roots, annotations: Roots, k400_annotations: Roots, vide
     member = {normalise_name(c): [f"test{k + 1}" for k, split in enumerate(lists) if c in split] for c in novel}
     label_of = {normalise_name(c): i for i, c in enumerate(novel)}
     index = _index(videos, replacement)
-    rows, missing = [], []
+    rows, missing = [], {}
     for entry in read_annotations(find_annotation(annotations, f"{videos_from}.csv")):
         key = normalise_name(entry["label"])
         if key not in label_of or not member[key]:
@@ -143,7 +143,7 @@ def parse_novel(videos: Roots, annotations: Roots, k400_annotations: Roots, vide
         name = clip_name(entry["youtube_id"], entry["time_start"], entry["time_end"])
         path = index.find(name)
         if path is None:
-            missing.append(name)
+            missing[name] = join_splits(member[key])
             continue
         rows.append({"path": str(path), "label": label_of[key], "classname": novel[label_of[key]],
                      "split": join_splits(member[key])})

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import csv
-from typing import List, Tuple
+from typing import Dict, List, Tuple
 
 from ...errors import MissingInput, UserError
 from . import Roots, VideoIndex, find_files
@@ -13,7 +13,7 @@ CSV_NAME = "MSRVTT_JSFUSION_test.csv"
 COLUMNS = ("video_id", "sentence")
 
 
-def parse(videos: Roots, annotations: Roots) -> Tuple[List[dict], List[str], List[str]]:
+def parse(videos: Roots, annotations: Roots) -> Tuple[List[dict], List[str], Dict[str, str]]:
     found = list(find_files(annotations, CSV_NAME))
     if not found:
         raise MissingInput(f"{CSV_NAME} not found under {annotations}: is msrvtt_data.zip among the data "
@@ -25,11 +25,11 @@ def parse(videos: Roots, annotations: Roots) -> Tuple[List[dict], List[str], Lis
             raise UserError(f"{found[0]} lacks column(s) {sorted(lacking)}")
         entries = list(reader)
     index = VideoIndex(videos)
-    rows, missing = [], []
+    rows, missing = [], {}
     for entry in entries:
         path = index.find(f"{entry['video_id']}.mp4")
         if path is None:
-            missing.append(entry["video_id"])
+            missing[entry["video_id"]] = "test"
             continue
         rows.append({"path": str(path), "label": len(rows), "classname": entry["video_id"], "split": "test",
                      "caption": entry["sentence"].strip()})

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import List, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 from ...errors import MissingInput, UserError
 from . import Roots, VideoIndex, find_files, join_splits
@@ -36,7 +36,7 @@ def _find_file(roots: Roots, name: str) -> Path:
 
 
 def parse(videos: Roots, annotations: Roots, splits: Sequence[int] = (1, 2, 3), full: bool = False
-          ) -> Tuple[List[dict], List[str], List[str]]:
+          ) -> Tuple[List[dict], List[str], Dict[str, str]]:
     """``(rows, classes, missing)``: test-split membership ``test1``..``test3`` (and ``full`` for every video)."""
     folders = {}
     for line in _find_file(annotations, "classInd.txt").read_text().splitlines():
@@ -45,8 +45,7 @@ def parse(videos: Roots, annotations: Roots, splits: Sequence[int] = (1, 2, 3), 
             folders[folder.lower()] = (int(index) - 1, folder)  # classInd is 1-based
     classes = [class_text(folder) for _, folder in sorted(folders.values())]
     index = VideoIndex(videos)
-    membership = {}
-    missing = []
+    membership, missing = {}, {}
     for k in splits:
         for line in _find_file(annotations, f"testlist0{k}.txt").read_text().splitlines():
             entry = line.strip().split(" ")[0]
@@ -57,7 +56,7 @@ def parse(videos: Roots, annotations: Roots, splits: Sequence[int] = (1, 2, 3), 
                 raise UserError(f"testlist0{k}.txt names class folder {folder!r}, absent from classInd.txt")
             path = index.find(entry)
             if path is None:
-                missing.append(entry)
+                missing.setdefault(entry, set()).add(f"test{k}")
                 continue
             membership.setdefault(path, (folders[folder.lower()][0], set()))[1].add(f"test{k}")
     if full:
@@ -67,5 +66,5 @@ def parse(videos: Roots, annotations: Roots, splits: Sequence[int] = (1, 2, 3), 
                 membership.setdefault(path, (folders[folder][0], set()))[1].add("full")
     rows = [{"path": str(path), "label": label, "classname": classes[label], "split": join_splits(names)}
             for path, (label, names) in sorted(membership.items())]
-    return rows, classes, list(dict.fromkeys(missing))  # once, though listed in several splits
+    return rows, classes, {name: join_splits(s) for name, s in missing.items()}
 
