@@ -11,7 +11,8 @@ from torch.utils.data import Dataset
 
 from openvclip.errors import UserError
 from openvclip.models import enable_temporal_attention, encode_video, video_logits, vision_parameters
-from openvclip.train import TrainConfig, fit, latest_checkpoint, load_weights, warmup_cosine, weight_decay_split
+from openvclip.train import (TrainConfig, fit, latest_checkpoint, load_weights, save_weights, warmup_cosine,
+                             weight_decay_split)
 
 from .conftest import make_clip
 
@@ -139,6 +140,17 @@ def test_checkpoints_of_a_run_with_other_settings_are_not_resumed(tmp_path, caps
     assert "other settings" not in capsys.readouterr().out and resumed["steps"] == 4
 
 
+def test_a_run_that_starts_over_first_removes_the_weights_of_an_earlier_run(tmp_path):
+    out = tmp_path / "run"
+    for name in ("model.safetensors", "swa.safetensors"):  # an earlier run's results, no checkpoint to resume
+        save_weights({"stale": torch.zeros(1)}, out / name)
+    model = enable_temporal_attention(make_clip())
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        fit(model, Crashing(MovingSquares(size=16), after=3), classifier_for(model), config(epochs=2), out,
+            progress=False)
+    assert not (out / "model.safetensors").exists() and not (out / "swa.safetensors").exists()
+
+
 class RunsCodeWhenUnpickled:
     """What a tampered state file could hold: unpickling it calls ``marker.touch()``."""
 
@@ -171,12 +183,17 @@ def test_finetune_has_no_interpolated_pass_and_frozen_keeps_theta0(tmp_path):
     result = fit(model, MovingSquares(size=16), classifier_for(model), config(objective="frozen"), tmp_path / "f",
                  progress=False)
     assert result["steps"] == 0 and all(torch.equal(v, theta0[k]) for k, v in load_weights(result["model"]).items())
+    with pytest.raises(UserError, match="holds no SWA average: its training ran with SWA off"):
+        load_weights(result["swa"])
 
     model = make_clip()
     result = fit(model, MovingSquares(size=16), classifier_for(model), config(objective="finetune", epochs=1),
                  tmp_path / "ft", progress=False)
     rows = list(csv.DictReader(open(tmp_path / "ft" / "train_log.csv")))
-    assert result["swa"] is None and all(r["alpha"] == "nan" for r in rows)
+    assert all(r["alpha"] == "nan" for r in rows)
+    # Every training writes swa.safetensors (the workflow declares it); without SWA it says so and holds nothing.
+    with pytest.raises(UserError, match=r"ft/swa.safetensors holds no SWA average.*ft/model.safetensors"):
+        load_weights(result["swa"])
     trained = load_weights(result["model"])
     assert any(not torch.equal(trained[k], theta0[k]) for k in theta0)
     # The text tower never trains.

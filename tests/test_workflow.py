@@ -142,6 +142,28 @@ def test_second_run_plans_nothing(finished):
     assert planned_jobs(snakemake(finished, "-n", "all")) == {}
 
 
+def test_evaluation_waits_for_the_weights_it_reads(finished, tmp_path):
+    """Open-VCLIP is evaluated with its SWA average, a declared output of its training: without the file the
+    training runs again (an undeclared file would be taken as it is, however stale)."""
+    swa = finished / "models" / "main" / "seed0" / "openvclip" / "swa.safetensors"
+    shutil.move(swa, tmp_path / "swa.safetensors")
+    try:
+        out = snakemake(finished, "-n", "all")
+    finally:
+        shutil.move(tmp_path / "swa.safetensors", swa)
+    jobs = planned_jobs(out)
+    assert jobs.get("train_variant") == 1 and jobs.get("evaluate", 0) >= 1
+    assert "variant=openvclip" in out.stdout + out.stderr and "variant=finetune" not in out.stdout + out.stderr
+    # A variant set to evaluate an SWA average its training does not keep stops while the DAG is built.
+    config = yaml.safe_load((finished / "config.yaml").read_text())
+    config["variants"]["finetune"]["weights"] = "swa"
+    (tmp_path / "swa.yaml").write_text(yaml.safe_dump(config))
+    refused = snakemake(finished, "-n", "all", "--configfile", str(tmp_path / "swa.yaml"), check=False)
+    assert refused.returncode != 0
+    assert "variants.finetune.weights is swa, but the training of finetune in experiment main keeps no SWA " \
+           "average" in refused.stdout + refused.stderr
+
+
 def test_changing_a_config_value_reruns_only_what_depends_on_it(finished):
     config = yaml.safe_load((finished / "config.yaml").read_text())
     config["datasets"]["captions"]["splits"]["test"] = 10

@@ -27,6 +27,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Tuple
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
@@ -174,7 +175,21 @@ def load_weights(path: Path) -> Dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise MissingInput(f"weights file {path} does not exist")
-    return load_file(str(path))
+    weights = load_file(str(path))
+    if not weights:
+        with safe_open(str(path), "pt") as f:
+            if (f.metadata() or {}).get("swa") == "off":
+                raise UserError(f"{path} holds no SWA average: its training ran with SWA off (train.swa; on by "
+                                f"default for the openvclip objective only); its weights are {path.parent}/"
+                                "model.safetensors")
+    return weights
+
+
+def write_no_swa(path: Path, objective: str) -> None:
+    """``swa.safetensors`` of a training without SWA: no tensors, metadata ``swa: off``. Every training writes
+    the file, so the workflow declares it as an output of every training (what a rule reads, a rule declares);
+    :func:`load_weights` refuses it by name."""
+    save_weights({}, path, {"swa": "off", "objective": objective})
 
 
 def _checkpoint_dirs(root: Path):
@@ -237,8 +252,9 @@ def fit(model: nn.Module, dataset: Dataset, classifier: torch.Tensor, cfg: Train
     """Train ``model``'s vision tower on ``dataset`` (items ``(video (T,3,H,W) float, label int)``).
 
     ``theta0`` defaults to the model's weights on entry. Writes into ``out_dir``: ``checkpoints/epoch-NNNN/``,
-    ``train_log.csv``, ``model.safetensors`` (last weights), ``swa.safetensors`` (the SWA average, when on),
-    ``train_info.json``. Returns the paths and the final step. Resumes from the last checkpoint found there.
+    ``train_log.csv``, ``model.safetensors`` (last weights), ``swa.safetensors`` (the SWA average; with SWA off, a file
+    saying so), ``train_info.json``. Returns the paths and the final step. Resumes from the last checkpoint found
+    there; a run that starts over first removes the weights files of an earlier one.
     In a process group (torchrun) every process calls it; each scores its share of every global batch.
     """
     procs = current()
@@ -259,12 +275,17 @@ def fit(model: nn.Module, dataset: Dataset, classifier: torch.Tensor, cfg: Train
             "torch": torch.__version__, "processes": procs.world, "device": str(device),
             "amp": _amp_mode(cfg, device)}
 
+    if procs.main and latest_checkpoint(out_dir) is None:
+        # A run that starts over leaves nothing of an earlier one that could be read as its result.
+        for name in ("model.safetensors", "swa.safetensors"):
+            (out_dir / name).unlink(missing_ok=True)
     if cfg.objective == "frozen":
         if procs.main:
+            write_no_swa(out_dir / "swa.safetensors", "frozen")
             save_weights(theta0, out_dir / "model.safetensors", {"objective": "frozen"})
             write_json(out_dir / "train_info.json", {**info, "steps": 0})
         barrier(procs)
-        return {"model": out_dir / "model.safetensors", "swa": None, "steps": 0}
+        return {"model": out_dir / "model.safetensors", "swa": out_dir / "swa.safetensors", "steps": 0}
 
     seed_everything(cfg.seed)
     if cfg.grad_checkpointing:
@@ -297,7 +318,8 @@ def fit(model: nn.Module, dataset: Dataset, classifier: torch.Tensor, cfg: Train
                 print(f"checkpoints in {out_dir / 'checkpoints'} come from a run with other settings "
                       f"({', '.join(differing) or 'unknown'}); discarding them and starting afresh")
                 shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)
-                (out_dir / "train_log.csv").unlink(missing_ok=True)
+                for name in ("train_log.csv", "model.safetensors", "swa.safetensors"):
+                    (out_dir / name).unlink(missing_ok=True)
             resume = None
     barrier(procs)  # every process has read the checkpoint (or seen it discarded) before anyone writes
     if resume is not None:
@@ -378,10 +400,12 @@ def fit(model: nn.Module, dataset: Dataset, classifier: torch.Tensor, cfg: Train
                              cfg.keep_checkpoints, fingerprint)
         barrier(procs)
 
-    swa_path = out_dir / "swa.safetensors" if swa is not None else None
+    swa_path = out_dir / "swa.safetensors"
     if procs.main:
         if swa is not None:
             save_weights(swa.averaged(params), swa_path, {"objective": cfg.objective, "swa_epochs": swa.epochs})
+        else:
+            write_no_swa(swa_path, cfg.objective)
         write_json(out_dir / "train_info.json", {**info, "steps": step,
                                                   "swa_epochs": swa.epochs if swa is not None else None})
         # Last: model.safetensors is what the workflow waits for, so it marks a finished run.

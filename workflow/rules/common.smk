@@ -3,6 +3,7 @@
 import json
 
 from openvclip.config import config_hash, resolve_base, validate_config
+from openvclip.errors import UserError
 
 # A config may name a `base:` file it is merged over (the paper configs share config/paper_base.yaml).
 _resolved = resolve_base(config, workflow.basedir)
@@ -137,9 +138,14 @@ def weights_file(exp, seed, variant):
     """The weights a variant is evaluated with: the SWA average when its training keeps one."""
     source = source_variant(variant)
     which = VARIANTS[variant].get("weights") or VARIANTS[source].get("weights")
+    swa = train_config(exp, seed, source).get("swa")
+    keeps_swa = swa if swa is not None else objective(source) == "openvclip"
+    if which == "swa" and not keeps_swa:
+        raise UserError(f"variants.{variant}.weights is swa, but the training of {source} in experiment {exp} "
+                        "keeps no SWA average (train.swa is off, or unset for an objective other than openvclip): "
+                        "set train.swa: true, or weights: last")
     if which is None:
-        swa = train_config(exp, seed, source).get("swa")
-        which = "swa" if (swa if swa is not None else objective(source) == "openvclip") else "last"
+        which = "swa" if keeps_swa else "last"
     name = "swa.safetensors" if which == "swa" else "model.safetensors"
     return f"{model_dir(exp, seed, source)}/{name}"
 
@@ -265,7 +271,7 @@ CONDA_ENV = "../envs/openvclip.yaml"
 def dataset_not_in_config(name, target):
     configs = OTHER_DATASETS[name]
     # The target before --configfile: that option takes several files and would read the target as one more.
-    raise ValueError(
+    raise UserError(
         f"data set {name!r} is not defined in the active config ({ACTIVE_CONFIG}); it is defined in "
         f"{', '.join(configs)}. Run: `snakemake {target} --configfile {configs[0]}`. "
         f"The active config defines: {', '.join(sorted(DATASETS))}")

@@ -4,7 +4,7 @@
 rule evaluate:
     input:
         theta0="models/clip/theta0.safetensors",
-        trained=lambda wc: f"{model_dir(wc.exp, wc.seed, source_variant(wc.variant))}/model.safetensors",
+        weights=lambda wc: weights_file(wc.exp, wc.seed, wc.variant),
         frames="data/frames/{ds}",
         manifest="data/manifests/{ds}.csv",
         missing="data/manifests/{ds}.missing.csv",
@@ -13,7 +13,6 @@ rule evaluate:
         "results/runs/{exp}/seed{seed}/{variant}/{ds}.csv",
     params:
         model=js(config["clip"]["model"]),
-        weights=lambda wc: weights_file(wc.exp, wc.seed, wc.variant),
         temporal=lambda wc: "--temporal" if VARIANTS[wc.variant]["temporal"] else "--no-temporal",
         boundary=config.get("temporal", {}).get("boundary", "mask"),
         ratios=lambda wc: js(ratios(wc.variant)),
@@ -33,7 +32,7 @@ rule evaluate:
         # Lower CPU priority: on a laptop, evaluations fill the cycles the training jobs (the critical path)
         # leave free instead of slowing them down; on a cluster each job has its own cores and it changes nothing.
         "nice -n 10 openvclip --threads {threads} evaluate --model {params.model:q} --theta0 {input.theta0}"
-        " --weights {params.weights} {params.temporal} --boundary {params.boundary} --ratios {params.ratios:q}"
+        " --weights {input.weights} {params.temporal} --boundary {params.boundary} --ratios {params.ratios:q}"
         " --sets {params.sets:q} --variant {wildcards.variant} --hash-of {params.hash_of:q}"
         " --batch-size {params.batch} --out {output} > {log} 2>&1"
 

@@ -9,8 +9,10 @@ rule train_variant:
         missing=f"data/manifests/{TRAIN_SET}.missing.csv",
         text=lambda wc: text_file(wc.exp, TRAIN_SET),
     output:
+        # Both weights files evaluation may read: swa.safetensors holds the SWA average, or says SWA was off.
         # model.safetensors is written last (after swa.safetensors and the log), so it marks a finished run.
         weights="models/{exp}/seed{seed}/{variant}/model.safetensors",
+        swa="models/{exp}/seed{seed}/{variant}/swa.safetensors",
     params:
         model=js(config["clip"]["model"]),
         train=lambda wc: js(train_config(wc.exp, wc.seed, wc.variant)),
