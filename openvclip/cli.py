@@ -371,7 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--column", default="classname")
     p.add_argument("--max-unreadable", type=_ratio, default=None,
                    help="the largest fraction of the train split's listed videos that may be lost (missing on disk "
-                        f"or unreadable; datasets.<name>.max_unreadable in the config); default {DEFAULT_MAX_UNREADABLE}")
+                        "or unreadable; datasets.<name>.max_unreadable in the config); default "
+                        f"{DEFAULT_MAX_UNREADABLE}")
     p.add_argument("--out-dir", type=Path, required=True)
 
     p = add("evaluate", _cmd_evaluate, "sweep interpolation ratios and score data sets (tidy CSV)")

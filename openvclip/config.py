@@ -120,6 +120,14 @@ def _cross_reference_problems(config: Mapping[str, Any]) -> list:
         if name not in experiments:
             problems.append(f"experiment {name!r} (main_experiment/study) is not defined; defined: "
                             f"{sorted(experiments)}")
+    report = config["report"]
+    for key in ("method", "baseline", "frozen"):
+        if key in report and report[key] not in variants:
+            problems.append(f"key 'report.{key}' = {report[key]!r} is not a variant; allowed: {sorted(variants)}")
+    for name in report.get("without_temporal", []):
+        if name not in variants:
+            problems.append(f"key 'report.without_temporal' names {name!r}, not a variant; allowed: "
+                            f"{sorted(variants)}")
     for name, variant in variants.items():
         source = variant.get("weights_of")
         if source is not None and (source not in variants or "objective" not in variants[source]):

@@ -125,7 +125,8 @@ def test_unreadable_videos_are_skipped_and_set_the_exit_code(demo, tmp_path, cap
 @pytest.mark.parametrize("args, message", [
     (["classify", "x.mp4", "--labels", "only one"], "at least two labels"),
     (["classify", "x.mp4", "--labels-file", "missing.txt"], "argument --labels-file: missing.txt does not exist"),
-    (["retrieve", "--videos", "no/such/folder", "--query", "a dog"], "argument --videos: no/such/folder does not exist"),
+    (["retrieve", "--videos", "no/such/folder", "--query", "a dog"],
+     "argument --videos: no/such/folder does not exist"),
     (["classify", "x.mp4", "--labels", "a,b", "--templates", "[oops"], "--templates must be"),
 ])
 def test_bad_arguments_are_named(demo, args, message, capsys):

@@ -42,6 +42,7 @@ def real_config(http_server, files: Path) -> dict:
     config["train_set"] = "k400"
     config["variants"] = {"frozen": {"objective": "frozen", "temporal": False},
                           "openvclip": {"objective": "openvclip", "temporal": True}}
+    config["report"] = {"method": "openvclip", "baseline": "frozen"}
     config["train"].update(batch_size=4, epochs=1)
     config["experiments"] = {"main": {"labels": "classname", "seeds": [0]}}
     config["study"] = []

@@ -83,7 +83,7 @@ def test_paper_style_results_report_split_means_with_std_and_no_ratio_choice(tmp
     write_rows(tmp_path / "all.csv", rows, list(rows[0]))
     spec = {"files": [tmp_path / "all.csv"], "train_set": "k400", "zeroshot": ["hmdb"], "retrieval": ["msrvtt"],
             "variants": {"frozen": {"trained": False}, "openvclip": {"trained": True}},
-            "trained_variants": ["openvclip"], "test_ratio": 0.5, "demo_checks": False}
+            "trained_variants": ["openvclip"], "test_ratio": 0.5, "method": "openvclip", "baseline": "finetune"}
     write_report(spec, tmp_path / "summary.md", tmp_path / "plot.png", tmp_path / "metrics.json",
                  tmp_path / "points.csv")
     text = (tmp_path / "summary.md").read_text()
@@ -105,3 +105,48 @@ def test_paper_style_results_report_split_means_with_std_and_no_ratio_choice(tmp
     assert "val-chosen" not in text and "Expectations of the demo" not in text
     assert "k400: validation split, hmdb: mean of the test splits, msrvtt: test split" in text
     assert (tmp_path / "plot.png").stat().st_size > 0
+    # The baseline the config names has no results here: the claim is reported as untestable, not skipped.
+    assert "**openvclip above finetune?** | missing" in text
+    assert "On hmdb, the claim cannot be tested: the trade-off curve of openvclip or finetune is missing" in text
+
+
+def demo_rows(method, baseline):
+    """Demo-style test-split rows: the frozen model, a baseline and a method swept over 3 ratios."""
+    rows = []
+    curves = {baseline: {"motion": (60.0, 45.0, 25.0), "appearance": (20.0, 60.0, 80.0), "comp": (10.0, 30.0, 20.0)},
+              method: {"motion": (58.0, 50.0, 25.0), "appearance": (40.0, 70.0, 80.0), "comp": (12.0, 35.0, 20.0)}}
+    for variant, sets in curves.items():
+        for ratio, k in ((0.0, 0), (0.5, 1), (1.0, 2)):
+            rows += [{"variant": variant, "ratio": ratio, "dataset": d, "split": "test", "metric": "top1",
+                      "value": values[k], "n_videos": 10, "n_classes": 8, "n_missing": 0, "n_unreadable": 0,
+                      "config_hash": "h"} for d, values in sets.items()]
+    rows += [{"variant": "clip", "ratio": 1.0, "dataset": d, "split": "test", "metric": "top1", "value": v,
+              "n_videos": 10, "n_classes": 8, "n_missing": 0, "n_unreadable": 0, "config_hash": "h"}
+             for d, v in (("motion", 15.0), ("appearance", 80.0), ("comp", 20.0))]
+    return rows
+
+
+def test_the_report_compares_the_variants_the_config_names(tmp_path):
+    """Renamed variants (the schema allows any name) keep the claim's rows; a missing one is shown missing."""
+    rows = demo_rows("ovc", "ft")
+    write_rows(tmp_path / "all.csv", rows, list(rows[0]))
+    spec = {"files": [tmp_path / "all.csv"], "train_set": "motion", "zeroshot": ["appearance", "comp"],
+            "variants": {"clip": {"trained": False}, "ft": {"trained": True}, "ovc": {"trained": True}},
+            "trained_variants": ["ft", "ovc"], "test_ratio": 0.5, "method": "ovc", "baseline": "ft", "frozen": "clip",
+            "without_temporal": ["ft_static"],
+            "expectations": {"frozen_zeroshot_min": 70, "frozen_closed_above_chance_max": 10,
+                             "baseline_closed_min": 55, "temporal_gain_min": 20, "forgetting_min": 70,
+                             "intermediate_ratio": True}}
+    write_report(spec, tmp_path / "summary.md", tmp_path / "plot.png")
+    text = (tmp_path / "summary.md").read_text()
+    assert "| appearance | **ovc above ft?** | 1 of 1 seeds |" in text
+    assert "On appearance, the claim holds: ovc's curve is above ft's in 1 of 1 seed(s)" in text
+    assert "| frozen CLIP (clip): appearance zero-shot >= 70% | 80.0% | yes |" in text
+    assert "| frozen CLIP (clip): motion closed-set near chance (within 10 points) | 15.0% (chance 12.5%) | yes |" \
+        in text
+    assert "| ft (r=0): motion >= 55% | 60.0% | yes |" in text
+    assert "| forgetting: ft (r=0) appearance >= 70 points below clip | 20.0 vs 80.0 (60.0 points) | **no** |" in text
+    # ft_static was never evaluated: its row says what is missing instead of disappearing.
+    assert "| temporal attention: motion ft >= 20 points above ft_static | missing: ft_static on motion | missing |" \
+        in text
+    assert "| ovc: an intermediate ratio beats both ends on comp | r=0.5: 35.0 vs ends 12.0 / 20.0 | yes |" in text

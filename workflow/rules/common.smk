@@ -257,7 +257,7 @@ def report_spec(files, title, experiments=None):
         "retrieval": [d for d in DATASETS if PROTOCOL_OF[d] == "retrieval"], "variants": variants,
         "trained_variants": [v for v in variants if objective(v) != "frozen" and "weights_of" not in VARIANTS[v]],
         "test_ratio": config["eval"].get("test_ratio", 0.5),
-        "demo_checks": is_synthetic(TRAIN_SET),
+        **config["report"],
         "pretrain_metrics": "models/clip/pretrain_metrics.json" if "config" in config["clip"]["model"] else None,
         "experiments": {e: f"labels: `{EXPERIMENTS[e]['labels']}`, train overrides: "
                            f"`{js(EXPERIMENTS[e].get('train', {}))}`" for e in (experiments or [])},
