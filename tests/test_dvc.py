@@ -10,8 +10,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
-from tests.shell import clean_clone, output, shell, shell_on_fake_slurm
+from tests.code_deps import ROOT, as_dvc_deps, stage_code
+from tests.shell import clean_clone, output, shell, shell_on_fake_slurm, user_env
 from tests.test_workflow import planned_jobs
 
 TRACKED = ("data/manifests", "data/frames", "data/train_videos", "data/text", "models", "results")
@@ -34,6 +36,25 @@ def stages_run(text: str):
 def commit(root: Path, message: str):
     subprocess.run(["git", "-c", "user.email=ci@example.org", "-c", "user.name=ci", "commit", "-qam", message],
                    cwd=root, check=True, capture_output=True)
+
+
+def stage_deps():
+    """{stage: its deps in dvc.yaml} (a `foreach` stage's `do:` block once)."""
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    return {name: (stage.get("do") or stage)["deps"] for name, stage in stages.items()}
+
+
+def test_every_stage_depends_on_the_code_its_jobs_run():
+    for name, deps in stage_deps().items():
+        rules = [d for d in deps if d.startswith("workflow/rules/") and d != "workflow/rules/common.smk"]
+        code = [d for d in deps if d.startswith(("openvclip", "workflow/", "Snakefile"))]
+        expected = list(as_dvc_deps(stage_code(rules)))
+        assert rules and code == expected, f"stage {name}: its deps should list\n" + "\n".join(
+            f"      - {d}" for d in expected)
+    # Evaluation's code is evaluation's: no stage before it reruns when it changes.
+    for name in ("data", "clip", "text", "train"):
+        assert not any(d.startswith("openvclip/eval") for d in stage_deps()[name]), name
+    assert "openvclip/eval" in stage_deps()["evaluate"] and "workflow/rules/common.smk" in stage_deps()["evaluate"]
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +113,27 @@ def test_the_documented_experiment_and_its_comparison_commands(repo):
         assert (root / "dvc_plots" / "index.html").is_file()
     finally:
         shell(root, "rm -rf dvc_plots && git checkout -q -- . && dvc checkout -q")
+    assert digests(root) == before
+
+
+def test_editing_a_function_the_evaluation_runs_reruns_evaluation_and_what_follows_only(repo):
+    """Scores rounded to 2 decimals instead of 4 (in `score_set`): `dvc repro` reruns evaluation, the tables and
+    the report, and nothing upstream. The clone's own code runs (PYTHONPATH), as with its editable install."""
+    root, _, _ = repo
+    before = digests(root)
+    source = root / "openvclip" / "eval" / "evaluate.py"
+    text = source.read_text()
+    assert text.count('"value": round(value, 4)') == 1
+    source.write_text(text.replace('"value": round(value, 4)', '"value": round(value, 2)'))
+    try:
+        ran = stages_run(output(shell(root, "dvc repro", env=user_env(PYTHONPATH=str(root)))))
+        assert {"evaluate", "report"} <= set(ran), ran
+        assert set(ran) <= {"evaluate", "report"} | {s for s in ran if s.startswith(("table@", "sweep@"))}, ran
+        changed = {path for path in before if before[path] != digests(root).get(path)}
+        assert any(p.startswith("results/runs/") for p in changed) and "results/summary.md" in changed
+        assert not any(p.startswith(("data/", "models/")) for p in changed)
+    finally:
+        shell(root, "git checkout -q -- . && dvc checkout -q")
     assert digests(root) == before
 
 

@@ -1,0 +1,135 @@
+"""The source files each DVC stage's jobs run, found from the code itself (for tests/test_dvc.py).
+
+A stage runs Snakemake, which reads the Snakefile, `workflow/rules/common.smk` and the stage's rule files; their
+shell commands run `openvclip <subcommand>`. A subcommand runs its `_cmd_*` function in `openvclip/cli.py`, the
+`openvclip/steps.py` functions that calls (followed function by function: steps.py serves every stage) and the
+modules those import, each with every import in it (module by module: a module holds one concern).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+from typing import Dict, Iterable, Set
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = "openvclip"
+# `openvclip [--threads N] <subcommand>`; training starts as `{params.launcher}` (openvclip, or torchrun -m openvclip)
+SUBCOMMAND = re.compile(r"(?:openvclip|\{params\.launcher\})(?: --threads \{[^}]*\})? ([a-z][a-z-]+)")
+
+
+def module_path(name: str) -> Path:
+    base = ROOT.joinpath(*name.split("."))
+    return base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
+
+
+def _is_module(name: str) -> bool:
+    base = ROOT.joinpath(*name.split("."))
+    return base.is_dir() or base.with_suffix(".py").is_file()
+
+
+def imported_modules(node: ast.AST, module: str) -> Set[str]:
+    """The package's modules an AST node imports (``from .x import y`` counts ``.x.y`` when it is a module)."""
+    is_package = module_path(module).name == "__init__.py"
+    found = set()
+    for item in ast.walk(node):
+        if isinstance(item, ast.Import):
+            found |= {a.name for a in item.names if a.name.split(".")[0] == PACKAGE}
+        elif isinstance(item, ast.ImportFrom):
+            if item.level:
+                parts = module.split(".")
+                parts = parts[:len(parts) - item.level + (1 if is_package else 0)]
+                base = ".".join(parts + ([item.module] if item.module else []))
+            else:
+                base = item.module or ""
+            if base.split(".")[0] != PACKAGE:
+                continue
+            found.add(base)
+            found |= {f"{base}.{a.name}" for a in item.names if _is_module(f"{base}.{a.name}")}
+    return found
+
+
+def _tree(module: str) -> ast.Module:
+    return ast.parse(module_path(module).read_text())
+
+
+def module_closure(modules: Iterable[str], entry: Iterable[str] = ()) -> Set[str]:
+    """Modules and everything they import, anywhere in their files, with the packages above them; the ``entry``
+    modules (the command line: its functions were followed one by one) are kept but not followed."""
+    todo, seen = list(modules), set(entry)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        parts = name.split(".")
+        todo += [".".join(parts[:i]) for i in range(1, len(parts))]  # importing a.b.c runs a and a.b
+        todo += sorted(imported_modules(_tree(name), name))
+    return seen
+
+
+def function_closure(module: str, names: Iterable[str]) -> Set[str]:
+    """Modules imported by the functions ``names`` of ``module``, by the module's top level, and by the module's
+    own functions they call (followed), without the rest of the module's functions."""
+    tree = _tree(module)
+    functions = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    top = ast.Module(body=[n for n in tree.body if not isinstance(n, (ast.FunctionDef, ast.ClassDef))],
+                     type_ignores=[])
+    found = imported_modules(top, module)
+    todo, seen = [n for n in names if n in functions], set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        found |= imported_modules(functions[name], module)
+        todo += [n.id for n in ast.walk(functions[name]) if isinstance(n, ast.Name) and n.id in functions]
+    return found
+
+
+def subcommand_files(subcommand: str) -> Set[str]:
+    """Repository-relative paths of the source files ``openvclip <subcommand>`` runs."""
+    from openvclip.cli import build_parser
+
+    parser = build_parser()
+    choices = next(a for a in parser._actions if a.choices and subcommand in a.choices).choices
+    handler = choices[subcommand].get_default("func").__name__
+    cli, steps = f"{PACKAGE}.cli", f"{PACKAGE}.steps"
+    entry = {PACKAGE, cli, f"{PACKAGE}.__main__"}
+    modules = function_closure(cli, [handler])
+    if steps in modules:
+        handler_node = next(n for n in _tree(cli).body if isinstance(n, ast.FunctionDef) and n.name == handler)
+        called = {a.name for n in ast.walk(handler_node) if isinstance(n, ast.ImportFrom) and n.module == "steps"
+                  for a in n.names}
+        modules |= function_closure(steps, called)
+        entry.add(steps)
+    return {str(module_path(m).relative_to(ROOT)) for m in module_closure(modules - entry, entry) | entry}
+
+
+def rule_files_subcommands(rule_files: Iterable[str]) -> Set[str]:
+    from openvclip.cli import build_parser
+
+    known = next(a for a in build_parser()._actions if a.choices and "train" in a.choices).choices
+    return {m for f in rule_files for m in SUBCOMMAND.findall((ROOT / f).read_text()) if m in known}
+
+
+def stage_code(rule_files: Iterable[str]) -> Set[str]:
+    """What a stage whose jobs come from ``rule_files`` runs: Snakemake's files and every subcommand's sources."""
+    rule_files = sorted(rule_files)
+    files = {"Snakefile", "workflow/rules/common.smk", *rule_files}
+    for subcommand in sorted(rule_files_subcommands(rule_files)):
+        files |= subcommand_files(subcommand)
+    return files
+
+
+def as_dvc_deps(files: Set[str]) -> Dict[str, None]:
+    """The files, with a package folder written as the folder when every source file in it is listed."""
+    out = set(files)
+    for folder in sorted({str(Path(f).parent) for f in files if f.startswith(PACKAGE + "/")}, key=len,
+                         reverse=True):
+        inside = {str(p.relative_to(ROOT)) for p in (ROOT / folder).rglob("*.py")}
+        inside |= {d for d in out if d.startswith(folder + "/") and (ROOT / d).is_dir()}
+        if folder != PACKAGE and inside and inside <= out | {d for d in out if (ROOT / d).is_dir()}:
+            out = {f for f in out if not f.startswith(folder + "/")} | {folder}
+    return dict.fromkeys(sorted(out))
