@@ -130,6 +130,78 @@ def test_a_failed_extraction_leaves_no_store(tmp_path, monkeypatch):
     assert not (tmp_path / "store").exists() and not (tmp_path / "store.writing").exists()
 
 
+@pytest.mark.parametrize("fmt", ["raw", "jpeg"])
+def test_a_killed_extraction_keeps_its_finished_shards_and_the_rerun_decodes_only_the_rest(tmp_path, monkeypatch,
+                                                                                           capsys, fmt):
+    import openvclip.data.frames as frames
+
+    paths = [numbered_video(tmp_path / f"v{i}.mp4", 12 + i, 32, 32) for i in range(6)]
+    (tmp_path / "broken.mp4").write_bytes(b"not a video" * 50)
+    paths.insert(2, tmp_path / "broken.mp4")  # 7 videos, one unreadable, one only training reads
+    settings = dict(num_frames=2, size=16, views=2, rate=2, fmt=fmt, progress=False, skip=[5])
+    reference = write_store(paths, tmp_path / "reference", **settings)
+    assert frames.shard_size(6) == 1  # a small set: one video per shard
+    decoded = []
+    original = frames._decode_one
+
+    def killed_at_the_fourth(path, **kwargs):
+        if len(decoded) == 3:
+            raise KeyboardInterrupt  # the job is stopped while decoding the fourth video
+        decoded.append(path)
+        return original(path, **kwargs)
+
+    monkeypatch.setattr(frames, "_decode_one", killed_at_the_fourth)
+    with pytest.raises(KeyboardInterrupt):
+        write_store(paths, tmp_path / "store", **settings)
+    assert not (tmp_path / "store").exists()
+    kept = sorted(p.name for p in (tmp_path / "store.partial").glob("shard-*.npz"))
+    assert kept == ["shard-00000.npz", "shard-00001.npz", "shard-00002.npz"]
+    decoded.clear()
+    monkeypatch.setattr(frames, "_decode_one", lambda path, **kwargs: decoded.append(path) or original(path, **kwargs))
+    capsys.readouterr()
+    meta = write_store(paths, tmp_path / "store", **settings)
+    assert "store: reusing 3 of 7 shards an earlier run decoded (3 of 7 videos)" in capsys.readouterr().out
+    assert decoded == [paths[3], paths[4], paths[6]]  # the rest, minus the skipped one
+    assert meta == {**reference, "videos": meta["videos"]} and meta["unreadable"] == [2]
+    new, old = open_store(tmp_path / "store"), open_store(tmp_path / "reference")
+    rows = np.flatnonzero(old.valid())  # a skipped row holds no frames to read
+    assert np.array_equal(new.valid(), old.valid()) and np.array_equal(new[rows], old[rows])
+    assert not (tmp_path / "store.partial").exists()
+
+
+def test_a_cut_short_shard_is_decoded_again_and_other_settings_start_over(tmp_path, capsys):
+    paths = [numbered_video(tmp_path / f"v{i}.mp4", 12, 32, 32) for i in range(3)]
+    partial = tmp_path / "store.partial"
+    write_store(paths, tmp_path / "reference", 2, 16, progress=False)
+    # What a killed run leaves: its settings and finished shards, one of them cut short (a full disk).
+    import openvclip.data.frames as frames
+
+    partial.mkdir()
+    settings = {"videos": [str(p) for p in paths], "skip": [], "num_frames": 2, "size": 16, "views": 1, "rate": 0,
+                "format": "raw", "quality": 90, "sampling": "spread", "shard_videos": 1}
+    (partial / "settings.json").write_text(json.dumps(settings))
+    for k in range(3):
+        clip = frames._decode_one(paths[k], num_frames=2, rate=0, views=1, size=16, fmt="raw", quality=90)
+        frames._save_shard(partial / f"shard-{k:05d}.npz", {"frames": clip[None], "unreadable": np.zeros(0, int),
+                                                           "errors": np.zeros(0, str)})
+    whole = (partial / "shard-00001.npz").read_bytes()
+    (partial / "shard-00001.npz").write_bytes(whole[:len(whole) // 2])
+    capsys.readouterr()
+    write_store(paths, tmp_path / "store", 2, 16, progress=False)
+    printed = capsys.readouterr().out
+    assert "shard-00001.npz: unreadable" in printed and "reusing 2 of 3 shards" in printed
+    assert np.array_equal(open_store(tmp_path / "store")[:], open_store(tmp_path / "reference")[:])
+    # Shards of other settings (another size) are not mixed in: the store starts over.
+    partial.mkdir()
+    (partial / "settings.json").write_text(json.dumps({**settings, "size": 8}))
+    frames._save_shard(partial / "shard-00000.npz", {"frames": np.zeros((1, 2, 8, 8, 3), np.uint8),
+                                                     "unreadable": np.zeros(0, int), "errors": np.zeros(0, str)})
+    capsys.readouterr()
+    write_store(paths, tmp_path / "store", 2, 16, progress=False)
+    assert "reusing" not in capsys.readouterr().out
+    assert np.array_equal(open_store(tmp_path / "store")[:], open_store(tmp_path / "reference")[:])
+
+
 # -- The released test loader's frames (PySlowFast decoder.py, as Open-VCLIP's testing scripts run it) ----------
 
 def released_pyav_clip(frames_length, fps, clip_idx, num_clips=3, sampling_rate=16, num_frames=8, target_fps=30):

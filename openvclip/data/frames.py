@@ -12,7 +12,8 @@ A store is a folder ``<name>/`` with ``meta.json`` and either
 ``F`` frames per video are ``views`` temporal clips of ``num_frames`` frames ``rate`` frames apart (the
 protocol's 3 x 8 at rate 16 for evaluation), resized so the short side is ``size`` and centre-cropped square.
 Videos that cannot be decoded are listed in ``meta.json`` (``unreadable``) and kept as black frames, so rows stay
-aligned with the manifest; loaders skip them.
+aligned with the manifest; loaders skip them. A store is decoded in shards kept in ``<name>.partial/`` until it
+is complete, so an extraction killed after hours resumes with the shards it finished.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import io
 import json
 import os
 import shutil
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import List, Optional, Sequence
@@ -268,77 +270,167 @@ def _decoded_in_order(paths: Sequence[Path], work, threads: int):
             yield pending.popleft().result()
 
 
+MAX_SHARD_VIDEOS = 256  # videos per shard of a store being written (a killed extraction keeps finished shards)
+
+
+def shard_size(decoded: int) -> int:
+    """Videos per shard: about 16 shards for a small set, shards of at most ``MAX_SHARD_VIDEOS`` for a large one
+    (K400 val: 78 shards of 256, each a few minutes of decoding)."""
+    return max(1, min(MAX_SHARD_VIDEOS, -(-decoded // 16)))
+
+
+def _save_shard(path: Path, arrays: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+    os.replace(tmp, path)
+
+
+def _load_shard(path: Path, rows: int, count: int, fmt: str):
+    """A finished shard's arrays, or None when it is absent, truncated or not of this store's shape."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as shard:
+            arrays = {k: shard[k] for k in shard.files}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as error:  # cut short (a full disk)
+        print(f"{path}: unreadable ({error}); decoding its videos again")
+        return None
+    expected = ("frames",) if fmt == "raw" else ("blob", "offsets")
+    if any(k not in arrays for k in expected + ("unreadable", "errors")) or len(arrays["errors"]) != len(
+            arrays["unreadable"]) or (arrays["frames"].shape[:2] if fmt == "raw" else arrays["offsets"].shape) != (
+            rows, count if fmt == "raw" else count + 1):
+        print(f"{path}: not a shard of this store; decoding its videos again")
+        return None
+    return arrays
+
+
 def write_store(paths: Sequence[Path], out: Path, num_frames: int, size: int, views: int = 1, rate: int = 0,
                 fmt: str = "raw", quality: int = 90, progress: bool = True, threads: int = 1,
                 sampling: str = "spread", skip: Sequence[int] = ()) -> dict:
-    """Decode every video of ``paths`` into the store folder ``out`` (built beside it, renamed when complete),
-    ``threads`` videos at a time. Rows in ``skip`` are not decoded (videos only training reads, which decodes
-    its own clips): they hold no frames, are listed as ``skipped`` and are not valid."""
+    """Decode every video of ``paths`` into the store folder ``out``, ``threads`` videos at a time. Rows in
+    ``skip`` are not decoded (videos only training reads, which decodes its own clips): they hold no frames, are
+    listed as ``skipped`` and are not valid.
+
+    Videos are decoded in shards saved under ``<out>.partial/`` as they finish; the store is assembled from them
+    beside ``out`` and renamed when complete. A run that was killed leaves its finished shards, and the next run
+    with the same videos and settings checks and reuses them instead of decoding the set again."""
     if fmt not in FORMATS:
         raise UserError(f"frame store format must be one of {FORMATS}, got {fmt!r}")
     if sampling not in SAMPLINGS:
         raise UserError(f"frame sampling must be one of {SAMPLINGS}, got {sampling!r}")
     out = Path(out)
+    count = views * num_frames
+    shape = (len(paths), count, size, size, 3)
+    skipped = sorted(set(int(i) for i in skip))
+    per_shard = shard_size(len(paths) - len(skipped))
+    shards = [range(start, min(start + per_shard, len(paths))) for start in range(0, len(paths), per_shard)]
+    settings = {"videos": [str(p) for p in paths], "skip": skipped, "num_frames": num_frames, "size": size,
+                "views": views, "rate": rate, "format": fmt, "quality": quality, "sampling": sampling,
+                "shard_videos": per_shard}
+    partial = out.with_name(out.name + ".partial")
+    if partial.is_dir() and not _same_settings(partial / "settings.json", settings):
+        shutil.rmtree(partial)  # an earlier run of other videos or settings: nothing of it applies
+    partial.mkdir(parents=True, exist_ok=True)
+    (partial / "settings.json").write_text(json.dumps(settings))
+    shard_file = [partial / f"shard-{k:05d}.npz" for k in range(len(shards))]
+    done = {k for k, rows in enumerate(shards) if _load_shard(shard_file[k], len(rows), count, fmt) is not None}
+    if done:
+        print(f"{out.name}: reusing {len(done)} of {len(shards)} shards an earlier run decoded "
+              f"({sum(len(shards[k]) for k in done)} of {len(paths)} videos)", flush=True)
+    _decode_shards(paths, [(shards[k], shard_file[k]) for k in range(len(shards)) if k not in done], shape[1:],
+                   set(skipped), fmt, quality, progress, threads, out.name,
+                   functools.partial(_decode_one, num_frames=num_frames, rate=rate, views=views, size=size,
+                                     fmt=fmt, quality=quality, sampling=sampling))
+    meta = _assemble(out, shards, shard_file, shape, fmt, {
+        "num_frames": num_frames, "views": views, "rate": rate, "sampling": sampling, "size": size,
+        "quality": quality if fmt == "jpeg" else None, "skipped": skipped, "videos": settings["videos"]})
+    shutil.rmtree(partial)
+    return meta
+
+
+def _same_settings(path: Path, settings: dict) -> bool:
+    try:
+        return json.loads(path.read_text()) == settings
+    except (OSError, ValueError):
+        return False
+
+
+def _decode_shards(paths, pending, frame_shape, skipped: set, fmt: str, quality: int, progress: bool,
+                   threads: int, name: str, decode) -> None:
+    """Decode the rows of the ``pending`` shards ``(rows, file)`` in order, saving each shard as it completes."""
+    rows = [i for shard_rows, _ in pending for i in shard_rows]
+    decoded = _decoded_in_order(rows, lambda i: None if i in skipped else decode(paths[i]), threads)
+    with tqdm(total=len(rows), desc=f"decode {name}", disable=not progress, unit="video") as bar:
+        for shard_rows, file in pending:
+            clips, unreadable, errors = [], [], []
+            for local, i in enumerate(shard_rows):
+                clip = next(decoded)
+                bar.update()
+                if isinstance(clip, Exception):  # kept as black frames, so rows stay aligned with the manifest
+                    unreadable.append(local)
+                    errors.append(f"{paths[i]}: {clip}")
+                    black = np.zeros(frame_shape, np.uint8)
+                    clip = black if fmt == "raw" else [_encode_jpeg(frame, quality) for frame in black]
+                clips.append(clip)
+            _save_shard(file, {**_pack(clips, frame_shape, fmt), "unreadable": np.asarray(unreadable, np.int64),
+                               "errors": np.asarray(errors, dtype=str)})
+
+
+def _pack(clips, frame_shape, fmt: str) -> dict:
+    """A shard's frames: ``frames`` (raw), or ``blob`` + ``offsets`` relative to the shard (jpeg). A skipped
+    row (None) holds zeros (raw) or an empty byte range (jpeg)."""
+    if fmt == "raw":
+        return {"frames": np.stack([np.zeros(frame_shape, np.uint8) if c is None else c for c in clips])}
+    count = frame_shape[0]
+    offsets = np.zeros((len(clips), count + 1), np.int64)
+    parts, position = [], 0
+    for r, clip in enumerate(clips):
+        if clip is None:
+            offsets[r, :] = position
+            continue
+        for f, data in enumerate(clip):
+            offsets[r, f] = position
+            parts.append(data)
+            position += len(data)
+        offsets[r, count] = position
+    return {"blob": np.frombuffer(b"".join(parts), np.uint8), "offsets": offsets}
+
+
+def _assemble(out: Path, shards, files, shape, fmt: str, settings: dict) -> dict:
+    """Write the store beside ``out`` from its shards and rename it into place; returns its meta (``settings``
+    and what decoding found)."""
     tmp = out.with_name(out.name + ".writing")
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
-    count = views * num_frames
-    shape = (len(paths), count, size, size, 3)
     unreadable: List[int] = []
     errors: List[str] = []
     try:
+        loaded = [(rows, _load_shard(file, len(rows), shape[1], fmt)) for rows, file in zip(shards, files)]
         if fmt == "raw":
             frames = np.lib.format.open_memmap(tmp / "frames.npy", mode="w+", dtype=np.uint8, shape=shape)
-        else:
-            offsets = np.zeros((len(paths), count + 1), np.int64)
-            blob = open(tmp / "frames.bin", "wb")
-        position = 0
-        skipped = set(int(i) for i in skip)
-        decode = functools.partial(_decode_one, num_frames=num_frames, rate=rate, views=views, size=size, fmt=fmt,
-                                   quality=quality, sampling=sampling)
-        decoded = _decoded_in_order(list(enumerate(paths)), lambda item: None if item[0] in skipped
-                                    else decode(item[1]), threads)
-        for i, (path, clip) in enumerate(tqdm(zip(paths, decoded), total=len(paths), desc=f"decode {out.name}",
-                                              disable=not progress, unit="video")):
-            if clip is None:  # skipped: no frames (raw: the memory map's zeros, jpeg: an empty byte range)
-                if fmt == "jpeg":
-                    offsets[i, :] = position
-                continue
-            if isinstance(clip, Exception):
-                unreadable.append(i)
-                errors.append(f"{path}: {clip}")
-                clip = np.zeros(shape[1:], np.uint8)
-                if fmt == "jpeg":
-                    clip = [_encode_jpeg(frame, quality) for frame in clip]
-            if fmt == "raw":
-                frames[i] = clip
-                continue
-            for f, data in enumerate(clip):
-                offsets[i, f] = position
-                blob.write(data)
-                position += len(data)
-            offsets[i, count] = position
-        if fmt == "raw":
+            for rows, shard in loaded:
+                frames[rows.start:rows.stop] = shard["frames"]
             frames.flush()
             del frames
         else:
-            blob.close()
+            total = sum(len(shard["blob"]) for _, shard in loaded)
             # Saved as .npy so it memory-maps as a flat byte array without reading it.
-            size_bytes = (tmp / "frames.bin").stat().st_size
-            mapped = np.lib.format.open_memmap(tmp / "frames.bin.npy", mode="w+", dtype=np.uint8,
-                                               shape=(size_bytes,))
-            with open(tmp / "frames.bin", "rb") as f:
-                f.readinto(memoryview(mapped))
-            mapped.flush()
-            del mapped
-            (tmp / "frames.bin").unlink()
+            blob = np.lib.format.open_memmap(tmp / "frames.bin.npy", mode="w+", dtype=np.uint8, shape=(total,))
+            offsets = np.zeros((shape[0], shape[1] + 1), np.int64)
+            position = 0
+            for rows, shard in loaded:
+                blob[position:position + len(shard["blob"])] = shard["blob"]
+                offsets[rows.start:rows.stop] = shard["offsets"] + position
+                position += len(shard["blob"])
+            blob.flush()
+            del blob
             np.save(tmp / "offsets.npy", offsets)
-        meta = {"format": fmt, "shape": list(shape), "num_frames": num_frames, "views": views, "rate": rate,
-                "sampling": sampling,
-                "size": size, "quality": quality if fmt == "jpeg" else None, "unreadable": unreadable,
-                "skipped": sorted(skipped),
-                "errors": errors, "videos": [str(p) for p in paths]}
+        for rows, shard in loaded:
+            unreadable += [rows.start + int(r) for r in shard["unreadable"]]
+            errors += [str(e) for e in shard["errors"]]
+        meta = {"format": fmt, "shape": list(shape), **settings, "unreadable": unreadable, "errors": errors}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
         if out.exists():
             shutil.rmtree(out)
