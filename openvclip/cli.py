@@ -95,8 +95,9 @@ def _cmd_train_videos(args) -> int:
 
     counts = reencode_train_videos(args.manifest, args.videos, args.index, args.settings,
                                    threads=max(1, args.threads), progress=args.progress)
-    print(f"indexed {counts['videos']} training videos in {args.index}; {counts['unreadable']} unreadable, "
-          "skipped" + "".join(f"\n  {e}" for e in counts["examples"]))
+    print(f"indexed {counts['videos']} training videos in {args.index} ({counts['kept']} copies an earlier run "
+          f"made, checked and kept); {counts['unreadable']} unreadable, skipped"
+          + "".join(f"\n  {e}" for e in counts["examples"]))
     return 0
 
 

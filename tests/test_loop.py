@@ -140,6 +140,37 @@ def test_checkpoints_of_a_run_with_other_settings_are_not_resumed(tmp_path, caps
     assert "other settings" not in capsys.readouterr().out and resumed["steps"] == 4
 
 
+def test_a_checkpoint_write_that_fails_half_way_leaves_the_previous_one_to_resume_from(tmp_path, monkeypatch,
+                                                                                      capsys):
+    import errno
+
+    dataset, cfg = MovingSquares(size=16), config(epochs=2)
+    straight = enable_temporal_attention(make_clip())
+    reference = fit(straight, dataset, classifier_for(straight), cfg, tmp_path / "straight", progress=False)
+    real_save = torch.save
+
+    def disk_full(obj, path, *args, **kwargs):
+        if "epoch-0002" in str(path):  # the second checkpoint's state: half written, then the disk is full
+            Path(path).write_bytes(b"\x80\x02" * 64)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(obj, path, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    model = enable_temporal_attention(make_clip())
+    with pytest.raises(OSError, match="No space left on device"):
+        fit(model, dataset, classifier_for(model), cfg, tmp_path / "run", progress=False)
+    monkeypatch.undo()
+    last = latest_checkpoint(tmp_path / "run")
+    assert last.name == "epoch-0001" and torch.load(last / "state.pt", weights_only=True)["epoch"] == 1
+    capsys.readouterr()
+    again = enable_temporal_attention(make_clip())
+    resumed = fit(again, dataset, classifier_for(again), cfg, tmp_path / "run", progress=False)
+    assert "resuming from checkpoint" in capsys.readouterr().out and "epoch-0001" in str(last)
+    a, b = load_weights(reference["model"]), load_weights(resumed["model"])
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [p.name for p in (tmp_path / "run" / "checkpoints").iterdir()] == ["epoch-0002"]
+
+
 def test_a_run_that_starts_over_first_removes_the_weights_of_an_earlier_run(tmp_path):
     out = tmp_path / "run"
     for name in ("model.safetensors", "swa.safetensors"):  # an earlier run's results, no checkpoint to resume

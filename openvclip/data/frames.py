@@ -305,6 +305,16 @@ def _load_shard(path: Path, rows: int, count: int, fmt: str):
     return arrays
 
 
+def store_settings(paths: Sequence[Path], num_frames: int, size: int, views: int = 1, rate: int = 0,
+                   fmt: str = "raw", quality: int = 90, sampling: str = "spread", skip: Sequence[int] = ()) -> dict:
+    """What a store's shards depend on (``<out>.partial/settings.json``): shards written under other settings
+    are never reused."""
+    skipped = sorted(set(int(i) for i in skip))
+    return {"videos": [str(p) for p in paths], "skip": skipped, "num_frames": num_frames, "size": size,
+            "views": views, "rate": rate, "format": fmt, "quality": quality, "sampling": sampling,
+            "shard_videos": shard_size(len(paths) - len(skipped))}
+
+
 def write_store(paths: Sequence[Path], out: Path, num_frames: int, size: int, views: int = 1, rate: int = 0,
                 fmt: str = "raw", quality: int = 90, progress: bool = True, threads: int = 1,
                 sampling: str = "spread", skip: Sequence[int] = ()) -> dict:
@@ -322,12 +332,9 @@ def write_store(paths: Sequence[Path], out: Path, num_frames: int, size: int, vi
     out = Path(out)
     count = views * num_frames
     shape = (len(paths), count, size, size, 3)
-    skipped = sorted(set(int(i) for i in skip))
-    per_shard = shard_size(len(paths) - len(skipped))
+    settings = store_settings(paths, num_frames, size, views, rate, fmt, quality, sampling, skip)
+    skipped, per_shard = settings["skip"], settings["shard_videos"]
     shards = [range(start, min(start + per_shard, len(paths))) for start in range(0, len(paths), per_shard)]
-    settings = {"videos": [str(p) for p in paths], "skip": skipped, "num_frames": num_frames, "size": size,
-                "views": views, "rate": rate, "format": fmt, "quality": quality, "sampling": sampling,
-                "shard_videos": per_shard}
     partial = out.with_name(out.name + ".partial")
     if partial.is_dir() and not _same_settings(partial / "settings.json", settings):
         shutil.rmtree(partial)  # an earlier run of other videos or settings: nothing of it applies

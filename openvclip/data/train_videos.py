@@ -156,8 +156,9 @@ def _one(job) -> Dict[str, object]:
     entry = {"row": row, "source": str(source), "path": "", "frames": "", "fps": "", "height": "", "width": "",
              "status": "ok", "error": ""}
     target = Path(videos) / copy_name(source)
+    entry["kept"] = target.is_file()  # done by an earlier (killed) run: kept, only checked
     try:
-        if not target.is_file():  # else done by an earlier (killed) run: kept, only checked
+        if not entry["kept"]:
             if not source.is_file():
                 raise Unreadable("missing on disk")
             if settings.short_side <= 0:
@@ -192,7 +193,7 @@ def reencode_videos(manifest: Path, videos: Path, index: Path, settings: Reencod
     bar.close()
     write_csv(index, entries, INDEX_COLUMNS)
     lost = [e for e in entries if e["status"] != "ok"]
-    return {"videos": len(entries), "unreadable": len(lost),
+    return {"videos": len(entries), "unreadable": len(lost), "kept": sum(bool(e["kept"]) for e in entries),
             "examples": [f"{e['source']}: {e['error']}" for e in lost[:10]]}
 
 
