@@ -52,9 +52,10 @@ def planned_jobs(out: subprocess.CompletedProcess) -> dict:
     return jobs
 
 
-def killed_when(cwd: Path, command: str, ready, timeout: float = 900) -> int:
-    """Start ``command`` as a user would and kill it, with every process it started, by SIGKILL (a crashed node,
-    a laptop that died) as soon as ``ready()``; the run's exit code."""
+def killed_when(cwd: Path, command: str, ready, timeout: float = 900, how: int = signal.SIGKILL) -> int:
+    """Start ``command`` as a user would and stop it as soon as ``ready()``; the run's exit code. SIGKILL goes to
+    every process it started (a crashed node, a laptop that died); SIGINT to its process group, as a terminal
+    sends Ctrl-C, and the run is left to stop by itself."""
     import psutil
 
     process = subprocess.Popen(["bash", "-c", command], cwd=cwd, env=user_env(), stdout=subprocess.DEVNULL,
@@ -65,6 +66,9 @@ def killed_when(cwd: Path, command: str, ready, timeout: float = 900) -> int:
             process.kill()
             raise AssertionError(f"`{command}` ended (exit code {process.poll()}) before it could be killed")
         time.sleep(0.2)
+    if how == signal.SIGINT:
+        os.killpg(process.pid, signal.SIGINT)
+        return process.wait(timeout=300)
     tree = [process.pid] + [child.pid for child in psutil.Process(process.pid).children(recursive=True)]
     for pid in tree:
         try:
@@ -78,16 +82,22 @@ def killed_when(cwd: Path, command: str, ready, timeout: float = 900) -> int:
 def interrupted(tmp_path_factory):
     """The README's main command in a clean clone with the fast config, typed as shown: the first run is killed
     once a training job has written a checkpoint; the same command then refuses (stale lock) and says why;
-    `snakemake --unlock` and the same command again finish the run."""
+    `snakemake --unlock` and the same command run on, until Ctrl-C (SIGINT) stops it once evaluation has
+    written a result; the same command once more finishes the run."""
     cwd = clean_clone(tmp_path_factory.mktemp("workflow") / "openvclip")
     checkpoints = cwd / "models" / "main" / "seed0" / "openvclip" / "checkpoints"
     code = killed_when(cwd, "snakemake --cores 8 all", lambda: any(checkpoints.glob("epoch-*")))
-    return {
-        "cwd": cwd, "killed": code, "trained_when_killed": (checkpoints.parent / "model.safetensors").exists(),
-        "refused": shell(cwd, "snakemake --cores 8 all", check=False),
-        "unlock": shell(cwd, "snakemake --unlock"),
-        "resumed": shell(cwd, "snakemake --cores 8 all"),
-    }
+    stages = {"cwd": cwd, "killed": code,
+              "trained_when_killed": (checkpoints.parent / "model.safetensors").exists(),
+              "refused": shell(cwd, "snakemake --cores 8 all", check=False),
+              "unlock": shell(cwd, "snakemake --unlock")}
+    results = lambda: set((cwd / "results" / "runs").rglob("*.csv"))  # noqa: E731
+    before = results()
+    stages["interrupted"] = killed_when(cwd, "snakemake --cores 8 all", lambda: results() - before,
+                                        how=signal.SIGINT)
+    stages["left_unfinished"] = not (cwd / "results" / "summary.md").exists()
+    stages["resumed"] = shell(cwd, "snakemake --cores 8 all")
+    return stages
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +110,8 @@ def test_a_killed_run_finishes_with_unlock_and_the_same_command(interrupted):
     refused = output(interrupted["refused"])
     assert interrupted["refused"].returncode != 0 and "--unlock" in refused and "cannot be locked" in refused
     assert "Unlocked" in output(interrupted["unlock"])
+    # Ctrl-C stopped the run part way and released the lock: the same command, without --unlock, finished it.
+    assert interrupted["interrupted"] != 0 and interrupted["left_unfinished"]
     assert "100%) done" in output(interrupted["resumed"])
     log = (interrupted["cwd"] / "logs" / "train_variant" / "main" / "seed0" / "openvclip.log").read_text()
     if not interrupted["trained_when_killed"]:  # killed mid-training: the rerun continued from the checkpoint
@@ -143,25 +155,34 @@ def test_second_run_plans_nothing(finished):
 
 
 def test_evaluation_waits_for_the_weights_it_reads(finished, tmp_path):
-    """Open-VCLIP is evaluated with its SWA average, a declared output of its training: without the file the
-    training runs again (an undeclared file would be taken as it is, however stale)."""
+    """Open-VCLIP is evaluated with its SWA average, an input of its evaluations and a declared output of its
+    training: another SWA file (here: the same tensors, other metadata) makes its evaluations, and only those,
+    run again; an undeclared file would be read as it is, however stale, and a rerun training would not remove
+    it first."""
+    from openvclip.train import load_weights, save_weights
+
     swa = finished / "models" / "main" / "seed0" / "openvclip" / "swa.safetensors"
-    shutil.move(swa, tmp_path / "swa.safetensors")
+    shutil.copy2(swa, tmp_path / "swa.safetensors")
+    save_weights(load_weights(swa), swa, {"replaced": "by hand"})
     try:
         out = snakemake(finished, "-n", "all")
     finally:
-        shutil.move(tmp_path / "swa.safetensors", swa)
+        shutil.copy2(tmp_path / "swa.safetensors", swa)
     jobs = planned_jobs(out)
-    assert jobs.get("train_variant") == 1 and jobs.get("evaluate", 0) >= 1
-    assert "variant=openvclip" in out.stdout + out.stderr and "variant=finetune" not in out.stdout + out.stderr
-    # A variant set to evaluate an SWA average its training does not keep stops while the DAG is built.
-    config = yaml.safe_load((finished / "config.yaml").read_text())
+    assert "train_variant" not in jobs and jobs.get("evaluate", 0) >= 1 and "report" in jobs
+    planned = re.findall(r"variant=(\w+)", output(out))
+    assert planned and set(planned) == {"openvclip"}
+
+
+def test_a_variant_set_to_evaluate_an_swa_average_its_training_lacks_is_refused(tmp_path):
+    cwd = workdir(tmp_path)
+    config = yaml.safe_load(FAST.read_text())
     config["variants"]["finetune"]["weights"] = "swa"
-    (tmp_path / "swa.yaml").write_text(yaml.safe_dump(config))
-    refused = snakemake(finished, "-n", "all", "--configfile", str(tmp_path / "swa.yaml"), check=False)
+    (cwd / "swa.yaml").write_text(yaml.safe_dump(config))
+    refused = snakemake(cwd, "-n", "all", "--configfile", "swa.yaml", check=False)
     assert refused.returncode != 0
     assert "variants.finetune.weights is swa, but the training of finetune in experiment main keeps no SWA " \
-           "average" in refused.stdout + refused.stderr
+           "average" in output(refused)
 
 
 def test_changing_a_config_value_reruns_only_what_depends_on_it(finished):
