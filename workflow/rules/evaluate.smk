@@ -1,4 +1,4 @@
-# Sweep the test-time interpolation ratio and score each data set; then collect tidy result tables.
+# Sweep the test-time interpolation ratio and score each data set (collect.smk gathers the results).
 
 
 rule evaluate:
@@ -35,66 +35,3 @@ rule evaluate:
         " --weights {input.weights} {params.temporal} --boundary {params.boundary} --ratios {params.ratios:q}"
         " --sets {params.sets:q} --variant {wildcards.variant} --hash-of {params.hash_of:q}"
         " --batch-size {params.batch} --out {output} > {log} 2>&1"
-
-
-rule collect_protocol:
-    """results/{protocol}_{ds}.csv: every variant of the main experiment on one data set, all ratios."""
-    input:
-        lambda wc: runs_of(MAIN, main_seed(), wc.ds),
-    output:
-        "results/{protocol}_{ds}.csv",
-    conda:
-        CONDA_ENV
-    log:
-        "logs/collect/{protocol}_{ds}.log",
-    benchmark:
-        "benchmarks/collect/{protocol}_{ds}.tsv"
-    threads: 1
-    resources:
-        mem_mb=500,
-        runtime=5,
-    shell:
-        "openvclip collect --inputs {input} --out {output} > {log} 2>&1"
-
-
-rule collect_sweep:
-    """results/sweep_{variant}.csv: one variant of the main experiment, every data set and ratio."""
-    input:
-        lambda wc: [run_file(MAIN, main_seed(), wc.variant, d) for d in variant_datasets(wc.variant)],
-    output:
-        "results/sweep_{variant}.csv",
-    conda:
-        CONDA_ENV
-    log:
-        "logs/collect/sweep_{variant}.log",
-    benchmark:
-        "benchmarks/collect/sweep_{variant}.tsv"
-    threads: 1
-    resources:
-        mem_mb=500,
-        runtime=5,
-    shell:
-        "openvclip collect --inputs {input} --out {output} > {log} 2>&1"
-
-
-rule collect_experiment:
-    """results/study/{exp}.csv: every variant, seed and data set of an experiment, with experiment/seed columns."""
-    input:
-        lambda wc: [f for s in EXPERIMENTS[wc.exp]["seeds"] for f in runs_of(wc.exp, s)],
-    output:
-        "results/study/{exp}.csv",
-    params:
-        extra=lambda wc: js([{"experiment": wc.exp, "seed": s} for s in EXPERIMENTS[wc.exp]["seeds"]
-                             for _ in runs_of(wc.exp, s)]),
-    conda:
-        CONDA_ENV
-    log:
-        "logs/collect/study_{exp}.log",
-    benchmark:
-        "benchmarks/collect/study_{exp}.tsv"
-    threads: 1
-    resources:
-        mem_mb=500,
-        runtime=5,
-    shell:
-        "openvclip collect --inputs {input} --extra {params.extra:q} --out {output} > {log} 2>&1"
