@@ -58,8 +58,11 @@ def killed_when(cwd: Path, command: str, ready, timeout: float = 900, how: int =
     sends Ctrl-C, and the run is left to stop by itself."""
     import psutil
 
+    # A terminal's Ctrl-C reaches a command whose SIGINT is at its default; a test run started in the background
+    # of a non-interactive shell (a CI script) inherits SIGINT ignored, so the default is restored for the run.
     process = subprocess.Popen(["bash", "-c", command], cwd=cwd, env=user_env(), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
+                               stderr=subprocess.DEVNULL, start_new_session=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + timeout
     while not ready():
         if process.poll() is not None or time.monotonic() > deadline:
