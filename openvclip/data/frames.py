@@ -286,23 +286,32 @@ def _save_shard(path: Path, arrays: dict) -> None:
     os.replace(tmp, path)
 
 
-def _load_shard(path: Path, rows: int, count: int, fmt: str):
-    """A finished shard's arrays, or None when it is absent, truncated or not of this store's shape."""
+def _shard_is_complete(path: Path, rows: int, count: int, fmt: str) -> bool:
+    """Whether ``path`` is a finished shard of this store: every member passes its CRC check (a shard cut short by
+    a full disk or a kill does not) and the arrays have this store's shape. Reads the file once, keeps nothing."""
     if not path.is_file():
-        return None
+        return False
     try:
-        with np.load(path, allow_pickle=False) as shard:
-            arrays = {k: shard[k] for k in shard.files}
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as error:  # cut short (a full disk)
+        with zipfile.ZipFile(path) as archive:
+            if archive.testzip() is not None:
+                raise ValueError("a member fails its CRC check")
+            shapes = {}
+            for name in archive.namelist():
+                with archive.open(name) as member:
+                    version = np.lib.format.read_magic(member)
+                    header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                              else np.lib.format.read_array_header_2_0)
+                    shapes[name[:-len(".npy")]] = header(member)[0]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         print(f"{path}: unreadable ({error}); decoding its videos again")
-        return None
-    expected = ("frames",) if fmt == "raw" else ("blob", "offsets")
-    if any(k not in arrays for k in expected + ("unreadable", "errors")) or len(arrays["errors"]) != len(
-            arrays["unreadable"]) or (arrays["frames"].shape[:2] if fmt == "raw" else arrays["offsets"].shape) != (
-            rows, count if fmt == "raw" else count + 1):
+        return False
+    frames = ("frames",) if fmt == "raw" else ("blob", "offsets")
+    expected = (rows, count) if fmt == "raw" else (rows, count + 1)
+    if any(k not in shapes for k in frames + ("unreadable", "errors")) or \
+            shapes["errors"] != shapes["unreadable"] or shapes[frames[-1]][:2] != expected:
         print(f"{path}: not a shard of this store; decoding its videos again")
-        return None
-    return arrays
+        return False
+    return True
 
 
 def store_settings(paths: Sequence[Path], num_frames: int, size: int, views: int = 1, rate: int = 0,
@@ -341,7 +350,7 @@ def write_store(paths: Sequence[Path], out: Path, num_frames: int, size: int, vi
     partial.mkdir(parents=True, exist_ok=True)
     (partial / "settings.json").write_text(json.dumps(settings))
     shard_file = [partial / f"shard-{k:05d}.npz" for k in range(len(shards))]
-    done = {k for k, rows in enumerate(shards) if _load_shard(shard_file[k], len(rows), count, fmt) is not None}
+    done = {k for k, rows in enumerate(shards) if _shard_is_complete(shard_file[k], len(rows), count, fmt)}
     if done:
         print(f"{out.name}: reusing {len(done)} of {len(shards)} shards an earlier run decoded "
               f"({sum(len(shards[k]) for k in done)} of {len(paths)} videos)", flush=True)
@@ -414,29 +423,34 @@ def _assemble(out: Path, shards, files, shape, fmt: str, settings: dict) -> dict
     unreadable: List[int] = []
     errors: List[str] = []
     try:
-        loaded = [(rows, _load_shard(file, len(rows), shape[1], fmt)) for rows, file in zip(shards, files)]
+        # One shard in memory at a time (a K400 val store is several GB); np.load reads a member when asked.
         if fmt == "raw":
             frames = np.lib.format.open_memmap(tmp / "frames.npy", mode="w+", dtype=np.uint8, shape=shape)
-            for rows, shard in loaded:
-                frames[rows.start:rows.stop] = shard["frames"]
-            frames.flush()
-            del frames
         else:
-            total = sum(len(shard["blob"]) for _, shard in loaded)
+            ends = []
+            for file in files:
+                with np.load(file, allow_pickle=False) as shard:
+                    ends.append(int(shard["offsets"].max(initial=0)))  # the shard's blob length
             # Saved as .npy so it memory-maps as a flat byte array without reading it.
-            blob = np.lib.format.open_memmap(tmp / "frames.bin.npy", mode="w+", dtype=np.uint8, shape=(total,))
+            frames = np.lib.format.open_memmap(tmp / "frames.bin.npy", mode="w+", dtype=np.uint8,
+                                               shape=(sum(ends),))
             offsets = np.zeros((shape[0], shape[1] + 1), np.int64)
-            position = 0
-            for rows, shard in loaded:
-                blob[position:position + len(shard["blob"])] = shard["blob"]
-                offsets[rows.start:rows.stop] = shard["offsets"] + position
-                position += len(shard["blob"])
-            blob.flush()
-            del blob
+        position = 0
+        for rows, file in zip(shards, files):
+            with np.load(file, allow_pickle=False) as shard:
+                if fmt == "raw":
+                    frames[rows.start:rows.stop] = shard["frames"]
+                else:
+                    blob = shard["blob"]
+                    frames[position:position + len(blob)] = blob
+                    offsets[rows.start:rows.stop] = shard["offsets"] + position
+                    position += len(blob)
+                unreadable += [rows.start + int(r) for r in shard["unreadable"]]
+                errors += [str(e) for e in shard["errors"]]
+        frames.flush()
+        del frames
+        if fmt == "jpeg":
             np.save(tmp / "offsets.npy", offsets)
-        for rows, shard in loaded:
-            unreadable += [rows.start + int(r) for r in shard["unreadable"]]
-            errors += [str(e) for e in shard["errors"]]
         meta = {"format": fmt, "shape": list(shape), **settings, "unreadable": unreadable, "errors": errors}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
         if out.exists():
