@@ -2,22 +2,53 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import os
+import shutil
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Sequence
+from typing import Any, Dict, Iterator, List, Mapping, Sequence
 
 from .errors import MissingInput
 
 
-def write_text(path: Path, text: str) -> None:
+def temporary_name(path: Path, keep_suffix: bool = False) -> Path:
+    """The name ``path`` is written under until complete: ``<name>.tmp``, or ``<name>.tmp<suffix>`` for writers
+    that choose the format from the suffix (matplotlib, PyAV)."""
+    path = Path(path)
+    return path.with_name(path.name + ".tmp" + (path.suffix if keep_suffix else ""))
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path, keep_suffix: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` (file or folder) to write; when the block completes it replaces
+    ``path`` in one rename, so a reader sees the old output or the whole new one, never half of it. On an error
+    (or Ctrl-C) the half-written temporary is removed and the error propagates. A leftover temporary of a
+    killed run is removed first."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
+    tmp = temporary_name(path, keep_suffix)
+    _remove(tmp)
+    try:
+        yield tmp
+    except BaseException:
+        _remove(tmp)
+        raise
     os.replace(tmp, path)
+
+
+def write_text(path: Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
 
 
 def write_csv(path: Path, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
