@@ -32,12 +32,13 @@ def _remove(path: Path) -> None:
 def atomic_path(path: Path, keep_suffix: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` (file or folder) to write; when the block completes it replaces
     ``path`` in one rename, so a reader sees the old output or the whole new one, never half of it. On an error
-    (or Ctrl-C) the half-written temporary is removed and the error propagates. A leftover temporary of a
-    killed run is removed first."""
+    (or Ctrl-C) the half-written temporary is removed and the error propagates. A killed run's leftover
+    temporary folder is removed first (a leftover file is overwritten by the writer)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_name(path, keep_suffix)
-    _remove(tmp)
+    if tmp.is_dir():
+        _remove(tmp)
     try:
         yield tmp
     except BaseException:
