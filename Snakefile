@@ -27,7 +27,7 @@ include: "workflow/rules/report.smk"
 
 rule all:
     input:
-        main_results(),
+        PLAN.main_results(),
         "results/tradeoff.png",
         "results/summary.md",
         "results/metrics.json",
@@ -40,27 +40,27 @@ rule all:
 # (workflow/profiles/slurm/config.yaml). The others: what the DVC stages in dvc.yaml call, one per stage.
 rule downloads:
     input:
-        main_stage_targets()["downloads"],
+        PLAN.stage_targets()["downloads"],
 
 
 rule data:
     input:
-        main_stage_targets()["data"],
+        PLAN.stage_targets()["data"],
 
 
 rule text:
     input:
-        main_stage_targets()["text"],
+        PLAN.stage_targets()["text"],
 
 
 rule train:
     input:
-        main_stage_targets()["train"],
+        PLAN.stage_targets()["train"],
 
 
 rule evaluate_all:
     input:
-        main_stage_targets()["evaluate"],
+        PLAN.stage_targets()["evaluate"],
 
 
 rule study:

@@ -27,13 +27,14 @@ def _cmd_interpolate(args: argparse.Namespace) -> int:
 def _cmd_config(args: argparse.Namespace) -> int:
     import yaml
 
-    from .config import resolve_base, validate_config
+    from .config import SCHEMA, resolve_base, validate_config
 
     root = Path.cwd() if args.root is None else args.root
     resolved = resolve_base(yaml.safe_load(args.file.read_text()) or {}, root)
-    validate_config(resolved, root / "workflow" / "schemas" / "config.schema.yaml", source=str(args.file))
-    sys.stdout.write(f"# {args.file} with its bases merged in (openvclip config --show)\n")
-    sys.stdout.write(yaml.safe_dump(resolved, sort_keys=False, width=118))
+    validated = validate_config(resolved, root / SCHEMA, source=str(args.file))
+    sys.stdout.write(f"# {args.file} with its bases merged in and the schema's defaults filled in "
+                     "(openvclip config --show)\n")
+    sys.stdout.write(yaml.safe_dump(validated, sort_keys=False, width=118))
     return 0
 
 
@@ -411,9 +412,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="output safetensors file (written atomically)")
     p.set_defaults(func=_cmd_interpolate)
 
-    p = sub.add_parser("config", help="print a config file with its `base:` files merged in, validated",
+    p = sub.add_parser("config", help="print a config file as the workflow runs it: bases merged, defaults filled",
                        description="Print the config the workflow runs for FILE: its `base:` files merged under "
-                                   "it, checked against the workflow's schema. DVC reads config.yaml as written, "
+                                   "it, checked against the workflow's schema, every key the file leaves out set "
+                                   "to the schema's default. DVC reads config.yaml as written, "
                                    "so a paper config runs under DVC as: openvclip config --show FILE > "
                                    "config.yaml")
     p.add_argument("--show", dest="file", type=_existing, required=True, metavar="FILE", help="the config file")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -80,16 +81,25 @@ def _key_path(path) -> str:
     return ".".join(str(p) for p in path) or "(top level)"
 
 
-def validate_config(config: Mapping[str, Any], schema_path, source: str = "config") -> None:
-    """Validate a config against the workflow's JSON schema; raise one UserError naming every bad key.
+SCHEMA = Path("workflow") / "schemas" / "config.schema.yaml"  # relative to the workflow folder
+
+
+def load_schema(schema_path) -> dict:
+    import yaml
+
+    with open(schema_path) as f:
+        return yaml.safe_load(f)
+
+
+def validate_config(config: Mapping[str, Any], schema_path, source: str = "config") -> dict:
+    """Validate a config against the workflow's JSON schema and return it with the schema's defaults filled in
+    (a new dict: ``config`` is not changed). Raise one UserError naming every bad key.
 
     Beyond the schema, checks the cross-references (train_set, experiments, variants, weights_of).
     """
     import jsonschema
-    import yaml
 
-    with open(schema_path) as f:
-        schema = yaml.safe_load(f)
+    schema = load_schema(schema_path)
     validator = jsonschema.Draft202012Validator(schema)
     problems = []
     for error in sorted(validator.iter_errors(config), key=lambda e: list(e.path)):
@@ -105,10 +115,69 @@ def validate_config(config: Mapping[str, Any], schema_path, source: str = "confi
                             f"({error.schema.get('description', 'see the schema')})")
         else:
             problems.append(f"key '{key}': {error.message}")
+    filled = copy.deepcopy(dict(config))
     if not problems:
-        problems = _cross_reference_problems(config)
+        fill_defaults(filled, schema, schema)
+        problems = _cross_reference_problems(filled)
     if problems:
         raise UserError(f"{source} is invalid (schema: {schema_path}):\n  - " + "\n  - ".join(problems))
+    return filled
+
+
+_NO_DEFAULT = object()
+
+
+def _deref(schema: Mapping, root: Mapping) -> Mapping:
+    """A local ``$ref`` (``#/$defs/name``) resolved; the schema uses no other kind."""
+    while "$ref" in schema:
+        node = root
+        for part in schema["$ref"].lstrip("#/").split("/"):
+            node = node[part]
+        schema = node
+    return schema
+
+
+def fill_defaults(instance: Any, schema: Mapping, root: Mapping) -> None:
+    """Set every ``default`` of the schema whose key is absent from ``instance``, in place, following
+    ``properties``, ``additionalProperties``, ``allOf``, ``if``/``then``/``else`` and local ``$ref`` (a default
+    written beside a ``$ref`` wins over the referenced one). A filled-in object gets its own keys' defaults too.
+    Branches of ``oneOf`` are never entered: which one applies is not known while filling."""
+    import jsonschema
+
+    schema = _deref(schema, root)
+    if not isinstance(instance, dict):
+        return
+    for part in schema.get("allOf", []):
+        fill_defaults(instance, part, root)
+    if "if" in schema:
+        matches = jsonschema.Draft202012Validator({**schema["if"], "$defs": root.get("$defs", {})}).is_valid(instance)
+        branch = schema.get("then" if matches else "else")
+        if branch is not None:
+            fill_defaults(instance, branch, root)
+    properties = schema.get("properties", {})
+    for key, part in properties.items():
+        if key not in instance:
+            default = part.get("default", _deref(part, root).get("default", _NO_DEFAULT))
+            if default is _NO_DEFAULT:
+                continue
+            instance[key] = copy.deepcopy(default)
+        fill_defaults(instance[key], part, root)
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        for key in set(instance) - set(properties):
+            fill_defaults(instance[key], extra, root)
+
+
+def schema_defaults(schema_path, *keys: str) -> dict:
+    """The defaults the schema gives the section at ``keys`` (e.g. ``"train"``): what an empty section becomes."""
+    root = load_schema(schema_path)
+    schema = root
+    for key in keys:
+        schema = _deref(schema, root)
+        schema = next(p["properties"][key] for p in [schema, *schema.get("allOf", [])] if key in p.get("properties", {}))
+    section: dict = {}
+    fill_defaults(section, schema, root)
+    return section
 
 
 def _cross_reference_problems(config: Mapping[str, Any]) -> list:

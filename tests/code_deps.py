@@ -1,7 +1,8 @@
 """The source files each DVC stage's jobs run, found from the code itself (for tests/test_dvc.py).
 
-A stage runs Snakemake, which reads the Snakefile, `workflow/rules/common.smk` and the stage's rule files; their
-shell commands run `openvclip <subcommand>`. A subcommand runs its `_cmd_*` function in `openvclip/cli.py`, the
+A stage runs Snakemake, which reads the Snakefile, `workflow/rules/common.smk` (with the package modules it
+imports: the config's validation against the schema, whose defaults it fills in, and the Plan) and the stage's
+rule files; their shell commands run `openvclip <subcommand>`. A subcommand runs its `_cmd_*` function in `openvclip/cli.py`, the
 `openvclip/steps.py` functions that calls (followed function by function: steps.py serves every stage) and the
 modules those import, each with every import in it (module by module: a module holds one concern).
 """
@@ -114,10 +115,22 @@ def rule_files_subcommands(rule_files: Iterable[str]) -> Set[str]:
     return {m for f in rule_files for m in SUBCOMMAND.findall((ROOT / f).read_text()) if m in known}
 
 
+COMMON = "workflow/rules/common.smk"
+SCHEMA = "workflow/schemas/config.schema.yaml"
+
+
+def workflow_files() -> Set[str]:
+    """What every stage's Snakemake reads before any job: the Snakefile, common.smk, the schema and the package
+    modules common.smk imports (followed through their imports)."""
+    imported = set(re.findall(rf"^from ({PACKAGE}[\w.]*) import", (ROOT / COMMON).read_text(), re.M))
+    modules = module_closure(imported, {PACKAGE})
+    return {"Snakefile", COMMON, SCHEMA} | {str(module_path(m).relative_to(ROOT)) for m in modules | {PACKAGE}}
+
+
 def stage_code(rule_files: Iterable[str]) -> Set[str]:
     """What a stage whose jobs come from ``rule_files`` runs: Snakemake's files and every subcommand's sources."""
     rule_files = sorted(rule_files)
-    files = {"Snakefile", "workflow/rules/common.smk", *rule_files}
+    files = workflow_files() | set(rule_files)
     for subcommand in sorted(rule_files_subcommands(rule_files)):
         files |= subcommand_files(subcommand)
     return files

@@ -46,3 +46,83 @@ def test_models_from_needs_an_experiment_with_the_same_labels_and_training():
     config["experiments"]["again"] = {"labels": "motion", "seeds": [0], "models_from": "nope"}
     with pytest.raises(ValueError, match="models_from' = 'nope'"):
         validate_config(config, schema)
+
+
+def _schema():
+    from pathlib import Path
+
+    from openvclip.config import SCHEMA
+
+    return Path(__file__).resolve().parents[1] / SCHEMA
+
+
+def _dataclass_defaults(cls, skip=()):
+    import dataclasses
+
+    return {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            for f in dataclasses.fields(cls) if f.name not in skip}
+
+
+def test_the_schemas_defaults_are_the_packages():
+    """One set of defaults: the schema's (filled in at validation) equal the dataclasses' (Python callers)."""
+    from openvclip.config import schema_defaults
+    from openvclip.data.synthetic import SyntheticSet, World
+    from openvclip.data.train_videos import Reencoding
+    from openvclip.train import TrainConfig
+    from openvclip.train.pretrain import PretrainConfig
+
+    schema = _schema()
+    # objective is a variant's, seed the config's: neither is a train/pretrain default.
+    assert schema_defaults(schema, "train") == _dataclass_defaults(TrainConfig, skip=("objective",))
+    assert schema_defaults(schema, "world") == _dataclass_defaults(World)
+    assert schema_defaults(schema, "clip", "pretrain") == _dataclass_defaults(PretrainConfig, skip=("seed",))
+    assert schema_defaults(schema, "train_videos") == _dataclass_defaults(Reencoding)
+    synthetic = {"source": "synthetic", "protocol": "zeroshot", "splits": {"test": 1}}
+    filled = _filled({"datasets": {"s": synthetic}})["datasets"]["s"]
+    assert filled == {**_dataclass_defaults(SyntheticSet), **synthetic}
+
+
+def _filled(section):
+    from openvclip.config import fill_defaults, load_schema
+
+    schema = load_schema(_schema())
+    fill_defaults(section, schema, schema)
+    return section
+
+
+def test_validation_fills_defaults_everywhere_but_in_overrides():
+    from pathlib import Path
+
+    from openvclip.config import validate_config
+
+    root = Path(__file__).resolve().parents[1]
+    config = yaml.safe_load((root / "tests" / "fast_config.yaml").read_text())
+    config.pop("resources", None)
+    config["experiments"]["main"]["train"] = {"lam": 0.3}
+    before = yaml.safe_dump(config)
+    filled = validate_config(config, _schema())
+    assert yaml.safe_dump(config) == before  # the caller's config is not changed
+    assert filled["resources"] == {"threads": 1, "gpus": 0}
+    assert filled["temporal"]["boundary"] == config.get("temporal", {}).get("boundary", "mask")
+    assert filled["train"]["keep_checkpoints"] == 1 and filled["eval"]["test_ratio"] == config["eval"].get(
+        "test_ratio", 0.5)
+    # An experiment's train section overrides only what it names: defaults there would undo the train section.
+    assert filled["experiments"]["main"]["train"] == {"lam": 0.3}
+    # A default never replaces a value the config gives.
+    assert filled["train"]["epochs"] == config["train"]["epochs"]
+
+
+def test_config_show_prints_the_resolved_config_with_defaults(tmp_path, capsys):
+    from pathlib import Path
+
+    from openvclip.cli import main
+
+    root = Path(__file__).resolve().parents[1]
+    assert main(["config", "--show", str(root / "config" / "paper_vitb32.yaml"), "--root", str(root)]) == 0
+    shown = yaml.safe_load(capsys.readouterr().out)
+    assert "base" not in shown and shown["train"]["keep_checkpoints"] == 1
+    assert shown["datasets"]["ucf"]["max_unreadable"] == 0.05
+    # What it prints is a config in its own right, and resolves to itself.
+    (tmp_path / "shown.yaml").write_text(yaml.safe_dump(shown))
+    assert main(["config", "--show", str(tmp_path / "shown.yaml"), "--root", str(root)]) == 0
+    assert yaml.safe_load(capsys.readouterr().out) == shown

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from openvclip.eval.metrics import retrieval_metrics, topk_accuracy
-from openvclip.report.summary import chosen_ratio, compare_curves, envelope, write_report
+from openvclip.report.curves import chosen_ratio, compare_curves, envelope
+from openvclip.report.summary import write_report
 from openvclip.report.tables import collect, read_rows, value, write_rows
 
 

@@ -1,6 +1,6 @@
 # theta0: the demo pretrains a small CLIP on synthetic still images; the paper configs fetch real weights.
 
-if "config" in config["clip"]["model"]:
+if PLAN.pretrains_clip():
 
     rule pretrain_clip:
         output:
@@ -20,7 +20,7 @@ if "config" in config["clip"]["model"]:
             "benchmarks/pretrain_clip.tsv"
         threads: PRETRAIN_THREADS
         resources:
-            **heavy_resources(mem_mb=4000, runtime=60),
+            **PLAN.model_job_resources(mem_mb=4000, runtime=60),
         shell:
             "openvclip --threads {threads} pretrain-clip --model {params.model:q} --world {params.world:q}"
             " --objects {params.objects:q} --pretrain {params.pretrain:q} --seed {params.seed}"

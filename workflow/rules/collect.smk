@@ -4,7 +4,7 @@
 rule collect_protocol:
     """results/{protocol}_{ds}.csv: every variant of the main experiment on one data set, all ratios."""
     input:
-        lambda wc: runs_of(MAIN, main_seed(), wc.ds),
+        lambda wc: PLAN.runs_of(MAIN, PLAN.main_seed(), wc.ds),
     output:
         "results/{protocol}_{ds}.csv",
     conda:
@@ -24,7 +24,7 @@ rule collect_protocol:
 rule collect_sweep:
     """results/sweep_{variant}.csv: one variant of the main experiment, every data set and ratio."""
     input:
-        lambda wc: [run_file(MAIN, main_seed(), wc.variant, d) for d in variant_datasets(wc.variant)],
+        lambda wc: [PLAN.run_file(MAIN, PLAN.main_seed(), wc.variant, d) for d in PLAN.variant_datasets(wc.variant)],
     output:
         "results/sweep_{variant}.csv",
     conda:
@@ -44,12 +44,12 @@ rule collect_sweep:
 rule collect_experiment:
     """results/study/{exp}.csv: every variant, seed and data set of an experiment, with experiment/seed columns."""
     input:
-        lambda wc: [f for s in EXPERIMENTS[wc.exp]["seeds"] for f in runs_of(wc.exp, s)],
+        lambda wc: [f for s in EXPERIMENTS[wc.exp]["seeds"] for f in PLAN.runs_of(wc.exp, s)],
     output:
         "results/study/{exp}.csv",
     params:
         extra=lambda wc: js([{"experiment": wc.exp, "seed": s} for s in EXPERIMENTS[wc.exp]["seeds"]
-                             for _ in runs_of(wc.exp, s)]),
+                             for _ in PLAN.runs_of(wc.exp, s)]),
     conda:
         CONDA_ENV
     log:

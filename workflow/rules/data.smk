@@ -26,7 +26,7 @@ rule prepare_dataset:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=lambda wc: 30 if is_synthetic(wc.ds) else 24 * 60,
+        runtime=lambda wc: 30 if PLAN.is_synthetic(wc.ds) else 24 * 60,
     shell:
         "openvclip prepare --dataset {params.dataset:q} --name {wildcards.ds} --world {params.world:q}"
         " --objects {params.objects:q} --seed {params.seed} --downloads {params.downloads} --raw {params.raw}"
@@ -39,17 +39,17 @@ rule extract_frames:
     output:
         directory("data/frames/{ds}"),
     params:
-        frames=lambda wc: js(frame_settings(wc.ds)),
+        frames=lambda wc: js(PLAN.frames(wc.ds)),
     conda:
         CONDA_ENV
     log:
         "logs/extract_frames/{ds}.log",
     benchmark:
         "benchmarks/extract_frames/{ds}.tsv"
-    threads: lambda wc: 1 if is_synthetic(wc.ds) else config.get("resources", {}).get("threads", 8)
+    threads: lambda wc: PLAN.data_threads(wc.ds)
     resources:
         mem_mb=lambda wc, threads: 2000 + 500 * threads,
-        runtime=lambda wc: 60 if is_synthetic(wc.ds) else 24 * 60,
+        runtime=lambda wc: 60 if PLAN.is_synthetic(wc.ds) else 24 * 60,
     shell:
         "openvclip --threads {threads} frames --manifest {input.manifest} --out {output}"
         " --settings {params.frames:q} > {log} 2>&1"
@@ -63,7 +63,7 @@ rule train_videos:
         # the finished ones and its rerun redoes only the rest. The index is written last.
         index="data/train_videos/{ds}/index.csv",
     params:
-        settings=js(config.get("train_videos", {})),
+        settings=js(config["train_videos"]),
         videos="data/train_videos/{ds}/videos",
     conda:
         CONDA_ENV
@@ -71,10 +71,10 @@ rule train_videos:
         "logs/train_videos/{ds}.log",
     benchmark:
         "benchmarks/train_videos/{ds}.tsv"
-    threads: lambda wc: 1 if is_synthetic(wc.ds) else config.get("resources", {}).get("threads", 8)
+    threads: lambda wc: PLAN.data_threads(wc.ds)
     resources:
         mem_mb=lambda wc, threads: 1000 + 300 * threads,
-        runtime=lambda wc: 30 if is_synthetic(wc.ds) else 48 * 60,
+        runtime=lambda wc: 30 if PLAN.is_synthetic(wc.ds) else 48 * 60,
     shell:
         "openvclip --threads {threads} train-videos --manifest {input.manifest} --videos {params.videos}"
         " --index {output.index} --settings {params.settings:q} > {log} 2>&1"

@@ -4,21 +4,21 @@
 rule evaluate:
     input:
         theta0="models/clip/theta0.safetensors",
-        weights=lambda wc: weights_file(wc.exp, wc.seed, wc.variant),
+        weights=lambda wc: PLAN.weights_file(wc.exp, wc.seed, wc.variant),
         frames="data/frames/{ds}",
         manifest="data/manifests/{ds}.csv",
         missing="data/manifests/{ds}.missing.csv",
-        text=lambda wc: text_file(wc.exp, wc.ds),
+        text=lambda wc: PLAN.text_file(wc.exp, wc.ds),
     output:
         "results/runs/{exp}/seed{seed}/{variant}/{ds}.csv",
     params:
         model=js(config["clip"]["model"]),
-        temporal=lambda wc: "--temporal" if VARIANTS[wc.variant]["temporal"] else "--no-temporal",
-        boundary=config.get("temporal", {}).get("boundary", "mask"),
-        ratios=lambda wc: js(ratios(wc.variant)),
-        sets=lambda wc, input: js([eval_set(wc.exp, wc.ds, input)]),
-        hash_of=lambda wc: js(result_hash_of(wc.exp, wc.seed, wc.variant, wc.ds)),
-        batch=config["eval"].get("batch_size", 128),
+        temporal=temporal_flag,
+        boundary=config["temporal"]["boundary"],
+        ratios=lambda wc: js(PLAN.ratios(wc.variant)),
+        sets=lambda wc, input: js([PLAN.eval_set(wc.exp, wc.ds, input.frames, input.manifest, input.text)]),
+        hash_of=lambda wc: js(PLAN.result_hash_of(wc.exp, wc.seed, wc.variant, wc.ds)),
+        batch=config["eval"]["batch_size"],
     conda:
         CONDA_ENV
     log:
@@ -27,7 +27,7 @@ rule evaluate:
         "benchmarks/evaluate/{exp}/seed{seed}/{variant}/{ds}.tsv"
     threads: THREADS
     resources:
-        **heavy_resources(mem_mb=4000, runtime=120, gpus=min(GPUS, 1)),
+        **PLAN.model_job_resources(mem_mb=4000, runtime=120, gpus=min(PLAN.gpus(), 1)),
     shell:
         # Lower CPU priority: on a laptop, evaluations fill the cycles the training jobs (the critical path)
         # leave free instead of slowing them down; on a cluster each job has its own cores and it changes nothing.

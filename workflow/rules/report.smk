@@ -4,8 +4,8 @@
 rule report:
     input:
         # The per-run files, not the collected tables: the tables and the report are separate DVC stages.
-        results=runs_of(MAIN, main_seed()),
-        pretrain=rules.pretrain_clip.output.metrics if "config" in config["clip"]["model"] else [],
+        results=PLAN.runs_of(MAIN, PLAN.main_seed()),
+        pretrain=rules.pretrain_clip.output.metrics if PLAN.pretrains_clip() else [],
     output:
         summary=report("results/summary.md", caption="../report/summary.rst", category="Summary"),
         plot=report("results/tradeoff.png", caption="../report/tradeoff.rst", category="Trade-off"),
@@ -13,9 +13,13 @@ rule report:
         metrics="results/metrics.json",
         points="results/tradeoff.csv",
     params:
-        spec=lambda wc, input: js(report_spec(
-            list(input.results),
-            f"openvclip results: experiment `{MAIN}`, seed {main_seed()}")),
+        spec=lambda wc, input: js(
+            PLAN.report_spec(
+                list(input.results),
+                f"openvclip results: experiment `{MAIN}`, seed {PLAN.main_seed()}",
+                pretrain_metrics="models/clip/pretrain_metrics.json" if PLAN.pretrains_clip() else None,
+            )
+        ),
     conda:
         CONDA_ENV
     log:
@@ -33,13 +37,19 @@ rule report:
 
 rule study_report:
     input:
-        [f"results/study/{e}.csv" for e in config.get("study", [])],
+        [f"results/study/{e}.csv" for e in config["study"]],
     output:
         summary=report("results/study/summary.md", caption="../report/study.rst", category="Study"),
         plot=report("results/study/tradeoff.png", caption="../report/study.rst", category="Study"),
     params:
-        spec=lambda wc, input: js(report_spec(list(input), "The central claim, tested: Open-VCLIP vs plain "
-                                              "fine-tuning across interpolation ratios", config.get("study", []))),
+        spec=lambda wc, input: js(
+            PLAN.report_spec(
+                list(input),
+                "The central claim, tested: Open-VCLIP vs plain fine-tuning across interpolation ratios",
+                config["study"],
+                pretrain_metrics="models/clip/pretrain_metrics.json" if PLAN.pretrains_clip() else None,
+            )
+        ),
     conda:
         CONDA_ENV
     log:

@@ -9,7 +9,7 @@ rule embed_text:
         "data/text/{ds}.{column}.pt",
     params:
         model=js(config["clip"]["model"]),
-        protocol=lambda wc: PROTOCOL_OF[wc.ds],
+        protocol=lambda wc: PLAN.protocol(wc.ds),
         templates=js(config["text"]["templates"]),
     conda:
         CONDA_ENV

@@ -7,7 +7,7 @@ rule train_variant:
         videos=f"data/train_videos/{TRAIN_SET}/index.csv",
         manifest=f"data/manifests/{TRAIN_SET}.csv",
         missing=f"data/manifests/{TRAIN_SET}.missing.csv",
-        text=lambda wc: text_file(wc.exp, TRAIN_SET),
+        text=lambda wc: PLAN.text_file(wc.exp, TRAIN_SET),
     output:
         # Both weights files evaluation may read: swa.safetensors holds the SWA average, or says SWA was off.
         # model.safetensors is written last (after swa.safetensors and the log), so it marks a finished run.
@@ -15,11 +15,11 @@ rule train_variant:
         swa="models/{exp}/seed{seed}/{variant}/swa.safetensors",
     params:
         model=js(config["clip"]["model"]),
-        train=lambda wc: js(train_config(wc.exp, wc.seed, wc.variant)),
-        temporal=lambda wc: "--temporal" if VARIANTS[wc.variant]["temporal"] else "--no-temporal",
-        boundary=config.get("temporal", {}).get("boundary", "mask"),
-        column=lambda wc: label_column(wc.exp, TRAIN_SET),
-        max_unreadable=max_unreadable_option(TRAIN_SET),
+        train=lambda wc: js(PLAN.train(wc.exp, wc.seed, wc.variant)),
+        temporal=temporal_flag,
+        boundary=config["temporal"]["boundary"],
+        column=lambda wc: PLAN.label_column(wc.exp, TRAIN_SET),
+        max_unreadable=DATASETS[TRAIN_SET]["max_unreadable"],
         out_dir="models/{exp}/seed{seed}/{variant}",
         launcher=lambda wc, resources: launcher(resources),
         threads=lambda wc, threads, resources: threads_per_process(threads, resources),
@@ -31,11 +31,9 @@ rule train_variant:
         "benchmarks/train_variant/{exp}/seed{seed}/{variant}.tsv"
     threads: THREADS
     resources:
-        # The frozen variant only copies theta0: no GPU for it.
-        **heavy_resources(mem_mb=6000, runtime=24 * 60,
-                          gpus=lambda wc: 0 if objective(wc.variant) == "frozen" else GPUS),
+        **PLAN.model_job_resources(mem_mb=6000, runtime=24 * 60, gpus=lambda wc: PLAN.train_gpus(wc.variant)),
     shell:
         "{params.launcher} --threads {params.threads} train --model {params.model:q} --theta0 {input.theta0}"
         " {params.temporal} --boundary {params.boundary} --train {params.train:q} --videos {input.videos}"
-        " --manifest {input.manifest} --text {input.text} --column {params.column}{params.max_unreadable}"
-        " --out-dir {params.out_dir} > {log} 2>&1"
+        " --manifest {input.manifest} --text {input.text} --column {params.column}"
+        " --max-unreadable {params.max_unreadable} --out-dir {params.out_dir} > {log} 2>&1"

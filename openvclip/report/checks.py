@@ -1,0 +1,135 @@
+"""The paper's claims and the config's expectations against result rows: headline numbers per variant and
+ratio, the expectation checks, the trade-off curve comparison and the verdict on it."""
+
+from __future__ import annotations
+
+from typing import Dict, List, Mapping, Optional, Tuple
+
+from .curves import chosen_ratio, compare_curves, curve, ratios_of, reported
+from .markdown import fmt, reported_text
+from .tables import value
+
+MISSING = "missing"
+
+
+def headline(rows, spec: Mapping) -> Tuple[List[dict], Dict[str, Optional[float]]]:
+    """Per variant and reported ratio: test metrics of every set."""
+    closed, zeroshot, retrieval = spec["train_set"], spec["zeroshot"], spec.get("retrieval", [])
+    out, chosen = [], {}
+    for variant, info in spec["variants"].items():
+        ratios = ratios_of(rows, variant)
+        if not ratios:
+            continue
+        picks = [("trained (r=0)", 0.0)] if 0.0 in ratios else []
+        if info.get("trained", True) and len(ratios) > 1:
+            chosen[variant] = chosen_ratio(rows, variant, closed, zeroshot)
+            picks += [(f"paper r={spec['test_ratio']}", spec["test_ratio"])]
+            if chosen[variant] is not None:
+                picks += [(f"val-chosen r={chosen[variant]}", chosen[variant])]
+        if len(ratios) == 1:
+            picks = [(f"r={ratios[0]}", ratios[0])]
+        for label, ratio in picks:
+            row = {"variant": variant, "which": label, "ratio": ratio}
+            for d in [closed] + list(zeroshot):
+                row[d] = reported(rows, d, "top1", variant=variant, ratio=ratio)
+                row[d + " text"] = reported_text(rows, d, "top1", variant=variant, ratio=ratio)
+            for d in retrieval:
+                row[d] = reported(rows, d, "t2v_r1", variant=variant, ratio=ratio)
+                row[d + " text"] = fmt(row[d])
+            out.append(row)
+    return out, chosen
+
+
+def checks(rows, spec: Mapping) -> List[Tuple[str, str, Optional[bool]]]:
+    """The expectations the config sets (``spec["expectations"]``: thresholds, top-1 % on test splits), each with
+    the measured numbers and whether it holds; ``None`` where a result it needs is missing (shown as missing,
+    never dropped). Variants are named by the config: ``baseline``, ``frozen``, ``without_temporal``."""
+    expect = spec.get("expectations") or {}
+    closed, appearance = spec["train_set"], spec["zeroshot"][0]
+    compositional = spec["zeroshot"][1] if len(spec["zeroshot"]) > 1 else None
+    baseline, frozen = spec["baseline"], spec.get("frozen")
+    v = lambda variant, dataset, ratio: None if variant is None else value(  # noqa: E731
+        rows, variant=variant, ratio=ratio, dataset=dataset, split="test", metric="top1")
+    out: List[Tuple[str, str, Optional[bool]]] = []
+
+    def row(what, numbers, holds):
+        """``numbers``: the values the row needs (any None makes the row say which is missing); ``holds()``:
+        the measured text and whether the expectation holds."""
+        gone = [name for name, x in numbers.items() if x is None]
+        if gone:
+            out.append((what, f"{MISSING}: {', '.join(gone)}", None))
+        else:
+            shown, ok = holds()
+            out.append((what, shown, ok))
+
+    frozen_app, frozen_closed, ft = v(frozen, appearance, 1.0), v(frozen, closed, 1.0), v(baseline, closed, 0.0)
+    if "frozen_zeroshot_min" in expect:
+        limit = expect["frozen_zeroshot_min"]
+        row(f"frozen CLIP ({frozen}): {appearance} zero-shot >= {limit:g}%", {f"{frozen} on {appearance}": frozen_app},
+            lambda: (f"{fmt(frozen_app)}%", frozen_app >= limit))
+    if "frozen_closed_above_chance_max" in expect:
+        limit = expect["frozen_closed_above_chance_max"]
+        classes = [int(r["n_classes"]) for r in rows if r["dataset"] == closed and r["metric"] == "top1"]
+        chance = 100.0 / classes[0] if classes else None
+        row(f"frozen CLIP ({frozen}): {closed} closed-set near chance (within {limit:g} points)",
+            {f"{frozen} on {closed}": frozen_closed, f"the class count of {closed}": chance},
+            lambda: (f"{fmt(frozen_closed)}% (chance {fmt(chance)}%)", frozen_closed <= chance + limit))
+    if "baseline_closed_min" in expect:
+        limit = expect["baseline_closed_min"]
+        row(f"{baseline} (r=0): {closed} >= {limit:g}%", {f"{baseline} on {closed}": ft},
+            lambda: (f"{fmt(ft)}%", ft >= limit))
+    if "temporal_gain_min" in expect:
+        limit = expect["temporal_gain_min"]
+        for other in spec.get("without_temporal", []):
+            o = v(other, closed, 0.0)
+            row(f"temporal attention: {closed} {baseline} >= {limit:g} points above {other}",
+                {f"{baseline} on {closed}": ft, f"{other} on {closed}": o},
+                lambda: (f"{fmt(ft)} vs {fmt(o)} ({fmt(ft - o)} points)", ft - o >= limit))
+    if "forgetting_min" in expect:
+        limit = expect["forgetting_min"]
+        fa = v(baseline, appearance, 0.0)
+        row(f"forgetting: {baseline} (r=0) {appearance} >= {limit:g} points below {frozen}",
+            {f"{baseline} on {appearance}": fa, f"{frozen} on {appearance}": frozen_app},
+            lambda: (f"{fmt(fa)} vs {fmt(frozen_app)} ({fmt(frozen_app - fa)} points)", frozen_app - fa >= limit))
+    if expect.get("intermediate_ratio") and compositional:
+        for variant in (baseline, spec["method"]):
+            points = curve(rows, variant, closed, compositional)
+            enough = points if len(points) >= 3 else None
+
+            def beats(points):
+                ends = max(points[0][2], points[-1][2])
+                best = max(points[1:-1], key=lambda p: p[2])
+                return (f"r={best[0]}: {fmt(best[2])} vs ends {fmt(points[0][2])} / {fmt(points[-1][2])}",
+                        best[2] > ends)
+
+            row(f"{variant}: an intermediate ratio beats both ends on {compositional}",
+                {f"three ratios of {variant} on {compositional}": enough}, lambda: beats(enough))
+    return out
+
+
+def auc_rows(rows, spec, zeroshot_set: str) -> Tuple[float, float, Dict[str, float]]:
+    curves = {v: curve(rows, v, spec["train_set"], zeroshot_set) for v in spec["trained_variants"]}
+    return compare_curves({k: c for k, c in curves.items() if len(c) > 1})
+
+
+def verdict(members: Mapping[str, list], spec: Mapping) -> str:
+    """One sentence per zero-shot set: does the method's curve lie above the baseline's, seed by seed? (The
+    config names both: ``report.method``, ``report.baseline``.)"""
+    method, baseline = spec["method"], spec["baseline"]
+    sentences = []
+    for zs in spec["zeroshot"]:
+        margins = []
+        for rows in members.values():
+            means = auc_rows(rows, spec, zs)[2]
+            if {method, baseline} <= set(means):
+                margins.append(means[method] - means[baseline])
+        if not margins:
+            sentences.append(f"On {zs}, the claim cannot be tested: the trade-off curve of {method} or {baseline} "
+                             f"is {MISSING} (a variant needs results at two or more ratios).")
+            continue
+        wins = sum(m > 0 for m in margins)
+        how = ("holds" if wins == len(margins) else "does not hold" if wins == 0 else "is mixed")
+        sentences.append(f"On {zs}, the claim {how}: {method}'s curve is above {baseline}'s in {wins} of "
+                         f"{len(margins)} seed(s) (margins {', '.join(f'{m:+.1f}' for m in margins)} points of mean "
+                         "zero-shot top-1 at equal closed-set accuracy).")
+    return " ".join(sentences)

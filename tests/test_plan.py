@@ -1,0 +1,154 @@
+"""The workflow's decisions (openvclip/plan.py) on the demo and paper configs, without running Snakemake."""
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from openvclip.config import SCHEMA, config_hash, resolve_base, validate_config
+from openvclip.errors import UserError
+from openvclip.plan import Plan, launcher, threads_per_process
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def raw(name="config.yaml"):
+    return resolve_base(yaml.safe_load((ROOT / name).read_text()), ROOT)
+
+
+def plan(config=None, **changes):
+    config = copy.deepcopy(config if config is not None else raw())
+    for path, value in changes.items():
+        node = config
+        *parents, last = path.split("__")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = value
+    return Plan(validate_config(config, ROOT / SCHEMA))
+
+
+def test_each_variant_is_evaluated_with_the_weights_its_training_keeps():
+    demo = plan()
+    # Open-VCLIP keeps an SWA average (train.swa unset: on for openvclip only); plain fine-tuning does not.
+    assert demo.weights_file("main", 0, "openvclip") == "models/main/seed0/openvclip/swa.safetensors"
+    assert demo.weights_file("main", 0, "finetune") == "models/main/seed0/finetune/model.safetensors"
+    # A variant evaluating another's weights reads that variant's folder.
+    assert demo.weights_file("main", 0, "finetune_temporal_off") == "models/main/seed0/finetune/model.safetensors"
+    with_swa = plan(train__swa=True)
+    assert with_swa.weights_file("main", 0, "finetune") == "models/main/seed0/finetune/swa.safetensors"
+    last = plan(variants__openvclip={"objective": "openvclip", "temporal": True, "weights": "last"})
+    assert last.weights_file("main", 0, "openvclip") == "models/main/seed0/openvclip/model.safetensors"
+    asks_swa = plan(variants__finetune={"objective": "finetune", "temporal": True, "weights": "swa"})
+    with pytest.raises(UserError, match="variants.finetune.weights is swa.*set train.swa: true"):
+        asks_swa.weights_file("main", 0, "finetune")
+
+
+def test_an_experiment_with_models_from_reads_the_other_experiments_weights():
+    config = raw()
+    config["experiments"]["again"] = {"labels": "motion", "seeds": [0], "models_from": "main"}
+    p = plan(config)
+    assert p.weights_file("again", 0, "openvclip") == "models/main/seed0/openvclip/swa.safetensors"
+    assert p.run_file("again", 0, "openvclip", "motion") == "results/runs/again/seed0/openvclip/motion.csv"
+
+
+def test_training_settings_are_the_experiments_overrides_over_the_train_section():
+    p = plan()
+    settings = p.train("motion_long", "3", "finetune_temporal_off")
+    assert settings["epochs"] == 5 and p.config["train"]["epochs"] == 3  # the experiment's override
+    assert settings["objective"] == "finetune"  # of the variant whose weights it evaluates
+    assert settings["seed"] == 3 and isinstance(settings["seed"], int)
+    assert settings["lam"] == p.config["train"]["lam"]
+    # Keys the config leaves out come from the schema, not from a default in the plan.
+    assert settings["keep_checkpoints"] == 1 and settings["swa"] is None
+
+
+def test_frozen_clip_is_scored_at_one_ratio_and_others_at_their_own_or_the_configs():
+    p = plan()
+    assert p.ratios("frozen") == [1.0]
+    assert p.ratios("openvclip") == p.config["eval"]["ratios"]
+    assert p.ratios("finetune_temporal_off") == [0.0]
+
+
+def test_label_columns_follow_the_experiment_on_the_training_set_only():
+    p = plan()
+    assert p.label_column("kinetics", "motion") == "object_motion"
+    assert p.label_column("main", "motion") == "motion"
+    assert p.label_column("kinetics", "appearance") == "classname"
+    assert p.label_column("main", "captions") == "caption"
+    assert p.text_file("kinetics", "motion") == "data/text/motion.object_motion.pt"
+
+
+def test_frame_settings_of_synthetic_and_real_sets():
+    demo = plan()
+    assert demo.frames("motion") == {"format": "raw", "size": 32, "num_frames": 8, "views": 1, "rate": 0}
+    assert demo.data_threads("motion") == 1
+    paper = plan(raw("config/paper_vitb16.yaml"))
+    ucf = paper.frames("ucf")
+    # The schema's defaults (JPEG, quality 90) under the config's own keys; the size is the model's input.
+    assert ucf["format"] == "jpeg" and ucf["quality"] == 90 and ucf["size"] == 224 and ucf["num_frames"] == 8
+    assert paper.data_threads("ucf") == paper.config["resources"]["threads"] == 8
+    config = raw("config/paper_vitb16.yaml")
+    config["datasets"]["ucf"]["frames"] = {"views": 1}
+    assert plan(config).frames("ucf") == {"format": "jpeg", "size": 224, "num_frames": 8, "views": 1, "rate": 16,
+                                          "quality": 90, "sampling": "spread"}
+
+
+def test_a_results_hash_covers_what_it_depends_on_and_not_the_reported_ratio():
+    def hashed(p, variant="openvclip", ds="appearance"):
+        return config_hash(p.result_hash_of("main", 0, variant, ds))
+
+    base = hashed(plan())
+    assert hashed(plan(eval__test_ratio=0.3)) == base  # picks a row of the report only
+    assert hashed(plan(eval__ratios=[0.0, 1.0])) != base
+    assert hashed(plan(train__lam=0.25)) != base
+    assert hashed(plan(datasets__compositional={"source": "synthetic", "objects": "compositional",
+                                                "labels": "object_motion", "protocol": "zeroshot",
+                                                "splits": {"test": 8}})) == base  # another set
+    assert hashed(plan(), variant="finetune") != base
+    # A key written out at its default value is the same config as one left out.
+    assert hashed(plan(train__keep_checkpoints=1)) == base
+
+
+def test_results_and_targets_follow_experiments_and_variants():
+    p = plan()
+    kinetics = p.runs_of("kinetics", 1)
+    assert len(kinetics) == 3 * 3 and "results/runs/kinetics/seed1/frozen/compositional.csv" in kinetics
+    assert p.runs_of("main", 0, "captions") == [p.run_file("main", 0, v, "captions")
+                                                for v in ("frozen", "finetune", "finetune_notemporal", "openvclip")]
+    targets = p.stage_targets()
+    # A variant that evaluates another's weights trains nothing.
+    assert "models/main/seed0/finetune_temporal_off/model.safetensors" not in targets["train"]
+    assert len(targets["train"]) == 4 and len(targets["evaluate"]) == 4 * 4 + 1
+    assert "results/retrieval_captions.csv" in p.main_results()
+    assert "results/closedset_motion.csv" in p.main_results()
+
+
+def test_the_report_compares_the_configs_variants():
+    p = plan()
+    spec = p.report_spec(["a.csv"], "title")
+    assert spec["trained_variants"] == ["finetune", "finetune_notemporal", "openvclip"]
+    assert spec["zeroshot"] == ["appearance", "compositional"] and spec["retrieval"] == ["captions"]
+    assert spec["method"] == "openvclip" and spec["test_ratio"] == 0.5
+    study = p.report_spec([], "study", ["kinetics"])
+    assert set(study["variants"]) == {"frozen", "finetune", "openvclip"}
+    assert "`{\"epochs\":5}`" in study["experiments"]["kinetics"]
+
+
+def test_gpu_requests_only_when_the_config_asks_for_gpus():
+    assert plan().model_job_resources(100, 5) == {"mem_mb": 100, "runtime": 5}
+    gpus = plan(resources={"threads": 6, "gpus": 4})
+    assert gpus.model_job_resources(100, 5) == {"mem_mb": 100, "runtime": 5, "gpu": 4, "cpus_per_gpu": 6}
+    assert gpus.train_gpus("frozen") == 0 and gpus.train_gpus("openvclip") == 4
+    assert launcher({"gpu": 4}) == "torchrun --standalone --nproc-per-node=4 -m openvclip"
+    assert launcher({}) == launcher({"gpu": 1}) == "openvclip"
+    assert threads_per_process(8, {"gpu": 4}) == 2 and threads_per_process(2, {"gpu": 4}) == 1
+
+
+def test_k600_novel_splits_are_scored_over_their_own_classes():
+    paper = plan(raw("config/paper_vitb16.yaml"))
+    k600 = next(d for d, s in paper.datasets.items() if s.get("format") == "kinetics600_novel")
+    item = paper.eval_set("main", k600, "f", "m", "t")
+    assert item["novel_splits"] == paper.datasets[k600] and item["protocol"] == "zeroshot"
+    assert item["max_unreadable"] == 0.05
+    assert "novel_splits" not in paper.eval_set("main", "ucf", "f", "m", "t")
