@@ -1,13 +1,13 @@
 """Decoding for evaluation: clips per second with decord, from our frame store, and with PyAV (the released code's).
 
 Every contender produces the evaluation sampling of a video: 3 temporal views x 8 frames, 16 frames apart
-(``openvclip.data.frames.view_indices``), short side resized to 224 and centre-cropped to 224x224
-(``openvclip.data.frames.resize_crop``), as a ``(24, 224, 224, 3)`` uint8 array.
+(``openvclip.data.sampling.view_indices``), short side resized to 224 and centre-cropped to 224x224
+(``openvclip.data.transform.resize_crop``), as a ``(24, 224, 224, 3)`` uint8 array.
 
-- ``decord``: ``openvclip.data.frames.decode_views`` straight from the video file (one decoding thread).
+- ``decord``: ``openvclip.data.videos.decode_views`` straight from the video file (one decoding thread).
 - ``store``: reading the rows of a JPEG (quality 90) frame store written beforehand with
-  ``openvclip.data.frames.write_store`` (its writing is not timed; it is decord's work done once) through
-  ``openvclip.data.frames.open_store``: JPEG decoding only, the frames are already resized and cropped.
+  ``openvclip.data.frame_writer.write_store`` (its writing is not timed; it is decord's work done once) through
+  ``openvclip.data.frame_store.open_store``: JPEG decoding only, the frames are already resized and cropped.
 - ``pyav``: PyAV, the backend of the released Open-VCLIP code (PySlowFast), one decoding thread like decord:
   the video is opened, its frame count read from the container, frames decoded in order up to the last index
   the views need and only those converted to RGB (``to_ndarray("rgb24")``), then resized and cropped the same
@@ -55,7 +55,8 @@ def pyav_views(path: Path) -> np.ndarray:
     """``(views * num_frames, SIZE, SIZE, 3)`` uint8: the same frames as ``decode_views``, decoded with PyAV."""
     import av
 
-    from openvclip.data.frames import resize_crop, view_indices
+    from openvclip.data.sampling import view_indices
+    from openvclip.data.transform import resize_crop
 
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
@@ -88,7 +89,9 @@ def main() -> None:
     args = parser.parse_args()
     device = start(parser, args)
 
-    from openvclip.data.frames import decode_views, open_store, write_store
+    from openvclip.data.frame_store import open_store
+    from openvclip.data.frame_writer import write_store
+    from openvclip.data.videos import decode_views
 
     image = photo()
     with tempfile.TemporaryDirectory() as tmp:

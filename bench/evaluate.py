@@ -17,7 +17,7 @@ cannot be read) with temporal attention (boundary ``mask``), random weights; the
 (standing in for fine-tuned weights, so every ratio loads different weights). The videos come from the demo's
 synthetic world (``openvclip.data.synthetic.render_video``: coloured shapes that move, 8 frames of 32x32),
 written as the demo writes them (lossless H.264) and extracted into a frame store with
-``openvclip.data.frames.write_store``: ``raw`` by default, as the demo does (a memory-mapped array: reading is a
+``openvclip.data.frame_writer.write_store``: ``raw`` by default, as the demo does (a memory-mapped array: reading is a
 copy, so the sweep can only save that copy); ``--format jpeg`` stores JPEG frames as the real-data configs do.
 
 Timing: one warm-up of each contender on two ratios, then ``--repeats`` repetitions in this process, the
@@ -65,7 +65,8 @@ def demo_settings():
 def make_store(folder: Path, world, count: int, fmt: str, seed: int):
     """Render ``count`` synthetic videos, write them as the demo does, extract a frame store; returns
     ``(store, labels, classnames)``."""
-    from openvclip.data.frames import open_store, write_store
+    from openvclip.data.frame_store import open_store
+    from openvclip.data.frame_writer import write_store
     from openvclip.data.synthetic import MOTIONS, all_objects, object_name, render_video
     from openvclip.data.videos import write_video
 

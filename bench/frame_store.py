@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed repetitions, alternating (default 3)")
     args = parser.parse_args()
 
-    from openvclip.data.frames import write_store
+    from openvclip.data.frame_writer import write_store
 
     image = photo()
     with tempfile.TemporaryDirectory() as tmp:

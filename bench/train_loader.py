@@ -60,7 +60,7 @@ class ReleasedClips(Dataset):
     def __getitem__(self, index):
         import av
 
-        from openvclip.data.loader import CLIP_MEAN, CLIP_STD
+        from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 
         with av.open(str(self.paths[index])) as container:
             stream = container.streams.video[0]
@@ -84,7 +84,7 @@ class ReleasedClips(Dataset):
         sample_size = max(1.0, RATE * NUM_FRAMES / TARGET_FPS * fps)
         index_ = torch.clamp(torch.linspace(0, sample_size - 1, NUM_FRAMES), 0, video.shape[0] - 1).long()
         video = torch.index_select(video, 0, index_).float() / 255.0
-        video = (video - torch.tensor(CLIP_MEAN)) / torch.tensor(CLIP_STD)
+        video = (video - torch.tensor(OPENAI_DATASET_MEAN)) / torch.tensor(OPENAI_DATASET_STD)
         video = video.permute(0, 3, 1, 2)  # T, C, H, W
         size = int(round(np.random.uniform(*SCALES)))
         height, width = video.shape[-2:]

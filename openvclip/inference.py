@@ -110,8 +110,7 @@ def embed_video_files(vm: VideoModel, paths: Sequence[Path], sampling: Sampling 
                       ) -> Tuple[Dict[str, torch.Tensor], Dict[str, str]]:
     """({path: (D,) embedding}, {path: why it could not be read}) for ``paths``. ``cached`` entries
     (``{path: {"stamp": (size, mtime_ns), "embedding": tensor}}``) whose file is unchanged are reused."""
-    from .data.frames import decode_views
-    from .data.videos import Unreadable
+    from .data.videos import Unreadable, decode_views
     from .eval.evaluate import embed_frames
 
     embeddings, unreadable = {}, {}

@@ -78,8 +78,8 @@ def prepare_dataset(dataset: Mapping, name: str, world: Mapping, objects: Mappin
 
 
 def extract_frames(manifest: Path, out: Path, settings: Mapping, progress: bool = True, threads: int = 1) -> dict:
-    """Decode every video of a manifest once into the frame store folder ``out`` (see data/frames.py)."""
-    from .data.frames import write_store
+    """Decode every video of a manifest once into the frame store folder ``out`` (see data/frame_store.py)."""
+    from .data.frame_writer import write_store
     from .data.manifest import read_manifest
 
     rows = read_manifest(manifest)
@@ -363,7 +363,7 @@ def evaluate_variant(model_spec: Mapping, theta0: Path, weights: Path, temporal:
     every split of the manifest but ``train``) and ``novel_splits`` (a K600 novel-class set's ``datasets`` entry:
     each test split is scored over its own fixed list of classes).
     """
-    from .data.frames import StoreRows
+    from .data.frame_store import StoreRows
     from .data.loader import load_store
     from .data.losses import SplitVideos, check_losses
     from .data.manifest import missing_path, read_missing, split_counts

@@ -157,6 +157,26 @@ def test_member_outside_the_destination_is_refused(tmp_path, kind, bad):
         assert not os.path.exists(bad)
 
 
+@pytest.mark.parametrize("link", ["symlink", "hardlink"])
+def test_a_link_member_is_refused(tmp_path, link):
+    import io
+    import tarfile
+
+    archive = tmp_path / "links.tar"
+    with tarfile.open(archive, "w") as tar:
+        data = b"video"
+        info = tarfile.TarInfo("UCF101/a.avi")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+        member = tarfile.TarInfo("UCF101/b.avi")
+        member.type = tarfile.SYMTYPE if link == "symlink" else tarfile.LNKTYPE
+        member.linkname = "/etc/passwd" if link == "symlink" else "UCF101/a.avi"
+        tar.addfile(member)
+    with pytest.raises(ValueError, match="'UCF101/b.avi' is a link or a special file"):
+        extract(archive, tmp_path / "out", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["links.tar"]
+
+
 def test_stale_unpacking_folder_is_replaced(tmp_path):
     archive = write_zip(tmp_path / "a.zip", FILES)
     stale = tmp_path / "out.unpacking"
@@ -171,7 +191,9 @@ def test_failed_extraction_leaves_nothing(tmp_path):
     good = write_zip(tmp_path / "good.zip", FILES).read_bytes()
     archive = tmp_path / "broken.zip"
     archive.write_bytes(good[: len(good) // 2])  # truncated download
-    with pytest.raises(zipfile.BadZipFile):
+    from libarchive.exception import ArchiveError
+
+    with pytest.raises(ArchiveError, match="Truncated"):
         extract(archive, tmp_path / "out", progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.zip", "good.zip"]
 

@@ -7,7 +7,7 @@ import torch
 
 from openvclip.data.clips import (ClipAugmentation, ClipDraw, VideoClips, draw, sample_generator,
                                   scale_crop_flip)
-from openvclip.data.frames import clip_indices
+from openvclip.data.sampling import clip_indices
 from openvclip.data.videos import write_video
 from openvclip.train import TrainConfig
 from openvclip.train.distributed import Processes
@@ -94,9 +94,9 @@ SMALL = ClipAugmentation(num_frames=8, rate=4, sampling="released_pyav", jitter_
 
 def frame_numbers(clip):
     """Frame indices of a normalised clip of numbered_video frames."""
-    from openvclip.data.loader import CLIP_MEAN, CLIP_STD
+    from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 
-    grey = clip[:, 0].mean(dim=(-1, -2)) * CLIP_STD[0] + CLIP_MEAN[0]
+    grey = clip[:, 0].mean(dim=(-1, -2)) * OPENAI_DATASET_STD[0] + OPENAI_DATASET_MEAN[0]
     return (grey * 255 / 4).round().long().tolist()
 
 

@@ -2,13 +2,16 @@
 unreadable videos listed, nothing half-written."""
 
 import json
+import logging
 
 import numpy as np
 import torch
 import pytest
 
-from openvclip.data.frames import decode_views, open_store, view_indices, write_store
-from openvclip.data.videos import write_video
+from openvclip.data.frame_store import open_store
+from openvclip.data.frame_writer import write_store
+from openvclip.data.sampling import view_indices
+from openvclip.data.videos import decode_views, write_video
 
 
 def numbered_video(path, length, height, width):
@@ -58,7 +61,7 @@ def test_store_round_trip_and_unreadable_videos(tmp_path, fmt, threads):
         assert np.abs(store[row].astype(int) - exact.astype(int)).max() <= tolerance
     assert store[[3, 0]].shape == (2, 8, 16, 16, 3) and np.array_equal(store[[3, 0]][1], store[0])
     assert np.array_equal(store[2:4][0], store[2])
-    assert not list(tmp_path.glob("*.writing"))
+    assert not list(tmp_path.glob("*.tmp"))
     assert json.loads((tmp_path / "store" / "meta.json").read_text())["format"] == fmt
 
 
@@ -99,7 +102,7 @@ def test_videos_only_training_reads_are_not_decoded_into_the_store(tmp_path, fmt
 def test_only_a_videos_own_fault_makes_it_unreadable(tmp_path, monkeypatch):
     """A bug while decoding (here: resizing raises) stops extraction with its traceback instead of emptying the
     store quietly; a corrupt file, an empty one and a missing one are the videos' faults."""
-    import openvclip.data.frames as frames
+    import openvclip.data.videos as videos
 
     (tmp_path / "corrupt.mp4").write_bytes(b"not a video" * 50)
     (tmp_path / "empty.mp4").write_bytes(b"")
@@ -111,38 +114,38 @@ def test_only_a_videos_own_fault_makes_it_unreadable(tmp_path, monkeypatch):
     def broken_resize(*args, **kwargs):
         raise TypeError("a bug in resizing")
 
-    monkeypatch.setattr(frames, "resize_crop", broken_resize)
+    monkeypatch.setattr(videos, "resize_crop", broken_resize)
     with pytest.raises(TypeError, match="a bug in resizing"):
         write_store([tmp_path / "v.mp4"], tmp_path / "store2", 2, 16, progress=False)
 
 
 def test_a_failed_extraction_leaves_no_store(tmp_path, monkeypatch):
-    import openvclip.data.frames as frames
+    import openvclip.data.frame_writer as writer
 
     numbered_video(tmp_path / "v.mp4", 10, 32, 32)
 
     def explode(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(frames.np, "save", explode)
+    monkeypatch.setattr(writer.np, "save", explode)
     with pytest.raises(KeyboardInterrupt):
         write_store([tmp_path / "v.mp4"], tmp_path / "store", 2, 16, fmt="jpeg", progress=False)
-    assert not (tmp_path / "store").exists() and not (tmp_path / "store.writing").exists()
+    assert not (tmp_path / "store").exists() and not (tmp_path / "store.tmp").exists()
 
 
 @pytest.mark.parametrize("fmt", ["raw", "jpeg"])
 def test_a_killed_extraction_keeps_its_finished_shards_and_the_rerun_decodes_only_the_rest(tmp_path, monkeypatch,
-                                                                                           capsys, fmt):
-    import openvclip.data.frames as frames
+                                                                                           caplog, fmt):
+    import openvclip.data.frame_writer as writer
 
     paths = [numbered_video(tmp_path / f"v{i}.mp4", 12 + i, 32, 32) for i in range(6)]
     (tmp_path / "broken.mp4").write_bytes(b"not a video" * 50)
     paths.insert(2, tmp_path / "broken.mp4")  # 7 videos, one unreadable, one only training reads
     settings = dict(num_frames=2, size=16, views=2, rate=2, fmt=fmt, progress=False, skip=[5])
     reference = write_store(paths, tmp_path / "reference", **settings)
-    assert frames.shard_size(6) == 1  # a small set: one video per shard
+    assert writer.shard_size(6) == 1  # a small set: one video per shard
     decoded = []
-    original = frames._decode_one
+    original = writer._decode_one
 
     def killed_at_the_fourth(path, **kwargs):
         if len(decoded) == 3:
@@ -150,17 +153,17 @@ def test_a_killed_extraction_keeps_its_finished_shards_and_the_rerun_decodes_onl
         decoded.append(path)
         return original(path, **kwargs)
 
-    monkeypatch.setattr(frames, "_decode_one", killed_at_the_fourth)
+    monkeypatch.setattr(writer, "_decode_one", killed_at_the_fourth)
     with pytest.raises(KeyboardInterrupt):
         write_store(paths, tmp_path / "store", **settings)
     assert not (tmp_path / "store").exists()
     kept = sorted(p.name for p in (tmp_path / "store.partial").glob("shard-*.npz"))
     assert kept == ["shard-00000.npz", "shard-00001.npz", "shard-00002.npz"]
     decoded.clear()
-    monkeypatch.setattr(frames, "_decode_one", lambda path, **kwargs: decoded.append(path) or original(path, **kwargs))
-    capsys.readouterr()
+    monkeypatch.setattr(writer, "_decode_one", lambda path, **kwargs: decoded.append(path) or original(path, **kwargs))
+    caplog.set_level(logging.INFO, logger="openvclip.data")
     meta = write_store(paths, tmp_path / "store", **settings)
-    assert "store: reusing 3 of 7 shards an earlier run decoded (3 of 7 videos)" in capsys.readouterr().out
+    assert "store: reusing 3 of 7 shards an earlier run decoded (3 of 7 videos)" in caplog.text
     assert decoded == [paths[3], paths[4], paths[6]]  # the rest, minus the skipped one
     assert meta == {**reference, "videos": meta["videos"]} and meta["unreadable"] == [2]
     new, old = open_store(tmp_path / "store"), open_store(tmp_path / "reference")
@@ -169,36 +172,36 @@ def test_a_killed_extraction_keeps_its_finished_shards_and_the_rerun_decodes_onl
     assert not (tmp_path / "store.partial").exists()
 
 
-def test_a_cut_short_shard_is_decoded_again_and_other_settings_start_over(tmp_path, capsys):
+def test_a_cut_short_shard_is_decoded_again_and_other_settings_start_over(tmp_path, caplog):
     paths = [numbered_video(tmp_path / f"v{i}.mp4", 12, 32, 32) for i in range(3)]
     partial = tmp_path / "store.partial"
     write_store(paths, tmp_path / "reference", 2, 16, progress=False)
     # What a killed run leaves: its settings and finished shards, one of them cut short (a full disk).
-    import openvclip.data.frames as frames
+    import openvclip.data.frame_writer as writer
 
     partial.mkdir()
     settings = {"videos": [str(p) for p in paths], "skip": [], "num_frames": 2, "size": 16, "views": 1, "rate": 0,
                 "format": "raw", "quality": 90, "sampling": "spread", "shard_videos": 1}
     (partial / "settings.json").write_text(json.dumps(settings))
     for k in range(3):
-        clip = frames._decode_one(paths[k], num_frames=2, rate=0, views=1, size=16, fmt="raw", quality=90)
-        frames._save_shard(partial / f"shard-{k:05d}.npz", {"frames": clip[None], "unreadable": np.zeros(0, int),
+        clip = writer._decode_one(paths[k], num_frames=2, rate=0, views=1, size=16, fmt="raw", quality=90)
+        writer._save_shard(partial / f"shard-{k:05d}.npz", {"frames": clip[None], "unreadable": np.zeros(0, int),
                                                            "errors": np.zeros(0, str)})
     whole = (partial / "shard-00001.npz").read_bytes()
     (partial / "shard-00001.npz").write_bytes(whole[:len(whole) // 2])
-    capsys.readouterr()
+    caplog.set_level(logging.INFO, logger="openvclip.data")
     write_store(paths, tmp_path / "store", 2, 16, progress=False)
-    printed = capsys.readouterr().out
+    printed = caplog.text
     assert "shard-00001.npz: unreadable" in printed and "reusing 2 of 3 shards" in printed
     assert np.array_equal(open_store(tmp_path / "store")[:], open_store(tmp_path / "reference")[:])
     # Shards of other settings (another size) are not mixed in: the store starts over.
     partial.mkdir()
     (partial / "settings.json").write_text(json.dumps({**settings, "size": 8}))
-    frames._save_shard(partial / "shard-00000.npz", {"frames": np.zeros((1, 2, 8, 8, 3), np.uint8),
+    writer._save_shard(partial / "shard-00000.npz", {"frames": np.zeros((1, 2, 8, 8, 3), np.uint8),
                                                      "unreadable": np.zeros(0, int), "errors": np.zeros(0, str)})
-    capsys.readouterr()
+    caplog.clear()
     write_store(paths, tmp_path / "store", 2, 16, progress=False)
-    assert "reusing" not in capsys.readouterr().out
+    assert "reusing" not in caplog.text
     assert np.array_equal(open_store(tmp_path / "store")[:], open_store(tmp_path / "reference")[:])
 
 
@@ -242,8 +245,6 @@ def released_torchvision_clip(frames_length, fps, clip_idx, num_clips=3, samplin
 @pytest.mark.parametrize("fps", [30.0, 29.97, 25.0, 24.0, 15.0, 60.0])
 @pytest.mark.parametrize("length", [40, 100, 129, 250, 301, 900])
 def test_released_sampling_takes_the_released_loaders_frames(length, fps):
-    from openvclip.data.frames import view_indices
-
     pyav = view_indices(length, 8, 16, 3, "released_pyav", fps)
     torchvision = view_indices(length, 8, 16, 3, "released_torchvision", fps)
     for view in range(3):
@@ -252,8 +253,6 @@ def test_released_sampling_takes_the_released_loaders_frames(length, fps):
 
 
 def test_released_sampling_follows_the_frame_rate_and_refuses_nonsense():
-    from openvclip.data.frames import view_indices
-
     at30 = view_indices(1000, 8, 16, 3, "released_pyav", 30.0)
     at60 = view_indices(1000, 8, 16, 3, "released_pyav", 60.0)
     assert (np.diff(at60[0][:-1]) >= 2 * np.diff(at30[0][:-1]) - 1).all()  # the same seconds, twice the frames
@@ -268,7 +267,7 @@ def test_released_resizing_is_the_released_transforms():
     floored), then the centre crop with offsets rounded up."""
     import math
 
-    from openvclip.data.frames import resize_crop
+    from openvclip.data.transform import resize_crop
 
     frames = np.random.default_rng(0).integers(0, 256, (2, 257, 341, 3), dtype=np.uint8)
     x = torch.from_numpy(frames).permute(0, 3, 1, 2).float()

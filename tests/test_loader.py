@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 import torch
+from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 
-from openvclip.data.loader import CLIP_MEAN, CLIP_STD, normalise
+from openvclip.data.loader import normalise
 
 
 def store(n=3, frames=4):
@@ -15,5 +16,5 @@ def test_normalise_layout_and_values():
     frames = torch.from_numpy(store()[0])
     out = normalise(frames)
     assert out.shape == (4, 3, 8, 8) and out.dtype == torch.float32
-    expected = (frames[1, 2, 5, 0].item() / 255 - CLIP_MEAN[0]) / CLIP_STD[0]
+    expected = (frames[1, 2, 5, 0].item() / 255 - OPENAI_DATASET_MEAN[0]) / OPENAI_DATASET_STD[0]
     assert out[1, 0, 2, 5].item() == pytest.approx(expected, abs=1e-6)

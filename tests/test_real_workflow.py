@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 import tests.real_layouts as layouts
-from openvclip.data.frames import open_store
+from openvclip.data.frame_store import open_store
 from openvclip.data.manifest import read_manifest, read_missing
 from openvclip.report.tables import read_rows, value
 from tests.shell import clean_clone, shell, shell_dry_run

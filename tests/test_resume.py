@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from openvclip.data.frames import open_store, store_settings, write_store
+from openvclip.data.frame_store import open_store
+from openvclip.data.frame_writer import store_settings, write_store
 from openvclip.data.manifest import read_manifest
 from openvclip.data.train_videos import copy_name, read_index
 from tests.shell import clean_clone, shell

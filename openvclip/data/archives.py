@@ -1,17 +1,15 @@
 """Unpack ZIP, TAR(.GZ/.BZ2/.XZ) and RAR archives safely and atomically (nested RARs too, as HMDB51 ships).
 
-ZIP and TAR use the standard library. RAR uses libarchive through its Python binding ``libarchive-c`` (a
-dependency of the project; it needs the libarchive library, present on most Linux systems). Every member path is
-checked to stay inside the destination, and an archive is unpacked into a temporary folder that is renamed into
-place only when complete, so an interrupted extraction never looks finished.
+Every format is read by libarchive through its Python binding ``libarchive-c`` (a dependency of the project; it
+needs the libarchive library, present on most Linux systems): one reader, one set of checks. Every member path
+is checked to stay inside the destination, links and special files are refused, and an archive is unpacked into a
+temporary folder that is renamed into place only when complete, so an interrupted extraction never looks finished.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import tarfile
-import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Iterator, List, Tuple
 
@@ -22,7 +20,7 @@ from ..errors import MissingInput, UserError
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".rar")
 
 LIBARCHIVE_HELP = (
-    "RAR archives are read with libarchive: `pip install libarchive-c` (installed with openvclip) and the "
+    "archives are read with libarchive: `pip install libarchive-c` (installed with openvclip) and the "
     "libarchive library: Debian/Ubuntu `apt-get install libarchive13`, Fedora `dnf install libarchive`, "
     "conda `conda install -c conda-forge libarchive`, macOS `brew install libarchive` (then set "
     "LIBARCHIVE=/opt/homebrew/opt/libarchive/lib/libarchive.dylib)")
@@ -57,49 +55,33 @@ def _safe_target(root: Path, member: str) -> Path:
     return root.joinpath(*relative.parts)
 
 
-def _rar_entries(path: Path) -> Iterator[Tuple[str, bool, Iterator[bytes]]]:
+def _entries(path: Path) -> Iterator[Tuple[str, str, Iterator[bytes]]]:
+    """(member name, kind: file | dir | other, its data blocks) of every member, in archive order."""
     try:
         import libarchive
     except (ImportError, OSError) as error:  # OSError: the binding found no libarchive library
         raise RuntimeError(f"cannot open {path}: {error}. {LIBARCHIVE_HELP}") from error
     with libarchive.file_reader(str(path)) as archive:
         for entry in archive:
-            yield entry.pathname, entry.isdir, entry.get_blocks()
+            kind = "dir" if entry.isdir else "file" if entry.isreg and not entry.islnk else "other"
+            yield entry.pathname, kind, entry.get_blocks()
 
 
 def _unpack(path: Path, root: Path, progress: bool) -> int:
-    kind = archive_kind(path)
+    archive_kind(path)  # libarchive would read more formats; the ones unpacked are the ones listed and tested
     count = 0
-    if kind == "zip":
-        with zipfile.ZipFile(path) as archive:
-            for info in tqdm(archive.infolist(), desc=f"unzip {path.name}", disable=not progress):
-                target = _safe_target(root, info.filename)
-                if info.is_dir():
-                    target.mkdir(parents=True, exist_ok=True)
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with archive.open(info) as src, open(target, "wb") as dst:
-                    shutil.copyfileobj(src, dst, 1 << 20)
-                count += 1
-    elif kind == "rar":
-        for name, is_dir, blocks in tqdm(_rar_entries(path), desc=f"unrar {path.name}", disable=not progress):
-            target = _safe_target(root, name)
-            if is_dir:
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with open(target, "wb") as dst:
-                for block in blocks:
-                    dst.write(block)
-            count += 1
-    else:
-        with tarfile.open(path) as archive:
-            members = archive.getmembers()
-            for member in members:
-                _safe_target(root, member.name)
-            for member in tqdm(members, desc=f"untar {path.name}", disable=not progress):
-                archive.extract(member, root, filter="data")
-                count += member.isfile()
+    for name, kind, blocks in tqdm(_entries(path), desc=f"unpack {path.name}", disable=not progress):
+        target = _safe_target(root, name)
+        if kind == "dir":
+            target.mkdir(parents=True, exist_ok=True)
+            continue
+        if kind != "file":  # a link could point anywhere, a device file is no data set's
+            raise UserError(f"archive {path}: member {name!r} is a link or a special file; refusing the archive")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "wb") as dst:
+            for block in blocks:
+                dst.write(block)
+        count += 1
     return count
 
 

@@ -26,8 +26,8 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset, Sampler
 
 from ..errors import UserError
-from .frames import TARGET_FPS, clip_indices
-from .loader import CLIP_MEAN, CLIP_STD
+from .loader import standardise
+from .sampling import TARGET_FPS, clip_indices
 
 SAMPLINGS = ("released_pyav", "spread")
 
@@ -101,12 +101,6 @@ def scale_crop_flip(frames: np.ndarray, sample: ClipDraw, size: int) -> torch.Te
     return x.flip(-1) if sample.flip else x
 
 
-def normalise_clip(x: torch.Tensor) -> torch.Tensor:
-    mean = torch.tensor(CLIP_MEAN).view(3, 1, 1)
-    std = torch.tensor(CLIP_STD).view(3, 1, 1)
-    return (x - mean) / std
-
-
 def decode_clip(path: Path, augmentation: ClipAugmentation, sample: ClipDraw) -> np.ndarray:
     """The clip's ``(T, H, W, 3)`` uint8 frames at the video's size (decord; each frame decoded once)."""
     import decord
@@ -150,7 +144,7 @@ class VideoClips(Dataset):
             raise RuntimeError(f"training video {self.paths[item]} could not be decoded although it was indexed "
                                "as readable; was it changed after the training-video rule ran?") from error
         clip = scale_crop_flip(frames, sample, self.augmentation.crop_size)
-        return normalise_clip(clip), self.labels[item]
+        return standardise(clip), self.labels[item]
 
 
 class EpochBatches(Sampler[List]):

@@ -26,7 +26,7 @@ from typing import Dict, List, Mapping, Optional
 from tqdm.auto import tqdm
 
 from ..errors import UserError
-from ..io import read_csv, write_csv
+from ..io import atomic_path, read_csv, write_csv
 from .manifest import read_manifest
 from .sets import in_split
 from .videos import Unreadable, decoder_errors, described, open_video
@@ -94,53 +94,46 @@ def reencode(source: Path, out: Path, settings: Reencoding) -> None:
     sides), the source's frame rate, a keyframe every ``settings.keyframe_interval`` frames, no audio."""
     import av
 
-    tmp = out.with_name(out.name + ".tmp.mp4")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    writer = stream = None
-    count = 0
-    try:
-        for video, frame in _decoded(source):
-            if writer is None:  # sized from the first frame: stream headers may lie
-                shrink = min(1.0, settings.short_side / min(frame.height, frame.width))
-                new_h, new_w = (max(2, 2 * round(side * shrink / 2)) for side in (frame.height, frame.width))
-                rate = video.average_rate or video.guessed_rate or 30
-                writer = av.open(str(tmp), "w", format="mp4")
-                stream = writer.add_stream("libx264", rate=rate)
-                time_base = Fraction(1) / Fraction(rate)  # one tick a frame: a constant frame rate
-                stream.width, stream.height, stream.pix_fmt = new_w, new_h, "yuv420p"
-                stream.thread_count = 1
-                stream.options = {"crf": str(settings.crf), "preset": settings.preset,
-                                  "x264-params": f"keyint={settings.keyframe_interval}:"
-                                                 f"min-keyint={settings.keyframe_interval}:scenecut=0"}
-            frame = frame.reformat(width=stream.width, height=stream.height, format="yuv420p",
-                                   interpolation="BILINEAR")
-            frame.pts, frame.time_base = count, time_base
-            writer.mux(stream.encode(frame))
-            count += 1
-        if writer is None:
-            raise Unreadable("no frames")
-        writer.mux(stream.encode())
-        writer.close()
-        writer = None
-        os.replace(tmp, out)
-    finally:
-        if writer is not None:
-            writer.close()
-        tmp.unlink(missing_ok=True)
+    with atomic_path(out, keep_suffix=True) as tmp:
+        writer = stream = None
+        count = 0
+        try:
+            for video, frame in _decoded(source):
+                if writer is None:  # sized from the first frame: stream headers may lie
+                    shrink = min(1.0, settings.short_side / min(frame.height, frame.width))
+                    new_h, new_w = (max(2, 2 * round(side * shrink / 2)) for side in (frame.height, frame.width))
+                    rate = video.average_rate or video.guessed_rate or 30
+                    writer = av.open(str(tmp), "w", format="mp4")
+                    stream = writer.add_stream("libx264", rate=rate)
+                    time_base = Fraction(1) / Fraction(rate)  # one tick a frame: a constant frame rate
+                    stream.width, stream.height, stream.pix_fmt = new_w, new_h, "yuv420p"
+                    stream.thread_count = 1
+                    stream.options = {"crf": str(settings.crf), "preset": settings.preset,
+                                      "x264-params": f"keyint={settings.keyframe_interval}:"
+                                                     f"min-keyint={settings.keyframe_interval}:scenecut=0"}
+                frame = frame.reformat(width=stream.width, height=stream.height, format="yuv420p",
+                                       interpolation="BILINEAR")
+                frame.pts, frame.time_base = count, time_base
+                writer.mux(stream.encode(frame))
+                count += 1
+            if writer is None:
+                raise Unreadable("no frames")
+            writer.mux(stream.encode())
+        finally:
+            if writer is not None:
+                writer.close()
 
 
 def copy_as_is(source: Path, target: Path) -> None:
     """A hard link when the file system allows one, else a copy; complete or absent."""
     import shutil
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp.mp4")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(source, tmp)
-    except OSError:
-        shutil.copyfile(source, tmp)
-    os.replace(tmp, target)
+    with atomic_path(target, keep_suffix=True) as tmp:
+        tmp.unlink(missing_ok=True)  # a killed run's leftover: os.link does not overwrite
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)
 
 
 def copy_name(source: Path) -> str:
