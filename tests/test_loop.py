@@ -1,6 +1,7 @@
 """The training loop: learning, exact resume, checkpoints, logs, config errors."""
 
 import csv
+import logging
 import pickle
 from pathlib import Path
 
@@ -119,7 +120,8 @@ def test_resume_after_a_crash_gives_the_uninterrupted_weights(tmp_path):
     assert [p.name for p in (tmp_path / "resumed" / "checkpoints").iterdir()] == ["epoch-0003"]
 
 
-def test_checkpoints_of_a_run_with_other_settings_are_not_resumed(tmp_path, capsys):
+def test_checkpoints_of_a_run_with_other_settings_are_not_resumed(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="openvclip.train")
     dataset = MovingSquares(size=16)
     model = enable_temporal_attention(make_clip())
     fit(model, dataset, classifier_for(model), config(epochs=2), tmp_path / "run", progress=False)
@@ -129,7 +131,8 @@ def test_checkpoints_of_a_run_with_other_settings_are_not_resumed(tmp_path, caps
     expected = fit(reference, dataset, classifier_for(reference), changed, tmp_path / "fresh", progress=False)
     again = enable_temporal_attention(make_clip())
     result = fit(again, dataset, classifier_for(again), changed, tmp_path / "run", progress=False)
-    assert "other settings (lr)" in capsys.readouterr().out
+    assert "other settings (lr)" in caplog.text
+    caplog.clear()
     a, b = load_weights(expected["model"]), load_weights(result["model"])
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert len(list(csv.DictReader(open(tmp_path / "run" / "train_log.csv")))) == result["steps"] == 4
@@ -137,13 +140,14 @@ def test_checkpoints_of_a_run_with_other_settings_are_not_resumed(tmp_path, caps
     kept = enable_temporal_attention(make_clip())
     resumed = fit(kept, dataset, classifier_for(kept), config(epochs=2, lr=5e-4, keep_checkpoints=2),
                   tmp_path / "run", progress=False)
-    assert "other settings" not in capsys.readouterr().out and resumed["steps"] == 4
+    assert "other settings" not in caplog.text and resumed["steps"] == 4
 
 
 def test_a_checkpoint_write_that_fails_half_way_leaves_the_previous_one_to_resume_from(tmp_path, monkeypatch,
-                                                                                      capsys):
+                                                                                      caplog):
     import errno
 
+    caplog.set_level(logging.INFO, logger="openvclip.train")
     dataset, cfg = MovingSquares(size=16), config(epochs=2)
     straight = enable_temporal_attention(make_clip())
     reference = fit(straight, dataset, classifier_for(straight), cfg, tmp_path / "straight", progress=False)
@@ -160,15 +164,23 @@ def test_a_checkpoint_write_that_fails_half_way_leaves_the_previous_one_to_resum
     with pytest.raises(OSError, match="No space left on device"):
         fit(model, dataset, classifier_for(model), cfg, tmp_path / "run", progress=False)
     monkeypatch.undo()
+    assert not (tmp_path / "run" / "checkpoints" / "epoch-0002.tmp").exists()  # the half-written one is removed
     last = latest_checkpoint(tmp_path / "run")
     assert last.name == "epoch-0001" and torch.load(last / "state.pt", weights_only=True)["epoch"] == 1
-    capsys.readouterr()
+    caplog.clear()
     again = enable_temporal_attention(make_clip())
     resumed = fit(again, dataset, classifier_for(again), cfg, tmp_path / "run", progress=False)
-    assert "resuming from checkpoint" in capsys.readouterr().out and "epoch-0001" in str(last)
+    assert "resuming from checkpoint" in caplog.text and "epoch-0001" in str(last)
     a, b = load_weights(reference["model"]), load_weights(resumed["model"])
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert [p.name for p in (tmp_path / "run" / "checkpoints").iterdir()] == ["epoch-0002"]
+
+
+def test_a_checkpoint_folder_still_under_its_temporary_name_is_not_resumed(tmp_path):
+    for name in ("epoch-0001", "epoch-0002.tmp"):  # epoch 2: a run killed while writing it
+        (tmp_path / "checkpoints" / name).mkdir(parents=True)
+        (tmp_path / "checkpoints" / name / "state.pt").write_bytes(b"")
+    assert latest_checkpoint(tmp_path).name == "epoch-0001"
 
 
 def test_a_run_that_starts_over_first_removes_the_weights_of_an_earlier_run(tmp_path):

@@ -1,11 +1,10 @@
-"""Training loop: plain fine-tuning or the interpolated objective, SWA, checkpoints, exact resume.
+"""Training loop: plain fine-tuning or the interpolated objective, SWA, a checkpoint per epoch, exact resume.
 
 Only the vision tower trains; the text classifier is computed once from the frozen text encoder. Each epoch
-ends with a checkpoint directory (weights as safetensors, optimizer/scheduler/SWA/RNG state as a torch file),
-written under a temporary name and renamed when complete, so a crash never leaves a half-written checkpoint.
-Resuming restarts at the epoch after the last complete checkpoint and gives the same weights as an
-uninterrupted run: the data order of each epoch is seeded from (seed, epoch), each sample's augmentation from
-(seed, epoch, sample), and every RNG state is restored.
+ends with a checkpoint (``checkpoint.py``), written under a temporary name and renamed when complete, so a crash
+never leaves a half-written checkpoint. Resuming restarts at the epoch after the last complete checkpoint and
+gives the same weights as an uninterrupted run: the data order of each epoch is seeded from (seed, epoch), each
+sample's augmentation from (seed, epoch, sample), and every RNG state is restored.
 
 Under ``torchrun`` the processes split each global batch (``train.batch_size``) and sum their gradients
 (``distributed.py``); only the main process writes, and a checkpoint resumes with any number of processes.
@@ -13,229 +12,36 @@ Under ``torchrun`` the processes split each global batch (``train.batch_size``) 
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import math
-import os
-import random
+import logging
 import shutil
 import time
-from contextlib import nullcontext
 from pathlib import Path
-from typing import Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Callable, List, Mapping, Optional, Tuple
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from ..config import from_mapping
-from ..data.clips import SAMPLINGS, ClipAugmentation, EpochBatches
-from ..errors import MissingInput, UserError
+from ..data.clips import EpochBatches
+from ..errors import UserError
 from ..io import write_json
 from ..models import clone_parameters, encode_video, freeze_text_tower, trained_parameters, video_logits
+from .amp import amp_mode, autocast_and_scaler
+from .checkpoint import (fingerprint_differences, latest_checkpoint, read_state, restore_checkpoint,
+                         save_checkpoint, training_fingerprint)
+from .config import TrainConfig
 from .distributed import GlobalBatches, barrier, current, sum_gradients, sum_values
-from .objective import GRADIENTS, interpolated_backward
+from .log import CsvLog
+from .objective import interpolated_backward
+from .rng import seed_everything
+from .schedule import warmup_cosine_scheduler
 from .swa import WeightAverage
+from .weights import save_weights, write_no_swa
 
-OBJECTIVES = ("frozen", "finetune", "openvclip")
-AMP_MODES = ("auto", "off", "bf16", "fp16")
-LOG_COLUMNS = ("epoch", "step", "lr", "alpha", "loss", "loss_interpolated", "grad_norm", "seconds")
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    """The ``train:`` section. Defaults are the paper's recipe where it has one (ViT-B/16, K400)."""
-
-    objective: str = "openvclip"        # frozen (no training) | finetune (plain loss) | openvclip
-    epochs: int = 22
-    batch_size: int = 8
-    num_frames: int = 8
-    lr: float = 3.33e-6
-    warmup_epochs: float = 2.0
-    warmup_start_lr: float = 3.33e-8
-    end_lr: float = 3.33e-8
-    weight_decay: float = 0.01
-    clip_grad_norm: float = 1.0         # 0 switches clipping off
-    alpha_low: float = 0.0
-    alpha_high: float = 0.6
-    lam: float = 0.5
-    gradient: str = "paper"             # paper: (1-alpha) chain-rule factor | official: the released code's
-    train_logit_scale: bool = False     # train CLIP's logit scale beside the vision tower (the released code does)
-    swa: Optional[bool] = None          # None: on for openvclip, off otherwise
-    swa_start_epoch: int = 2
-    swa_every: int = 1
-    amp: str = "auto"                   # auto: fp16 on CUDA (the paper's mixed precision), off on CPU
-    grad_checkpointing: bool = False
-    seed: int = 0
-    num_workers: int = 0
-    keep_checkpoints: int = 1
-    max_steps_per_epoch: int = 0        # 0: the whole data set each epoch
-    # Training clips (openvclip/data/clips.py), as the released loader draws them: num_frames frames
-    # sampling_rate apart at 30 fps from a random start, the short side jittered in jitter_scales, a random
-    # crop_size crop, a left-right mirror with probability flip.
-    frame_sampling: str = "released_pyav"   # released_pyav | spread (rate <= 0: over the whole video)
-    sampling_rate: int = 16
-    jitter_scales: List[int] = dataclasses.field(default_factory=lambda: [224, 256])
-    crop_size: int = 224
-    flip: float = 0.5
-
-    def validate(self) -> None:
-        def need(ok: bool, key: str, allowed: str) -> None:
-            if not ok:
-                raise UserError(f"config key 'train.{key}' = {getattr(self, key)!r} is invalid; allowed: {allowed}")
-        need(self.objective in OBJECTIVES, "objective", " | ".join(OBJECTIVES))
-        need(self.gradient in GRADIENTS, "gradient", " | ".join(GRADIENTS))
-        need(self.amp in AMP_MODES, "amp", " | ".join(AMP_MODES))
-        need(self.epochs >= 1, "epochs", ">= 1")
-        need(self.batch_size >= 1, "batch_size", ">= 1")
-        need(self.num_frames >= 1, "num_frames", ">= 1")
-        need(self.lr > 0, "lr", "> 0")
-        need(0 <= self.warmup_epochs <= self.epochs, "warmup_epochs", "0 .. train.epochs")
-        need(0 <= self.alpha_low <= 1, "alpha_low", "0 .. 1")
-        need(self.alpha_low <= self.alpha_high <= 1, "alpha_high", "train.alpha_low .. 1")
-        need(self.lam >= 0, "lam", ">= 0")
-        need(self.clip_grad_norm >= 0, "clip_grad_norm", ">= 0 (0 = off)")
-        need(1 <= self.swa_start_epoch <= self.epochs, "swa_start_epoch", "1 .. train.epochs")
-        need(self.swa_every >= 1, "swa_every", ">= 1")
-        need(self.keep_checkpoints >= 1, "keep_checkpoints", ">= 1")
-        need(self.max_steps_per_epoch >= 0, "max_steps_per_epoch", ">= 0")
-        need(self.frame_sampling in SAMPLINGS, "frame_sampling", " | ".join(SAMPLINGS))
-        need(len(self.jitter_scales) == 2 and self.crop_size <= self.jitter_scales[0] <= self.jitter_scales[1],
-             "jitter_scales", "[low, high] with train.crop_size <= low <= high")
-        need(0 <= self.flip <= 1, "flip", "0 .. 1 (a probability)")
-
-    def augmentation(self) -> ClipAugmentation:
-        """How each training clip is drawn from its video."""
-        return ClipAugmentation(num_frames=self.num_frames, rate=self.sampling_rate, sampling=self.frame_sampling,
-                                jitter_scales=tuple(self.jitter_scales), crop_size=self.crop_size, flip=self.flip)
-
-    @property
-    def interpolated(self) -> bool:
-        return self.objective == "openvclip"
-
-    @property
-    def use_swa(self) -> bool:
-        return self.interpolated if self.swa is None else self.swa
-
-    @classmethod
-    def from_dict(cls, values: Optional[Mapping]) -> "TrainConfig":
-        return from_mapping(cls, values, "train")
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def warmup_cosine(step: int, total: int, warmup: int, base: float, start: float, end: float) -> float:
-    """Learning rate at ``step``: linear from ``start`` to ``base`` over ``warmup`` steps, then cosine to ``end``."""
-    if step < warmup:
-        return start + (base - start) * step / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    return end + (base - end) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-def _rng_state() -> dict:
-    """Every global generator's state as tensors and plain values (what ``torch.load(weights_only=True)`` reads)."""
-    name, keys, position, has_gauss, cached = np.random.get_state()
-    state = {"torch": torch.get_rng_state(), "numpy": (name, torch.from_numpy(keys.astype(np.int64)), int(position),
-                                                       int(has_gauss), float(cached)),
-             "python": random.getstate()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    name, keys, position, has_gauss, cached = state["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), position, has_gauss, cached))
-    random.setstate(state["python"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def save_weights(weights: Mapping[str, torch.Tensor], path: Path, metadata: Optional[dict] = None) -> None:
-    """Safetensors file written atomically (temporary name, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in weights.items()}
-    save_file(tensors, str(tmp), metadata={k: str(v) for k, v in (metadata or {}).items()})
-    os.replace(tmp, path)
-
-
-def load_weights(path: Path) -> Dict[str, torch.Tensor]:
-    path = Path(path)
-    if not path.is_file():
-        raise MissingInput(f"weights file {path} does not exist")
-    weights = load_file(str(path))
-    if not weights:
-        with safe_open(str(path), "pt") as f:
-            if (f.metadata() or {}).get("swa") == "off":
-                raise UserError(f"{path} holds no SWA average: its training ran with SWA off (train.swa; on by "
-                                f"default for the openvclip objective only); its weights are {path.parent}/"
-                                "model.safetensors")
-    return weights
-
-
-def write_no_swa(path: Path, objective: str) -> None:
-    """``swa.safetensors`` of a training without SWA: no tensors, metadata ``swa: off``. Every training writes
-    the file, so the workflow declares it as an output of every training (what a rule reads, a rule declares);
-    :func:`load_weights` refuses it by name."""
-    save_weights({}, path, {"swa": "off", "objective": objective})
-
-
-def _checkpoint_dirs(root: Path):
-    if not root.is_dir():
-        return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("epoch-")
-                  and not p.name.endswith(".tmp") and (p / "state.pt").is_file())
-
-
-def latest_checkpoint(out_dir: Path) -> Optional[Path]:
-    dirs = _checkpoint_dirs(Path(out_dir) / "checkpoints")
-    return dirs[-1] if dirs else None
-
-
-class _CsvLog:
-    """Appends rows; on resume, drops rows after the checkpoint's step so the log matches the weights."""
-
-    def __init__(self, path: Path, resume_step: Optional[int]):
-        self.path = path
-        rows = []
-        if resume_step is not None and path.is_file():
-            with open(path, newline="") as f:
-                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
-        with open(path, "w", newline="") as f:
-            writer = csv.DictWriter(f, LOG_COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
-
-    def write(self, row: dict) -> None:
-        with open(self.path, "a", newline="") as f:
-            csv.DictWriter(f, LOG_COLUMNS).writerow(row)
-
-
-def _amp_mode(cfg: TrainConfig, device: torch.device) -> str:
-    return ("fp16" if device.type == "cuda" else "off") if cfg.amp == "auto" else cfg.amp
-
-
-def _amp(cfg: TrainConfig, device: torch.device):
-    mode = _amp_mode(cfg, device)
-    if mode == "off":
-        return nullcontext, None
-    if device.type != "cuda":
-        raise UserError(f"train.amp={cfg.amp!r} needs a CUDA device; on {device.type} use amp: off (or auto)")
-    dtype = torch.float16 if mode == "fp16" else torch.bfloat16
-    scaler = torch.amp.GradScaler("cuda") if mode == "fp16" else None
-    return (lambda: torch.autocast("cuda", dtype=dtype)), scaler
+log = logging.getLogger(__name__)
 
 
 def weight_decay_split(params: Mapping[str, torch.Tensor]) -> Tuple[List[str], List[str]]:
@@ -273,7 +79,7 @@ def fit(model: nn.Module, dataset: Dataset, classifier: torch.Tensor, cfg: Train
     frozen_logit_scale = model.logit_scale.detach()
     info = {"objective": cfg.objective, "config": dataclasses.asdict(cfg), "metadata": metadata or {},
             "torch": torch.__version__, "processes": procs.world, "device": str(device),
-            "amp": _amp_mode(cfg, device)}
+            "amp": amp_mode(cfg, device)}
 
     if procs.main and latest_checkpoint(out_dir) is None:
         # A run that starts over leaves nothing of an earlier one that could be read as its result.
@@ -298,47 +104,34 @@ def fit(model: nn.Module, dataset: Dataset, classifier: torch.Tensor, cfg: Train
     decay, no_decay = weight_decay_split(params)
     optimizer = torch.optim.AdamW([{"params": [params[k] for k in decay], "weight_decay": cfg.weight_decay},
                                    {"params": [params[k] for k in no_decay], "weight_decay": 0.0}], lr=cfg.lr)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup_cosine(
-        step, total_steps, warmup_steps, cfg.lr, cfg.warmup_start_lr, cfg.end_lr) / cfg.lr)
+    scheduler = warmup_cosine_scheduler(optimizer, total_steps, warmup_steps, cfg.lr, cfg.warmup_start_lr,
+                                        cfg.end_lr)
     swa = WeightAverage(cfg.swa_start_epoch, cfg.swa_every) if cfg.use_swa else None
     alpha_rng = torch.Generator().manual_seed(cfg.seed + 1)
-    autocast, scaler = _amp(cfg, device)
+    autocast, scaler = autocast_and_scaler(cfg, device)
 
     start_epoch, step = 1, 0
-    fingerprint = _fingerprint(cfg, metadata, len(dataset))
+    fingerprint = training_fingerprint(cfg, metadata, len(dataset))
     resume = latest_checkpoint(out_dir)
     if resume is not None:
-        # Tensors and plain values only: a state file (perhaps from a shared file system) runs no code.
-        state = torch.load(resume / "state.pt", map_location="cpu", weights_only=True)
+        state = read_state(resume)
         if state.get("fingerprint") != fingerprint:
             # Written by a run with another config or data: resuming would mix two trainings.
-            differing = sorted(k for k in set(fingerprint) | set(state.get("fingerprint") or {})
-                               if fingerprint.get(k) != (state.get("fingerprint") or {}).get(k))
+            differing = fingerprint_differences(fingerprint, state.get("fingerprint"))
             if procs.main:
-                print(f"checkpoints in {out_dir / 'checkpoints'} come from a run with other settings "
-                      f"({', '.join(differing) or 'unknown'}); discarding them and starting afresh")
+                log.info("checkpoints in %s come from a run with other settings (%s); discarding them and "
+                         "starting afresh", out_dir / "checkpoints", ", ".join(differing) or "unknown")
                 shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)
                 for name in ("train_log.csv", "model.safetensors", "swa.safetensors"):
                     (out_dir / name).unlink(missing_ok=True)
             resume = None
     barrier(procs)  # every process has read the checkpoint (or seen it discarded) before anyone writes
     if resume is not None:
-        weights = load_weights(resume / "model.safetensors")
-        with torch.no_grad():
-            for k, p in params.items():
-                p.copy_(weights[k])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if swa is not None:
-            swa.load_state_dict(state["swa"])
-        if scaler is not None and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        alpha_rng.set_state(state["alpha_rng"])
-        _set_rng_state(state["rng"])
+        restore_checkpoint(resume, state, params, optimizer, scheduler, swa, scaler, alpha_rng)
         start_epoch, step = state["epoch"] + 1, state["step"]
         if procs.main:  # a rerun after a kill says where it picks up
-            print(f"resuming from checkpoint {resume} (epoch {state['epoch']}, step {step})", flush=True)
-    log = _CsvLog(out_dir / "train_log.csv", step if resume is not None else None) if procs.main else None
+            log.info("resuming from checkpoint %s (epoch %s, step %s)", resume, state["epoch"], step)
+    train_log = CsvLog(out_dir / "train_log.csv", step if resume is not None else None) if procs.main else None
 
     def loss_of(weights: Mapping[str, torch.Tensor]) -> torch.Tensor:
         # This process's share of the global batch's mean loss: the sum over its samples / the global count
@@ -385,19 +178,20 @@ def fit(model: nn.Module, dataset: Dataset, classifier: torch.Tensor, cfg: Train
                 optimizer.step()
             scheduler.step()
             step += 1
-            if log is None:
+            if train_log is None:
                 continue
-            log.write({"epoch": epoch, "step": step, "lr": f"{lr:.6g}", "alpha": f"{alpha:.4f}",
-                       "loss": f"{loss.item():.6f}", "loss_interpolated": f"{loss_alpha.item():.6f}",
-                       "grad_norm": f"{grad_norm.item():.4f}", "seconds": f"{time.perf_counter() - began:.4f}"})
+            train_log.write({"epoch": epoch, "step": step, "lr": f"{lr:.6g}", "alpha": f"{alpha:.4f}",
+                             "loss": f"{loss.item():.6f}", "loss_interpolated": f"{loss_alpha.item():.6f}",
+                             "grad_norm": f"{grad_norm.item():.4f}",
+                             "seconds": f"{time.perf_counter() - began:.4f}"})
             bar.set_postfix(loss=f"{loss.item():.3f}")
             bar.update()
         bar.close()
         if swa is not None and swa.due(epoch):
             swa.update(params, epoch)
         if procs.main:
-            _save_checkpoint(out_dir, epoch, step, params, optimizer, scheduler, swa, scaler, alpha_rng,
-                             cfg.keep_checkpoints, fingerprint)
+            save_checkpoint(out_dir, epoch, step, params, optimizer, scheduler, swa, scaler, alpha_rng,
+                            cfg.keep_checkpoints, fingerprint)
         barrier(procs)
 
     swa_path = out_dir / "swa.safetensors"
@@ -429,34 +223,3 @@ def training_loader(dataset: Dataset, cfg: TrainConfig, procs=None, device: torc
     loader = DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.num_workers, collate_fn=collate_fn,
                         pin_memory=device.type == "cuda", **workers)
     return sampler, loader
-
-
-# Settings that do not change the training trajectory: a resumed run may differ in them.
-_RESUMABLE_DIFFERENCES = ("num_workers", "keep_checkpoints")
-
-
-def _fingerprint(cfg: TrainConfig, metadata: Optional[dict], dataset_size: int) -> dict:
-    """What a checkpoint must share with the current run to be resumed."""
-    values = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _RESUMABLE_DIFFERENCES}
-    values.update({f"data.{k}": v for k, v in (metadata or {}).items() if k != "versions"})
-    values["data.size"] = dataset_size
-    return values
-
-
-def _save_checkpoint(out_dir: Path, epoch: int, step: int, params, optimizer, scheduler, swa, scaler, alpha_rng,
-                     keep: int, fingerprint: Optional[dict] = None) -> Path:
-    root = out_dir / "checkpoints"
-    final = root / f"epoch-{epoch:04d}"
-    tmp = root / f"epoch-{epoch:04d}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_weights(params, tmp / "model.safetensors", {"epoch": epoch, "step": step})
-    torch.save({"epoch": epoch, "step": step, "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "swa": swa.state_dict() if swa is not None else None,
-                "scaler": scaler.state_dict() if scaler is not None else None,
-                "alpha_rng": alpha_rng.get_state(), "rng": _rng_state(), "fingerprint": fingerprint}, tmp / "state.pt")
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
-    for old in _checkpoint_dirs(root)[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
-    return final

@@ -27,7 +27,8 @@ from ..data.loader import normalise
 from ..data.synthetic import MOTIONS, World, label_text, object_name, render_exposure, render_image
 from ..errors import UserError
 from ..models import build_classifier
-from .loop import seed_everything, warmup_cosine
+from .rng import seed_everything
+from .schedule import warmup_cosine_scheduler
 
 CAPTION_TEMPLATES = ("a photo of a {}.", "a picture of a {}.", "a {}.", "{}")
 
@@ -97,8 +98,7 @@ def pretrain_clip(model, tokenizer, world: World, objects: Sequence, cfg: Pretra
     exposures = torch.from_numpy(render_exposure_pool(world, objects, cfg.exposures_per_motion, cfg.seed))
     rng = np.random.default_rng(cfg.seed + 1)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup_cosine(
-        step, cfg.steps, cfg.warmup_steps, cfg.lr, 0.0, 0.0) / cfg.lr)
+    scheduler = warmup_cosine_scheduler(optimizer, cfg.steps, cfg.warmup_steps, cfg.lr, 0.0, 0.0)
     loss_fn = open_clip.ClipLoss()
     model.train()
     log = []
