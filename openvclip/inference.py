@@ -66,7 +66,7 @@ def load_video_model(spec: Mapping, theta0: Optional[Path] = None, checkpoint: O
     weights of ``checkpoint`` interpolated at ``ratio`` when given. Temporal attention defaults to on with a
     checkpoint (our weights are trained with it) and off for a plain CLIP."""
     from .models import build_tokenizer, tensors_of
-    from .steps import load_clip
+    from .models import load_clip
     from .train import interpolate, load_weights
     from .train.distributed import setup
 

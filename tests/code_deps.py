@@ -2,9 +2,10 @@
 
 A stage runs Snakemake, which reads the Snakefile, `workflow/rules/common.smk` (with the package modules it
 imports: the config's validation against the schema, whose defaults it fills in, and the Plan) and the stage's
-rule files; their shell commands run `openvclip <subcommand>`. A subcommand runs its `_cmd_*` function in `openvclip/cli.py`, the
-`openvclip/steps.py` functions that calls (followed function by function: steps.py serves every stage) and the
-modules those import, each with every import in it (module by module: a module holds one concern).
+rule files; their shell commands run `openvclip <subcommand>`. A subcommand runs the command line (`openvclip/cli/`, every group's
+parsers), its `_cmd_*` handler (followed function by function in its group's module) and the job modules that
+imports (`openvclip/<area>/jobs.py`), each with every import in it (module by module: a module holds one
+concern).
 """
 
 from __future__ import annotations
@@ -90,21 +91,19 @@ def function_closure(module: str, names: Iterable[str]) -> Set[str]:
 
 
 def subcommand_files(subcommand: str) -> Set[str]:
-    """Repository-relative paths of the source files ``openvclip <subcommand>`` runs."""
-    from openvclip.cli import build_parser
+    """Repository-relative paths of the source files ``openvclip <subcommand>`` runs: the command line (every
+    group's parsers: the top-level imports of each `openvclip/cli/` module) and the subcommand's handler, followed
+    function by function in its group's module, then whole modules from there."""
+    from openvclip import cli
 
-    parser = build_parser()
+    parser = cli.build_parser()
     choices = next(a for a in parser._actions if a.choices and subcommand in a.choices).choices
-    handler = choices[subcommand].get_default("func").__name__
-    cli, steps = f"{PACKAGE}.cli", f"{PACKAGE}.steps"
-    entry = {PACKAGE, cli, f"{PACKAGE}.__main__"}
-    modules = function_closure(cli, [handler])
-    if steps in modules:
-        handler_node = next(n for n in _tree(cli).body if isinstance(n, ast.FunctionDef) and n.name == handler)
-        called = {a.name for n in ast.walk(handler_node) if isinstance(n, ast.ImportFrom) and n.module == "steps"
-                  for a in n.names}
-        modules |= function_closure(steps, called)
-        entry.add(steps)
+    handler = choices[subcommand].get_default("func")
+    groups = {group.__name__ for group in cli.GROUPS}
+    entry = {PACKAGE, f"{PACKAGE}.cli", f"{PACKAGE}.__main__", *groups}
+    modules = function_closure(handler.__module__, [handler.__name__])
+    for group in groups:
+        modules |= function_closure(group, [])
     return {str(module_path(m).relative_to(ROOT)) for m in module_closure(modules - entry, entry) | entry}
 
 

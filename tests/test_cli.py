@@ -56,10 +56,10 @@ def test_a_bug_keeps_its_traceback_and_a_user_error_prints_one_line(tmp_path, mo
     def buggy(*_args, **_kwargs):
         return {}["no such key"]  # a KeyError or TypeError inside our code is a bug, not the user's mistake
 
-    monkeypatch.setattr(openvclip.train, "interpolate", buggy)
+    monkeypatch.setattr(openvclip.train.objective, "interpolate", buggy)
     with pytest.raises(KeyError, match="no such key"):
         main(args)
-    monkeypatch.setattr(openvclip.train, "interpolate", lambda *a: len())  # TypeError: a bug too
+    monkeypatch.setattr(openvclip.train.objective, "interpolate", lambda *a: len())  # TypeError: a bug too
     with pytest.raises(TypeError):
         main(args)
     assert not (tmp_path / "c.safetensors").exists()

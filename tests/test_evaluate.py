@@ -56,7 +56,7 @@ def test_each_split_is_scored_over_its_fixed_class_list_even_where_a_class_lost_
 
 def test_the_k600_split_lists_come_from_the_data_sets_split_settings():
     from openvclip.data.sets.kinetics import novel_classes, novel_splits
-    from openvclip.steps import novel_split_classes
+    from openvclip.eval.jobs import novel_split_classes
 
     data = Path(__file__).parent / "data"
     novel = novel_classes((data / "k400_classes.txt").read_text().splitlines(),

@@ -81,7 +81,7 @@ def test_jpeg_store_is_much_smaller_than_raw_on_textured_frames(tmp_path):
 @pytest.mark.parametrize("fmt", ["raw", "jpeg"])
 def test_videos_only_training_reads_are_not_decoded_into_the_store(tmp_path, fmt):
     from openvclip.data.manifest import write_manifest
-    from openvclip.steps import extract_frames
+    from openvclip.data.jobs import extract_frames
 
     numbered_video(tmp_path / "a.mp4", 10, 32, 32)
     numbered_video(tmp_path / "b.mp4", 12, 32, 32)

@@ -14,7 +14,8 @@ from open_clip.transformer import QuickGELU
 
 from openvclip.inference import load_video_model, parse_model_spec
 from openvclip.models import build_clip, quick_gelu_of_file, temporal_attention_boundary, uses_quick_gelu
-from openvclip.steps import fetch_clip, import_released, load_clip
+from openvclip.models import load_clip
+from openvclip.models.jobs import fetch_clip, import_released
 from openvclip.train import load_weights, save_weights
 from tests.test_released import released_checkpoint
 

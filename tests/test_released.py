@@ -8,7 +8,7 @@ import torch
 
 from openvclip.cli import main
 from openvclip.models import enable_temporal_attention, encode_video, video_logits
-from openvclip.steps import load_clip
+from openvclip.models import load_clip
 from openvclip.train import load_weights, save_weights
 
 from .conftest import make_clip, tiny_config

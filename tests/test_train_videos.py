@@ -11,7 +11,7 @@ from openvclip.data.manifest import write_manifest, write_missing
 from openvclip.errors import UserError
 from openvclip.data.train_videos import Reencoding, read_index, reencode_videos
 from openvclip.data.videos import write_video
-from openvclip.steps import training_clips
+from openvclip.train.jobs import training_clips
 from openvclip.train import TrainConfig
 
 

@@ -62,3 +62,24 @@ def split_counts(fields: Iterable[str], splits: Sequence[str]) -> Dict[str, int]
             if name in counts:
                 counts[name] += 1
     return counts
+
+
+def labelled(manifest: Path, column: str):
+    """``(rows, classnames, labels)`` of a manifest under a labelling column.
+
+    ``classname`` keeps the data set's own class list (``<manifest>.classes.txt``, label indices as written);
+    another column (``motion``, ``object_motion``) relabels: its sorted distinct values become the classes.
+    """
+    import numpy as np
+
+    rows = read_manifest(manifest)
+    if column not in rows[0]:
+        raise UserError(f"manifest {manifest} has no column {column!r} to label by; columns: {sorted(rows[0])}")
+    if column == "classname":
+        classes = read_lines(Path(manifest).with_suffix(".classes.txt"))
+        labels = np.array([int(r["label"]) for r in rows])
+    else:
+        classes = sorted({r[column] for r in rows})
+        index = {c: i for i, c in enumerate(classes)}
+        labels = np.array([index[r[column]] for r in rows])
+    return rows, classes, labels

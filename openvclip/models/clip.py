@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 import open_clip
@@ -123,3 +124,26 @@ def clone_parameters(params: Mapping[str, torch.Tensor], dtype: Optional[torch.d
                      ) -> Dict[str, torch.Tensor]:
     """Detached copies (theta0): they never receive gradients and never change."""
     return {k: v.detach().clone().to(dtype or v.dtype) for k, v in params.items()}
+
+
+def load_clip(model_spec: Mapping, weights: Optional[Path], temporal: bool = False, boundary: str = "mask"):
+    """The CLIP of ``model_spec`` with the full state dict of ``weights`` (theta0) loaded, eval mode."""
+    from ..train.weights import load_weights  # the weights file format; the training code is not imported
+
+    spec = dict(model_spec)
+    if weights is not None:
+        state = load_weights(weights)
+        # The weights come from the file, the activation they were trained with from the spec's tag (or the
+        # file's record): dropping the tag alone would rebuild OpenAI's CLIP with GELU.
+        quick_gelu = uses_quick_gelu(spec)
+        spec = {k: v for k, v in spec.items() if k != "pretrained"}
+        spec["quick_gelu"] = quick_gelu if quick_gelu is not None else bool(quick_gelu_of_file(weights))
+    model = build_clip(spec)
+    if weights is not None:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise UserError(f"{weights} does not fit model {spec}: missing {missing[:5]}, unexpected "
+                            f"{unexpected[:5]}")
+    if temporal:
+        enable_temporal_attention(model, boundary)
+    return model.eval()

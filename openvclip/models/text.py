@@ -61,3 +61,8 @@ def video_logits(frame_embeddings: torch.Tensor, classifier: torch.Tensor, logit
     frames = F.normalize(frame_embeddings, dim=-1)
     logits = frames @ classifier.to(frames.dtype)
     return logit_scale.exp().to(logits.dtype) * logits.mean(dim=1)
+
+
+def load_text(path) -> dict:
+    """A data set's cached text side (written by the embed-text job): tensors, strings and lists only."""
+    return torch.load(path, map_location="cpu", weights_only=True)

@@ -1,0 +1,93 @@
+"""The data jobs of the workflow: prepare a data set (render, or fetch, unpack and parse), decode its frames for
+evaluation, re-encode its training videos. Each reads its inputs, writes its outputs atomically and is one
+`openvclip` subcommand."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Mapping
+
+from ..errors import UserError
+from .manifest import missing_path, read_manifest, write_lines, write_manifest, write_missing
+
+log = logging.getLogger(__name__)
+
+
+def _prepare_synthetic(world: Mapping, objects: Mapping, dataset: Mapping, name: str, seed: int, raw_dir: Path,
+                      manifest: Path, progress: bool = True) -> int:
+    """Render a synthetic data set as video files plus its manifest and class list."""
+    from .synthetic import SyntheticSet, World, class_list, generate_set, split_objects
+
+    world_cfg = World.from_dict(world)
+    spec = SyntheticSet.from_dict(dataset, name)
+    groups = split_objects(seed=seed, **objects)
+    if spec.objects not in groups or spec.objects == "heldout":
+        raise UserError(f"datasets.{name}.objects = {spec.objects!r}; allowed: finetune, appearance, "
+                        "compositional")
+    chosen = groups[spec.objects]
+    rows = generate_set(world_cfg, spec, chosen, Path(raw_dir), seed, progress)
+    write_manifest(manifest, rows, extra=("object", "motion", "object_motion", "caption"))
+    write_lines(Path(manifest).with_suffix(".classes.txt"), class_list(chosen, spec.motions, spec.labels))
+    return len(rows)
+
+
+def prepare(dataset: Mapping, name: str, world: Mapping, objects: Mapping, seed: int, downloads: Path,
+                    raw: Path, manifest: Path, progress: bool = True) -> dict:
+    """Any data set of the config into its manifest and class list: rendered (synthetic) or fetched, unpacked
+    and parsed from its own annotation files (real formats). Returns counts for the log."""
+    if "format" not in dataset:
+        count = _prepare_synthetic(world, objects, dataset, name, seed, raw, manifest, progress)
+        write_missing(manifest, {})  # a rendered world lists only what it rendered
+        return {"videos": count, "missing": 0}
+    from .prepare import RealSet, materialise, parse
+
+    spec = RealSet.from_dict(dataset, name)
+    folders = materialise(spec, downloads, raw, progress)
+    rows, classes, missing = parse(spec, folders)
+    if not rows:
+        raise UserError(f"data set {name}: no video of its annotations was found among its files "
+                        f"({len(missing)} listed, none present under {raw})")
+    extra = [c for c in rows[0] if c not in ("path", "label", "classname", "split")]
+    write_missing(manifest, missing)
+    write_lines(Path(manifest).with_suffix(".classes.txt"), classes)
+    write_manifest(manifest, rows, extra=extra)
+    if missing:
+        log.warning("%s: %d listed video(s) absent from the files, skipped; see %s", name, len(missing),
+                    missing_path(manifest))
+    return {"videos": len(rows), "classes": len(classes), "missing": len(missing)}
+
+
+def extract_frames(manifest: Path, out: Path, settings: Mapping, progress: bool = True, threads: int = 1) -> dict:
+    """Decode every video of a manifest once into the frame store folder ``out`` (see data/frame_store.py)."""
+    from .frame_writer import write_store
+
+    rows = read_manifest(manifest)
+    known = {"format", "size", "num_frames", "views", "rate", "quality", "sampling"}
+    unknown = set(settings) - known
+    if unknown:
+        raise UserError(f"frame settings have unknown key(s) {sorted(unknown)}; allowed: {sorted(known)}")
+    # Evaluation never scores the split named `train` (training decodes its own clips from the videos): its
+    # videos are not decoded into the store (K400: 240k of its 260k videos).
+    train_only = [i for i, r in enumerate(rows) if r["split"].split() == ["train"]]
+    missing = {"size", "num_frames"} - set(settings)
+    if missing:
+        raise UserError(f"frame settings lack key(s) {sorted(missing)}; given: {dict(settings)}")
+    # The workflow passes every key (openvclip.plan.Plan.frames); a caller of its own gets write_store's defaults.
+    options = {"fmt" if key == "format" else key: value for key, value in settings.items()
+               if key not in ("size", "num_frames")}
+    meta = write_store([Path(r["path"]) for r in rows], out, settings["num_frames"], settings["size"],
+                       progress=progress, threads=threads, skip=train_only, **options)
+    if meta["unreadable"]:
+        log.warning("%d unreadable video(s), skipped by evaluation:\n  %s", len(meta["unreadable"]),
+                    "\n  ".join(meta["errors"][:20]))
+    return {"videos": len(rows), "train_only_not_decoded": len(train_only), "unreadable": len(meta["unreadable"])}
+
+
+def reencode_train_videos(manifest: Path, videos: Path, index: Path, settings: Mapping, threads: int = 1,
+                          progress: bool = True) -> dict:
+    """Re-encode (or check) the training split's videos once and index them (see data/train_videos.py)."""
+    from .train_videos import Reencoding, reencode_videos
+
+    return reencode_videos(manifest, videos, index, Reencoding.from_dict(settings), threads=threads,
+                           progress=progress)

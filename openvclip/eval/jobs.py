@@ -1,0 +1,92 @@
+"""The evaluation job of the workflow: one variant's weights, swept over the interpolation ratios and scored on
+its data sets by their protocols, into one tidy result CSV (and a JSON sidecar with the config it depends on)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, List, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from ..config import config_hash
+from ..data.frame_store import StoreRows
+from ..data.loader import load_store
+from ..data.losses import SplitVideos, check_losses
+from ..data.manifest import labelled, missing_path, read_missing, split_counts
+from ..data.prepare import RealSet
+from ..data.sets.kinetics import novel_splits
+from ..errors import UserError
+from ..io import write_json
+from ..models import load_clip, load_text, tensors_of
+from ..report.tables import RESULT_COLUMNS, write_rows
+from ..train.distributed import setup
+from ..train.weights import load_weights
+from ..versions import versions
+from .evaluate import EvalSet, split_mask, sweep
+
+
+def novel_split_classes(dataset: Mapping, name: str, classes: Sequence[str]) -> Dict[str, List[int]]:
+    """``test1``.. -> the class indices of each K600 novel-class split (its fixed list, as the manifest was made:
+    the data set's ``split_source`` and ``seed``)."""
+    spec = RealSet.from_dict(dataset, name)
+    index = {c: i for i, c in enumerate(classes)}
+    return {f"test{k + 1}": sorted(index[c] for c in split)
+            for k, split in enumerate(novel_splits(list(classes), spec.split_source, spec.seed))}
+
+
+def run(model_spec: Mapping, theta0: Path, weights: Path, temporal: bool, boundary: str,
+                     ratios: Sequence[float], sets: Sequence[Mapping], variant: str, hash_of: Mapping,
+                     out: Path, batch_size: int = 128, progress: bool = True, device: str = "auto") -> int:
+    """Sweep test-time interpolation ratios and score every set; writes one tidy CSV plus a JSON sidecar.
+
+    ``sets`` items: ``{name, protocol, frames, manifest, text, column}``, optionally ``eval_splits`` (default:
+    every split of the manifest but ``train``) and ``novel_splits`` (a K600 novel-class set's ``datasets`` entry:
+    each test split is scored over its own fixed list of classes).
+    """
+    _, device = setup(device)
+    model = load_clip(model_spec, theta0, temporal, boundary)
+    theta = load_weights(weights)
+    theta0_visual = tensors_of(model, theta)  # the vision tower, and the logit scale where it was trained
+    eval_sets = []
+    for item in sets:
+        rows, classes, labels = labelled(item["manifest"], item["column"])
+        payload = load_text(item["text"])
+        if item["protocol"] == "retrieval":
+            text = payload["embeddings"]
+        else:
+            if payload.get("classnames") != classes:
+                raise UserError(f"text classifier {item['text']} does not match the classes of {item['manifest']}")
+            text = payload["classifier"]
+        splits = np.array([r["split"] for r in rows])
+        store = load_store(item["frames"])
+        if len(store) != len(rows):
+            raise UserError(f"frame store {item['frames']} holds {len(store)} videos, manifest {item['manifest']} "
+                            f"lists {len(rows)}; re-run frame extraction")
+        eval_splits = item.get("eval_splits") or sorted({s for field in splits for s in field.split()} - {"train"})
+        # Only the videos of the scored splits are embedded (a training set's train split is not), and only
+        # those that decoded (the frame store lists the others).
+        scored = np.array([any(s in eval_splits for s in field.split()) for field in splits], dtype=bool)
+        valid = store.valid()
+        keep = np.flatnonzero(scored & valid)
+        unreadable = {split: int((split_mask(splits, split) & ~valid).sum()) for split in eval_splits}
+        missing = split_counts(read_missing(item["manifest"]).values(), eval_splits)
+        for split in eval_splits:
+            videos = SplitVideos(missing[split], unreadable[split], int((split_mask(splits, split) & valid).sum()))
+            check_losses(item["name"], split, videos, item.get("max_unreadable"),
+                         str(missing_path(item["manifest"])), f"{item['frames']}/meta.json ('errors')")
+        if len(keep) == 0:
+            raise UserError(f"{item['manifest']} has no readable video in split(s) {eval_splits} to score")
+        if item["protocol"] == "retrieval":
+            text = text[torch.from_numpy(keep)]
+        split_classes = novel_split_classes(item["novel_splits"], item["name"], classes) \
+            if item.get("novel_splits") else {}
+        eval_sets.append(EvalSet(item["name"], item["protocol"], StoreRows(store, keep), labels[keep], splits[keep],
+                                 text, eval_splits, store.meta["views"], split_classes, unreadable, missing))
+    digest = config_hash(hash_of)
+    rows = sweep(model, theta0_visual, theta, ratios, eval_sets, variant, digest, batch_size, device=device,
+                 progress=progress)
+    write_rows(out, rows, RESULT_COLUMNS)
+    write_json(Path(str(out) + ".json"), {"config_hash": digest, "config": hash_of, "weights": str(weights),
+                                          "temporal": temporal, "versions": versions()})
+    return len(rows)
