@@ -26,13 +26,13 @@ include: "workflow/rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         PLAN.main_results(),
         "results/tradeoff.png",
         "results/summary.md",
         "results/metrics.json",
         "results/tradeoff.csv",
-    default_target: True
 
 
 # Coarse targets of the main experiment. `downloads`: what needs the internet (every data set's manifest:

@@ -18,8 +18,14 @@ def machine_line(device: torch.device) -> str:
         name = platform.processor()
         cpuinfo = Path("/proc/cpuinfo")
         if cpuinfo.is_file():
-            name = next((line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-                         if line.startswith("model name")), name)
+            name = next(
+                (
+                    line.split(":", 1)[1].strip()
+                    for line in cpuinfo.read_text().splitlines()
+                    if line.startswith("model name")
+                ),
+                name,
+            )
         name = name or platform.machine()
     return f"machine: {name}, {torch.get_num_threads()} torch threads, torch {torch.__version__}, device {device}"
 
@@ -59,7 +65,7 @@ def pan_video(path: Path, image: np.ndarray, width: int, height: int, frames: in
             ch = min(int(cw * height / width), h)
             x = int((w - cw) * (start[0] + (end[0] - start[0]) * a))
             y = int((h - ch) * (start[1] + (end[1] - start[1]) * a))
-            crop = Image.fromarray(image[y:y + ch, x:x + cw]).resize((width, height), Image.BILINEAR)
+            crop = Image.fromarray(image[y : y + ch, x : x + cw]).resize((width, height), Image.BILINEAR)
             for packet in stream.encode(av.VideoFrame.from_ndarray(np.asarray(crop), format="rgb24")):
                 container.mux(packet)
         for packet in stream.encode():

@@ -43,7 +43,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from common import add_device_args, pan_video, photo, start  # bench/common.py (scripts run as python bench/NAME.py)
 
 NUM_FRAMES, RATE, VIEWS, SIZE = 8, 16, 3, 224
@@ -81,8 +80,9 @@ def pyav_views(path: Path) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--videos", type=int, default=8,
-                        help=f"videos per (size, fps, length) kind, {len(SHAPES)} kinds (default 8)")
+    parser.add_argument(
+        "--videos", type=int, default=8, help=f"videos per (size, fps, length) kind, {len(SHAPES)} kinds (default 8)"
+    )
     parser.add_argument("--repeats", type=int, default=5, help="timed repetitions, alternating (default 5)")
     parser.add_argument("--quality", type=int, default=90, help="JPEG quality of the frame store (default 90)")
     add_device_args(parser)
@@ -104,18 +104,24 @@ def main() -> None:
                 paths.append(path)
         video_mb = statistics.fmean(p.stat().st_size for p in paths) / 1e6
         began = time.perf_counter()
-        write_store(paths, tmp / "store", NUM_FRAMES, SIZE, VIEWS, RATE, fmt="jpeg", quality=args.quality,
-                    progress=False)
+        write_store(
+            paths, tmp / "store", NUM_FRAMES, SIZE, VIEWS, RATE, fmt="jpeg", quality=args.quality, progress=False
+        )
         store_seconds = time.perf_counter() - began
         store = open_store(tmp / "store")
         store_kib = sum(f.stat().st_size for f in (tmp / "store").iterdir()) / len(paths) / 1024
 
         # Same frames from both decoders (a wrong index would differ by far more on this moving content).
-        diffs = [np.abs(decode_views(p, NUM_FRAMES, RATE, VIEWS, SIZE).astype(np.int16)
-                        - pyav_views(p).astype(np.int16)).mean() for p in (paths[0], paths[-1])]
+        diffs = [
+            np.abs(
+                decode_views(p, NUM_FRAMES, RATE, VIEWS, SIZE).astype(np.int16) - pyav_views(p).astype(np.int16)
+            ).mean()
+            for p in (paths[0], paths[-1])
+        ]
         assert max(diffs) < 4.0, f"PyAV and decord frames differ: mean |diff| {diffs}"
-        store_diff = np.abs(store[0].astype(np.int16)
-                            - decode_views(paths[0], NUM_FRAMES, RATE, VIEWS, SIZE).astype(np.int16)).mean()
+        store_diff = np.abs(
+            store[0].astype(np.int16) - decode_views(paths[0], NUM_FRAMES, RATE, VIEWS, SIZE).astype(np.int16)
+        ).mean()
 
         def to_device(clip: np.ndarray) -> None:
             if device.type == "cuda":
@@ -140,7 +146,7 @@ def main() -> None:
         times = {name: [] for name in contenders}
         for repeat in range(args.repeats):
             order = list(contenders.items())
-            for name, run in (order if repeat % 2 == 0 else order[::-1]):
+            for name, run in order if repeat % 2 == 0 else order[::-1]:
                 if device.type == "cuda":
                     torch.cuda.synchronize(device)
                 began = time.perf_counter()
@@ -151,14 +157,22 @@ def main() -> None:
 
     count = len(paths)
     clips = {name: count * VIEWS / statistics.median(values) for name, values in times.items()}
-    print(f"{count} videos: {', '.join(f'{w}x{h} {fps} fps {s} s' for w, h, fps, s in SHAPES)} "
-          f"({args.videos} each), H.264 yuv420p crf 23, mean {video_mb:.2f} MB")
-    print(f"sampling: {VIEWS} views x {NUM_FRAMES} frames at rate {RATE}, short side {SIZE}, centre crop {SIZE}; "
-          f"a clip = one view; median of {args.repeats} passes over all videos")
-    print(f"check: mean |PyAV - decord| {max(diffs):.2f}, mean |store (JPEG q{args.quality}) - decord| "
-          f"{store_diff:.2f} (0-255 levels)")
-    print(f"store: JPEG q{args.quality}, {store_kib:.0f} KiB per video, written once in {store_seconds:.1f} s "
-          "(not in the timings)")
+    print(
+        f"{count} videos: {', '.join(f'{w}x{h} {fps} fps {s} s' for w, h, fps, s in SHAPES)} "
+        f"({args.videos} each), H.264 yuv420p crf 23, mean {video_mb:.2f} MB"
+    )
+    print(
+        f"sampling: {VIEWS} views x {NUM_FRAMES} frames at rate {RATE}, short side {SIZE}, centre crop {SIZE}; "
+        f"a clip = one view; median of {args.repeats} passes over all videos"
+    )
+    print(
+        f"check: mean |PyAV - decord| {max(diffs):.2f}, mean |store (JPEG q{args.quality}) - decord| "
+        f"{store_diff:.2f} (0-255 levels)"
+    )
+    print(
+        f"store: JPEG q{args.quality}, {store_kib:.0f} KiB per video, written once in {store_seconds:.1f} s "
+        "(not in the timings)"
+    )
     print(f"{'contender':<10} {'s/pass':>8} {'videos/s':>9} {'clips/s':>9}")
     for name, values in times.items():
         print(f"{name:<10} {statistics.median(values):8.3f} {clips[name] / VIEWS:9.2f} {clips[name]:9.2f}")

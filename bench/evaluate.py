@@ -40,13 +40,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from common import add_device_args, start  # bench/common.py (scripts run as python bench/NAME.py)
 
 # config.yaml's clip.model.config (the demo CLIP), used when config.yaml cannot be read.
-DEMO_CLIP = {"embed_dim": 128,
-             "vision_cfg": {"image_size": 32, "patch_size": 8, "width": 128, "layers": 4, "head_width": 32},
-             "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 128, "heads": 4, "layers": 3}}
+DEMO_CLIP = {
+    "embed_dim": 128,
+    "vision_cfg": {"image_size": 32, "patch_size": 8, "width": 128, "layers": 4, "head_width": 32},
+    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 128, "heads": 4, "layers": 3},
+}
 TEMPLATES = ["a photo of a {}.", "a video of a {}.", "{}"]
 
 
@@ -56,8 +57,12 @@ def demo_settings():
         import yaml
 
         config = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text())
-        return (config["clip"]["model"]["config"], config.get("world", {}),
-                config.get("text", {}).get("templates", TEMPLATES), "config.yaml")
+        return (
+            config["clip"]["model"]["config"],
+            config.get("world", {}),
+            config.get("text", {}).get("templates", TEMPLATES),
+            "config.yaml",
+        )
     except Exception:  # a missing or edited file: the benchmark still runs on the demo's sizes
         return DEMO_CLIP, {}, TEMPLATES, "built-in copy of the demo config"
 
@@ -81,21 +86,26 @@ def make_store(folder: Path, world, count: int, fmt: str, seed: int):
         write_video(path, render_video(world, objects[label], motion, rng))
         paths.append(path)
         labels.append(label)
-    write_store(paths, folder / "store", world.num_frames, world.image_size, views=1, rate=0, fmt=fmt,
-                progress=False)
+    write_store(paths, folder / "store", world.num_frames, world.image_size, views=1, rate=0, fmt=fmt, progress=False)
     return open_store(folder / "store"), np.asarray(labels), classnames
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--videos", type=int, default=256, help="videos in the set (default 256; the demo's "
-                                                                "zero-shot sets have 512: val 128 + test 384)")
+    parser.add_argument(
+        "--videos",
+        type=int,
+        default=256,
+        help="videos in the set (default 256; the demo's zero-shot sets have 512: val 128 + test 384)",
+    )
     parser.add_argument("--ratios", type=int, default=11, help="ratios in the sweep, evenly 0..1 (default 11)")
     parser.add_argument("--repeats", type=int, default=3, help="timed repetitions, alternating (default 3)")
-    parser.add_argument("--batch-size", type=int, default=256, help="videos per forward pass (default 256, the "
-                                                                    "demo's eval.batch_size)")
-    parser.add_argument("--format", choices=("raw", "jpeg"), default="raw", help="frame store format (default raw, "
-                                                                                 "the demo's)")
+    parser.add_argument(
+        "--batch-size", type=int, default=256, help="videos per forward pass (default 256, the demo's eval.batch_size)"
+    )
+    parser.add_argument(
+        "--format", choices=("raw", "jpeg"), default="raw", help="frame store format (default raw, the demo's)"
+    )
     add_device_args(parser)
     args = parser.parse_args()
     device = start(parser, args)
@@ -119,12 +129,30 @@ def main() -> None:
         store, labels, classnames = make_store(Path(tmp), world, args.videos, args.format, seed=0)
         setup_seconds = time.perf_counter() - began
         classifier = build_classifier(model, build_tokenizer(spec), classnames, templates, device=device).cpu()
-        item = EvalSet("appearance", "zeroshot", store, labels, np.array(["test"] * len(labels)), classifier,
-                       eval_splits=("test",), views=store.meta["views"])
+        item = EvalSet(
+            "appearance",
+            "zeroshot",
+            store,
+            labels,
+            np.array(["test"] * len(labels)),
+            classifier,
+            eval_splits=("test",),
+            views=store.meta["views"],
+        )
 
         def run_sweep(ratio_list):
-            return sweep(model, theta0, theta, ratio_list, [item], "bench", "bench", args.batch_size,
-                         device=device, progress=False)
+            return sweep(
+                model,
+                theta0,
+                theta,
+                ratio_list,
+                [item],
+                "bench",
+                "bench",
+                args.batch_size,
+                device=device,
+                progress=False,
+            )
 
         def run_per_ratio(ratio_list):
             rows = []
@@ -137,8 +165,9 @@ def main() -> None:
         contenders = {"sweep": run_sweep, "per_ratio": run_per_ratio}
         # Warm-up, and the same scores from both.
         warm = ratios[:1] + ratios[-1:]
-        scores = {name: {(row["ratio"], row["metric"]): row["value"] for row in run(warm)}
-                  for name, run in contenders.items()}
+        scores = {
+            name: {(row["ratio"], row["metric"]): row["value"] for row in run(warm)} for name, run in contenders.items()
+        }
         assert scores["sweep"].keys() == scores["per_ratio"].keys(), "different rows"
         worst = max(abs(scores["sweep"][k] - scores["per_ratio"][k]) for k in scores["sweep"])
         # Same batches, so the same embeddings; allow one video to flip on a float tie at most.
@@ -148,7 +177,7 @@ def main() -> None:
         peaks = {name: [] for name in contenders}
         for repeat in range(args.repeats):
             order = list(contenders.items())
-            for name, run in (order if repeat % 2 == 0 else order[::-1]):
+            for name, run in order if repeat % 2 == 0 else order[::-1]:
                 if device.type == "cuda":
                     torch.cuda.synchronize(device)
                     torch.cuda.reset_peak_memory_stats(device)
@@ -161,13 +190,17 @@ def main() -> None:
 
     pairs = len(labels) * len(ratios)
     rate = {name: pairs / statistics.median(values) for name, values in times.items()}
-    print(f"model: demo CLIP from {source} (vision width {clip_config['vision_cfg']['width']}, "
-          f"{clip_config['vision_cfg']['layers']} layers, {clip_config['vision_cfg']['image_size']} px), temporal "
-          f"attention (mask), random weights")
-    print(f"set: {len(labels)} synthetic videos x {world.num_frames} frames of {world.image_size}x"
-          f"{world.image_size}, {len(classnames)} classes, {args.format} frame store (rendered and extracted in "
-          f"{setup_seconds:.1f} s, not timed); {len(ratios)} ratios, batch {args.batch_size}; "
-          f"median of {args.repeats} runs; check: max |score difference| {worst:.4f} points")
+    print(
+        f"model: demo CLIP from {source} (vision width {clip_config['vision_cfg']['width']}, "
+        f"{clip_config['vision_cfg']['layers']} layers, {clip_config['vision_cfg']['image_size']} px), temporal "
+        f"attention (mask), random weights"
+    )
+    print(
+        f"set: {len(labels)} synthetic videos x {world.num_frames} frames of {world.image_size}x"
+        f"{world.image_size}, {len(classnames)} classes, {args.format} frame store (rendered and extracted in "
+        f"{setup_seconds:.1f} s, not timed); {len(ratios)} ratios, batch {args.batch_size}; "
+        f"median of {args.repeats} runs; check: max |score difference| {worst:.4f} points"
+    )
     memory = "  peak MiB" if device.type == "cuda" else ""
     print(f"{'contender':<10} {'s/sweep':>8} {'videos/s':>9}{memory}")
     for name, values in times.items():

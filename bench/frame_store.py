@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import torch
-
 from common import pan_video, photo  # bench/common.py (scripts run as python bench/NAME.py)
 
 
@@ -49,42 +48,53 @@ def main() -> None:
                 paths.append(path)
         video_bytes = statistics.fmean(p.stat().st_size for p in paths)
         settings = dict(num_frames=8, size=224, views=3, rate=16)
-        contenders = {"raw": dict(fmt="raw"), "jpeg q90": dict(fmt="jpeg", quality=90),
-                      "jpeg q75": dict(fmt="jpeg", quality=75)}
+        contenders = {
+            "raw": dict(fmt="raw"),
+            "jpeg q90": dict(fmt="jpeg", quality=90),
+            "jpeg q75": dict(fmt="jpeg", quality=75),
+        }
         sizes, times = {}, {name: [] for name in contenders}
         threads_times = {1: [], args.threads: []}
         # Warm-up: decord and PIL load their libraries on first use.
         write_store(paths[:2], tmp / "warm", progress=False, **settings, **contenders["jpeg q90"])
         for repeat in range(args.repeats):
-            for name, options in (contenders.items() if repeat % 2 == 0 else reversed(contenders.items())):
+            for name, options in contenders.items() if repeat % 2 == 0 else reversed(contenders.items()):
                 out = tmp / name.replace(" ", "_")
                 start = time.perf_counter()
                 write_store(paths, out, progress=False, **settings, **options)
                 times[name].append(time.perf_counter() - start)
                 sizes[name] = folder_bytes(out)
-            for threads in ((1, args.threads) if repeat % 2 == 0 else (args.threads, 1)):
+            for threads in (1, args.threads) if repeat % 2 == 0 else (args.threads, 1):
                 start = time.perf_counter()
-                write_store(paths, tmp / "threads", progress=False, threads=threads, **settings,
-                            **contenders["jpeg q90"])
+                write_store(
+                    paths, tmp / "threads", progress=False, threads=threads, **settings, **contenders["jpeg q90"]
+                )
                 threads_times[threads].append(time.perf_counter() - start)
 
     count = len(paths)
-    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
-          f"torch {torch.__version__}, {count} videos (320x240 and 340x256, 10 s, H.264 crf 23, "
-          f"mean {video_bytes / 1e6:.2f} MB each)")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+        f"torch {torch.__version__}, {count} videos (320x240 and 340x256, 10 s, H.264 crf 23, "
+        f"mean {video_bytes / 1e6:.2f} MB each)"
+    )
     print(f"store: 3 views x 8 frames at rate 16, 224x224; medians of {args.repeats} runs")
     print(f"{'store':10} {'KiB/video':>10} {'GB per 1,000 videos':>20} {'videos/s (1 thread)':>20}")
     for name in contenders:
         per_video = sizes[name] / count
-        print(f"{name:10} {per_video / 1024:10.1f} {per_video * 1000 / 1e9:20.3f} "
-              f"{count / statistics.median(times[name]):20.2f}")
+        print(
+            f"{name:10} {per_video / 1024:10.1f} {per_video * 1000 / 1e9:20.3f} "
+            f"{count / statistics.median(times[name]):20.2f}"
+        )
     for threads, values in threads_times.items():
         print(f"jpeg q90 with {threads} thread(s): {count / statistics.median(values):.2f} videos/s")
     print(f"ratio store_disk_jpeg90_over_raw {sizes['jpeg q90'] / sizes['raw']:.4f}")
     print(f"ratio store_disk_jpeg90_over_source_video {sizes['jpeg q90'] / count / video_bytes:.4f}")
-    print(f"ratio extract_time_jpeg90_over_raw {statistics.median(times['jpeg q90']) / statistics.median(times['raw']):.3f}")
-    print(f"ratio extract_time_{args.threads}threads_over_1thread "
-          f"{statistics.median(threads_times[args.threads]) / statistics.median(threads_times[1]):.3f}")
+    extract_ratio = statistics.median(times["jpeg q90"]) / statistics.median(times["raw"])
+    print(f"ratio extract_time_jpeg90_over_raw {extract_ratio:.3f}")
+    print(
+        f"ratio extract_time_{args.threads}threads_over_1thread "
+        f"{statistics.median(threads_times[args.threads]) / statistics.median(threads_times[1]):.3f}"
+    )
 
 
 if __name__ == "__main__":

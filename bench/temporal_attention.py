@@ -48,7 +48,6 @@ import time
 
 import torch
 import torch.nn.functional as F
-
 from common import add_device_args, start, sync  # bench/common.py (scripts run as python bench/NAME.py)
 
 PRESETS = {
@@ -68,15 +67,15 @@ def released_attention(x: torch.Tensor, attn: torch.nn.MultiheadAttention, num_f
     def per_head(t: torch.Tensor) -> torch.Tensor:  # (n, L, D) -> (n*H, L, d), as nn.MultiheadAttention lays it out
         return t.transpose(0, 1).contiguous().view(length, n * heads, dim).transpose(0, 1)
 
-    q, k, v = per_head(q) / dim ** 0.5, per_head(k), per_head(v)
+    q, k, v = per_head(q) / dim**0.5, per_head(k), per_head(v)
 
     def expand(t: torch.Tensor) -> torch.Tensor:  # (n*H, L, d) -> (n*H, 3L, d): [next, previous, current], zeros
         t = t.reshape(batch, num_frames, heads, length, dim).permute(0, 1, 2, 4, 3).contiguous()
         t = t.view(batch, num_frames, heads * dim, length)
         out = torch.zeros((batch, num_frames, heads * dim, 3 * length), device=t.device, dtype=t.dtype)
         out[:, :-1, :, :length] = t[:, 1:]
-        out[:, 1:, :, length:2 * length] = t[:, :-1]
-        out[:, :, :, 2 * length:] = t
+        out[:, 1:, :, length : 2 * length] = t[:, :-1]
+        out[:, :, :, 2 * length :] = t
         out = out.view(batch, num_frames, heads, dim, 3 * length).permute(0, 1, 2, 4, 3).contiguous()
         return out.view(n * heads, 3 * length, dim)
 
@@ -91,16 +90,26 @@ def build(preset: dict, device: torch.device, boundaries):
     """One-block open_clip vision towers patched with our attention (one per boundary), same weights."""
     from open_clip.transformer import VisionTransformer
 
-    from openvclip.models import enable_temporal_attention
-    from openvclip.models import temporal
+    from openvclip.models import enable_temporal_attention, temporal
 
     width = preset["heads"] * preset["head_dim"]
     patch = 16
     side = int(round((preset["tokens"] - 1) ** 0.5))
     assert side * side + 1 == preset["tokens"], "tokens must be a square number of patches + 1 (class token)"
     torch.manual_seed(0)
-    tower = VisionTransformer(image_size=side * patch, patch_size=patch, width=width, layers=1,
-                              heads=preset["heads"], mlp_ratio=4.0, output_dim=64).to(device).train()
+    tower = (
+        VisionTransformer(
+            image_size=side * patch,
+            patch_size=patch,
+            width=width,
+            layers=1,
+            heads=preset["heads"],
+            mlp_ratio=4.0,
+            output_dim=64,
+        )
+        .to(device)
+        .train()
+    )
     blocks = {}
     for boundary in boundaries:
         patched = enable_temporal_attention(copy.deepcopy(tower), boundary=boundary)
@@ -114,22 +123,31 @@ def build(preset: dict, device: torch.device, boundaries):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", choices=("tiny", "vitb16", "all"), default="all",
-                        help="shape to measure (default: all = vitb16 then tiny)")
+    parser.add_argument(
+        "--preset",
+        choices=("tiny", "vitb16", "all"),
+        default="all",
+        help="shape to measure (default: all = vitb16 then tiny)",
+    )
     parser.add_argument("--batch", type=int, help="videos per step (default: the preset's, 2 for vitb16, 32 tiny)")
     parser.add_argument("--frames", type=int, help="frames per video (default 8)")
-    parser.add_argument("--boundary", choices=("mask", "zeros"), default="mask",
-                        help="our boundary mode in the ratios (default mask; the other is printed too)")
+    parser.add_argument(
+        "--boundary",
+        choices=("mask", "zeros"),
+        default="mask",
+        help="our boundary mode in the ratios (default mask; the other is printed too)",
+    )
     parser.add_argument("--repeats", type=int, default=5, help="timed repetitions, alternating (default 5)")
-    parser.add_argument("--min-time", type=float, default=1.0,
-                        help="seconds each contender's repetition lasts at least (default 1.0)")
+    parser.add_argument(
+        "--min-time", type=float, default=1.0, help="seconds each contender's repetition lasts at least (default 1.0)"
+    )
     add_device_args(parser)
     args = parser.parse_args()
     device = start(parser, args)
     tag = "_cuda" if device.type == "cuda" else ""
     other = "zeros" if args.boundary == "mask" else "mask"
     ratios = []
-    for name in (("vitb16", "tiny") if args.preset == "all" else (args.preset,)):
+    for name in ("vitb16", "tiny") if args.preset == "all" else (args.preset,):
         preset = dict(PRESETS[name])
         preset["batch"] = args.batch or preset["batch"]
         preset["frames"] = args.frames or preset["frames"]
@@ -160,6 +178,7 @@ def run_preset(name: str, preset: dict, args, device: torch.device, other: str):
             out = layout(block.attention(x))
             out.backward(grad_out)
             return out, layout(x.grad)
+
         return step
 
     def released_step():
@@ -168,8 +187,11 @@ def run_preset(name: str, preset: dict, args, device: torch.device, other: str):
         out.backward(grad_out)
         return out, x.grad
 
-    contenders = {f"ours ({args.boundary})": ours_step(ours[args.boundary]), f"ours ({other})": ours_step(ours[other]),
-                  "released": released_step}
+    contenders = {
+        f"ours ({args.boundary})": ours_step(ours[args.boundary]),
+        f"ours ({other})": ours_step(ours[other]),
+        "released": released_step,
+    }
     modules = [reference] + list(ours.values())
 
     def run(step):
@@ -205,7 +227,7 @@ def run_preset(name: str, preset: dict, args, device: torch.device, other: str):
             def pack(t):
                 storage = t.untyped_storage()
                 if storage.data_ptr() not in params:
-                    seen[storage.data_ptr()] = storage.nbytes()
+                    seen[storage.data_ptr()] = storage.nbytes()  # noqa: B023 (runs inside this iteration)
                 return t
 
             with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
@@ -225,7 +247,7 @@ def run_preset(name: str, preset: dict, args, device: torch.device, other: str):
     times = {label: [] for label in contenders}
     for repeat in range(args.repeats):
         order = list(contenders.items())
-        for label, step in (order if repeat % 2 == 0 else order[::-1]):
+        for label, step in order if repeat % 2 == 0 else order[::-1]:
             sync(device)
             began = time.perf_counter()
             for _ in range(count):
@@ -234,15 +256,19 @@ def run_preset(name: str, preset: dict, args, device: torch.device, other: str):
             times[label].append((time.perf_counter() - began) / count)
 
     memory_kind = "peak allocated" if device.type == "cuda" else "autograd-saved"
-    print(f"\n{name}: {batch} videos x {frames} frames, {tokens} tokens, {preset['heads']} heads x "
-          f"{preset['head_dim']} (width {width}), float32, forward+backward of the attention sub-layer; "
-          f"median of {args.repeats} repetitions x {count} steps")
+    print(
+        f"\n{name}: {batch} videos x {frames} frames, {tokens} tokens, {preset['heads']} heads x "
+        f"{preset['head_dim']} (width {width}), float32, forward+backward of the attention sub-layer; "
+        f"median of {args.repeats} repetitions x {count} steps"
+    )
     print(f"check: ours (zeros) vs released: max |output diff| {out_diff:.2e}, max |input grad diff| {grad_diff:.2e}")
     print(f"{'contender':<14} {'ms/step':>10} {'x released':>11} {memory_kind + ' MiB':>22} {'x released':>11}")
     median = {label: statistics.median(values) for label, values in times.items()}
     for label in contenders:
-        print(f"{label:<14} {median[label] * 1e3:10.2f} {median[label] / median['released']:11.3f} "
-              f"{memory[label] / 2**20:22.1f} {memory[label] / memory['released']:11.3f}")
+        print(
+            f"{label:<14} {median[label] * 1e3:10.2f} {median[label] / median['released']:11.3f} "
+            f"{memory[label] / 2**20:22.1f} {memory[label] / memory['released']:11.3f}"
+        )
     ours_label = f"ours ({args.boundary})"
     return median[ours_label] / median["released"], memory[ours_label] / memory["released"]
 

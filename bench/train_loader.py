@@ -41,9 +41,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset
-
 from common import pan_video, photo, start  # bench/common.py (scripts run as python bench/NAME.py)
+from torch.utils.data import DataLoader, Dataset
 
 NUM_FRAMES, RATE, TARGET_FPS, SCALES, CROP = 8, 16, 30, (224, 256), 224
 
@@ -59,7 +58,6 @@ class ReleasedClips(Dataset):
 
     def __getitem__(self, index):
         import av
-
         from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 
         with av.open(str(self.paths[index])) as container:
@@ -97,7 +95,7 @@ class ReleasedClips(Dataset):
         height, width = video.shape[-2:]
         top = int(np.random.randint(0, height - CROP)) if height > CROP else 0
         left = int(np.random.randint(0, width - CROP)) if width > CROP else 0
-        video = video[:, :, top:top + CROP, left:left + CROP]
+        video = video[:, :, top : top + CROP, left : left + CROP]
         if np.random.uniform() < 0.5:
             video = video.flip(-1)
         return video, 0
@@ -166,11 +164,18 @@ def main():
         cfg = TrainConfig(batch_size=args.batch, num_workers=args.workers, seed=0)
         ours = VideoClips(copies, [0] * len(copies), cfg.augmentation(), seed=0)
         sampler, our_loader = training_loader(ours, cfg)
-        released_loader = DataLoader(ReleasedClips(copies), batch_size=args.batch, shuffle=True,
-                                     num_workers=args.workers, persistent_workers=args.workers > 0,
-                                     prefetch_factor=4 if args.workers else None)
-        contenders = {"ours": lambda e: epoch_seconds(our_loader, sampler, e),
-                      "released": lambda e: epoch_seconds(released_loader)}
+        released_loader = DataLoader(
+            ReleasedClips(copies),
+            batch_size=args.batch,
+            shuffle=True,
+            num_workers=args.workers,
+            persistent_workers=args.workers > 0,
+            prefetch_factor=4 if args.workers else None,
+        )
+        contenders = {
+            "ours": lambda e: epoch_seconds(our_loader, sampler, e),
+            "released": lambda e: epoch_seconds(released_loader),
+        }
         for run in contenders.values():  # warm-up: workers start, files enter the page cache
             run(0)
         rates = {name: [] for name in contenders}
@@ -181,12 +186,16 @@ def main():
                 rates[name].append(clips / seconds)
         medians = {name: statistics.median(values) for name, values in rates.items()}
         for name, value in medians.items():
-            print(f"{name}: {value:.2f} clips/s with {args.workers} workers ({value / max(args.workers, 1):.2f} per "
-                  f"worker; runs {', '.join(f'{v:.2f}' for v in rates[name])})")
+            print(
+                f"{name}: {value:.2f} clips/s with {args.workers} workers ({value / max(args.workers, 1):.2f} per "
+                f"worker; runs {', '.join(f'{v:.2f}' for v in rates[name])})"
+            )
         seconds, size, source_size = reencoding_cost(folder, args.sources)
-        print(f"re-encoding 1280x720 10 s originals to short side 256 (one thread): {seconds:.2f} s and "
-              f"{size / 1e6:.2f} MB per video (source {source_size / 1e6:.2f} MB); per 1,000 videos: "
-              f"{seconds * 1000 / 3600:.2f} h on one core, {size * 1000 / 1e9:.2f} GB")
+        print(
+            f"re-encoding 1280x720 10 s originals to short side 256 (one thread): {seconds:.2f} s and "
+            f"{size / 1e6:.2f} MB per video (source {source_size / 1e6:.2f} MB); per 1,000 videos: "
+            f"{seconds * 1000 / 3600:.2f} h on one core, {size * 1000 / 1e9:.2f} GB"
+        )
         print(f"ratio train_clips_ours_over_released {medians['ours'] / medians['released']:.3f}")
         print(f"figure train_clips_per_s_per_worker_ours {medians['ours'] / max(args.workers, 1):.2f}")
 

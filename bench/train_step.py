@@ -52,10 +52,13 @@ def build(args):
     torch.manual_seed(0)
     device = torch.device(args.device)
     if args.model == "tiny":
-        spec = {"config": {"embed_dim": 64, "vision_cfg": {"image_size": 32, "patch_size": 8, "width": 128,
-                                                           "layers": 4, "head_width": 32},
-                           "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 64, "heads": 2,
-                                        "layers": 1}}}
+        spec = {
+            "config": {
+                "embed_dim": 64,
+                "vision_cfg": {"image_size": 32, "patch_size": 8, "width": 128, "layers": 4, "head_width": 32},
+                "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 1},
+            }
+        }
     else:
         spec = {"name": args.model}
     model = enable_temporal_attention(build_clip(spec, device=device)).train()
@@ -76,8 +79,9 @@ def build(args):
             logits = video_logits(encode_video(model, video, params=weights), classifier, model.logit_scale.detach())
         else:
             with autocast():
-                logits = video_logits(encode_video(model, video, params=weights), classifier,
-                                      model.logit_scale.detach())
+                logits = video_logits(
+                    encode_video(model, video, params=weights), classifier, model.logit_scale.detach()
+                )
         return F.cross_entropy(logits.float(), labels)
 
     alpha, lam = 0.3, 0.5
@@ -132,8 +136,9 @@ def peak_rss_of(mode: str, args) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="ViT-B-32", help="open_clip architecture (random weights), or 'tiny'")
-    parser.add_argument("--preset", choices=("vitb16", "vitb32", "tiny"),
-                        help="shortcut for --model ViT-B-16 / ViT-B-32 / tiny")
+    parser.add_argument(
+        "--preset", choices=("vitb16", "vitb32", "tiny"), help="shortcut for --model ViT-B-16 / ViT-B-32 / tiny"
+    )
     parser.add_argument("--batch", type=int, default=2, help="videos per step (default 2)")
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=4, help="timed steps per contender (default 4)")
@@ -162,7 +167,7 @@ def main() -> None:
     times = {mode: [] for mode in CONTENDERS}
     peaks = {}
     for repeat in range(args.repeats):
-        order = CONTENDERS[repeat % len(CONTENDERS):] + CONTENDERS[:repeat % len(CONTENDERS)]
+        order = CONTENDERS[repeat % len(CONTENDERS) :] + CONTENDERS[: repeat % len(CONTENDERS)]
         for mode in order:
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
@@ -178,13 +183,18 @@ def main() -> None:
     medians = {mode: statistics.median(values) for mode, values in times.items()}
     memory = "peak allocated" if device.type == "cuda" else "peak RSS (own process)"
     print(machine_line(device))
-    print(f"model {args.model}{' + grad checkpointing' if args.checkpointing else ''}{' + fp16 autocast' if args.amp else ''}, "
-          f"{args.batch} videos x {args.frames} frames, median of {args.repeats} alternating steps; "
-          f"vision parameters {param_mb:.1f} MiB")
+    print(
+        f"model {args.model}{' + grad checkpointing' if args.checkpointing else ''}"
+        f"{' + fp16 autocast' if args.amp else ''}, "
+        f"{args.batch} videos x {args.frames} frames, median of {args.repeats} alternating steps; "
+        f"vision parameters {param_mb:.1f} MiB"
+    )
     print(f"{'contender':<10} {'s/step':>8} {'x plain':>8} {memory + ' MiB':>28} {'x plain':>8}")
     for mode in CONTENDERS:
-        print(f"{mode:<10} {medians[mode]:8.3f} {medians[mode] / medians['plain']:8.2f} {peaks[mode]:28.1f} "
-              f"{peaks[mode] / peaks['plain']:8.2f}")
+        print(
+            f"{mode:<10} {medians[mode]:8.3f} {medians[mode] / medians['plain']:8.2f} {peaks[mode]:28.1f} "
+            f"{peaks[mode] / peaks['plain']:8.2f}"
+        )
     tag = "_cuda" if device.type == "cuda" else ""
     print(f"ratio step_time_interp_over_plain{tag} {medians['interp'] / medians['plain']:.3f}")
     print(f"ratio step_mem_interp_over_plain{tag} {peaks['interp'] / peaks['plain']:.3f}")

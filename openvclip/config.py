@@ -64,8 +64,10 @@ def resolve_base(config: Mapping[str, Any], root) -> dict:
         if path in seen:
             raise UserError(f"config bases form a loop: {' -> '.join(map(str, seen + [path]))}")
         if not path.is_file():
-            raise MissingInput(f"config key 'base' names {path}, which does not exist (paths are relative "
-                               f"to the workflow folder {root})")
+            raise MissingInput(
+                f"config key 'base' names {path}, which does not exist (paths are relative "
+                f"to the workflow folder {root})"
+            )
         seen.append(path)
         config = merge_over(yaml.safe_load(path.read_text()) or {}, config)
     return config
@@ -111,8 +113,10 @@ def validate_config(config: Mapping[str, Any], schema_path, source: str = "confi
         elif error.validator == "enum":
             problems.append(f"key '{key}' = {error.instance!r} is not allowed; allowed values: {error.validator_value}")
         elif error.validator == "oneOf":
-            problems.append(f"key '{key}' = {json.dumps(error.instance)[:120]} matches none of the allowed forms "
-                            f"({error.schema.get('description', 'see the schema')})")
+            problems.append(
+                f"key '{key}' = {json.dumps(error.instance)[:120]} matches none of the allowed forms "
+                f"({error.schema.get('description', 'see the schema')})"
+            )
         else:
             problems.append(f"key '{key}': {error.message}")
     filled = copy.deepcopy(dict(config))
@@ -174,7 +178,9 @@ def schema_defaults(schema_path, *keys: str) -> dict:
     schema = root
     for key in keys:
         schema = _deref(schema, root)
-        schema = next(p["properties"][key] for p in [schema, *schema.get("allOf", [])] if key in p.get("properties", {}))
+        schema = next(
+            p["properties"][key] for p in [schema, *schema.get("allOf", [])] if key in p.get("properties", {})
+        )
     section: dict = {}
     fill_defaults(section, schema, root)
     return section
@@ -187,16 +193,16 @@ def _cross_reference_problems(config: Mapping[str, Any]) -> list:
         problems.append(f"key 'train_set' = {config['train_set']!r} is not a data set; allowed: {sorted(datasets)}")
     for name in [config["main_experiment"]] + list(config.get("study", [])):
         if name not in experiments:
-            problems.append(f"experiment {name!r} (main_experiment/study) is not defined; defined: "
-                            f"{sorted(experiments)}")
+            problems.append(
+                f"experiment {name!r} (main_experiment/study) is not defined; defined: {sorted(experiments)}"
+            )
     report = config["report"]
     for key in ("method", "baseline", "frozen"):
         if key in report and report[key] not in variants:
             problems.append(f"key 'report.{key}' = {report[key]!r} is not a variant; allowed: {sorted(variants)}")
     for name in report.get("without_temporal", []):
         if name not in variants:
-            problems.append(f"key 'report.without_temporal' names {name!r}, not a variant; allowed: "
-                            f"{sorted(variants)}")
+            problems.append(f"key 'report.without_temporal' names {name!r}, not a variant; allowed: {sorted(variants)}")
     for name, variant in variants.items():
         source = variant.get("weights_of")
         if source is not None and (source not in variants or "objective" not in variants[source]):
@@ -211,8 +217,10 @@ def _cross_reference_problems(config: Mapping[str, Any]) -> list:
             if source not in experiments:
                 problems.append(f"key 'experiments.{name}.models_from' = {source!r}; allowed: {sorted(experiments)}")
             elif any(experiments[source].get(k) != experiment.get(k) for k in ("labels", "train")):
-                problems.append(f"key 'experiments.{name}.models_from' = {source!r}: its labels and train "
-                                "overrides differ, so its weights are not this experiment's")
+                problems.append(
+                    f"key 'experiments.{name}.models_from' = {source!r}: its labels and train "
+                    "overrides differ, so its weights are not this experiment's"
+                )
         for dataset in experiment.get("datasets", []):
             if dataset not in datasets:
                 problems.append(f"key 'experiments.{name}.datasets' names {dataset!r}; allowed: {sorted(datasets)}")

@@ -43,7 +43,7 @@ class VideoModel:
     model: torch.nn.Module
     tokenizer: object
     image_size: int
-    description: dict          # what was loaded (for cache keys and JSON output)
+    description: dict  # what was loaded (for cache keys and JSON output)
     device: torch.device = torch.device("cpu")
 
 
@@ -59,20 +59,27 @@ def parse_model_spec(text: str) -> dict:
     return {"name": name, **({"pretrained": tag} if tag else {})}
 
 
-def load_video_model(spec: Mapping, theta0: Optional[Path] = None, checkpoint: Optional[Path] = None,
-                     ratio: float = 0.0, temporal: Optional[bool] = None, boundary: str = "mask",
-                     device: str = "auto") -> VideoModel:
+def load_video_model(
+    spec: Mapping,
+    theta0: Optional[Path] = None,
+    checkpoint: Optional[Path] = None,
+    ratio: float = 0.0,
+    temporal: Optional[bool] = None,
+    boundary: str = "mask",
+    device: str = "auto",
+) -> VideoModel:
     """The CLIP of ``spec`` (weights from ``spec['pretrained']`` or the full state dict ``theta0``), with the vision
     weights of ``checkpoint`` interpolated at ``ratio`` when given. Temporal attention defaults to on with a
     checkpoint (our weights are trained with it) and off for a plain CLIP."""
-    from .models import build_tokenizer, tensors_of
-    from .models import load_clip
+    from .models import build_tokenizer, load_clip, tensors_of
     from .train import interpolate, load_weights
     from .train.distributed import setup
 
     if theta0 is None and not spec.get("pretrained"):
-        raise UserError("the model has no weights: name them (--model ViT-B-16:openai) or pass --theta0 (the CLIP "
-                        "weights file, e.g. models/clip/theta0.safetensors: what a checkpoint was trained from)")
+        raise UserError(
+            "the model has no weights: name them (--model ViT-B-16:openai) or pass --theta0 (the CLIP "
+            "weights file, e.g. models/clip/theta0.safetensors: what a checkpoint was trained from)"
+        )
     temporal = checkpoint is not None if temporal is None else temporal
     _, device = setup(device)
     model = load_clip(dict(spec), theta0, temporal, boundary)
@@ -85,9 +92,14 @@ def load_video_model(spec: Mapping, theta0: Optional[Path] = None, checkpoint: O
         model.load_state_dict(interpolate(start, weights, ratio), strict=False)
     size = model.visual.image_size
     size = size if isinstance(size, int) else size[0]
-    description = {"model": dict(spec), "theta0": str(theta0) if theta0 else None,
-                   "checkpoint": str(checkpoint) if checkpoint else None, "ratio": ratio if checkpoint else None,
-                   "temporal": temporal, "boundary": boundary}
+    description = {
+        "model": dict(spec),
+        "theta0": str(theta0) if theta0 else None,
+        "checkpoint": str(checkpoint) if checkpoint else None,
+        "ratio": ratio if checkpoint else None,
+        "temporal": temporal,
+        "boundary": boundary,
+    }
     return VideoModel(model.to(device).eval(), build_tokenizer(spec), size, description, device)
 
 
@@ -95,8 +107,11 @@ def find_videos(folder: Path) -> List[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise MissingInput(f"--videos {folder} is not a folder")
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file()
-                  and CACHE_FOLDER not in p.relative_to(folder).parts)
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file() and CACHE_FOLDER not in p.relative_to(folder).parts
+    )
 
 
 def _stamp(path: Path) -> Tuple[int, int]:
@@ -105,9 +120,13 @@ def _stamp(path: Path) -> Tuple[int, int]:
 
 
 @torch.inference_mode()
-def embed_video_files(vm: VideoModel, paths: Sequence[Path], sampling: Sampling = Sampling(),
-                      progress: bool = True, cached: Optional[Dict[str, dict]] = None
-                      ) -> Tuple[Dict[str, torch.Tensor], Dict[str, str]]:
+def embed_video_files(
+    vm: VideoModel,
+    paths: Sequence[Path],
+    sampling: Sampling = Sampling(),
+    progress: bool = True,
+    cached: Optional[Dict[str, dict]] = None,
+) -> Tuple[Dict[str, torch.Tensor], Dict[str, str]]:
     """({path: (D,) embedding}, {path: why it could not be read}) for ``paths``. ``cached`` entries
     (``{path: {"stamp": (size, mtime_ns), "embedding": tensor}}``) whose file is unchanged are reused."""
     from .data.videos import Unreadable, decode_views
@@ -139,8 +158,15 @@ def text_classifier(vm: VideoModel, labels: Sequence[str], templates: Sequence[s
     return build_classifier(vm.model, vm.tokenizer, list(labels), templates, device=vm.device).cpu()
 
 
-def classify(vm: VideoModel, paths: Sequence[Path], labels: Sequence[str], templates: Sequence[str],
-             sampling: Sampling = Sampling(), topk: int = 5, progress: bool = True) -> Tuple[List[dict], Dict]:
+def classify(
+    vm: VideoModel,
+    paths: Sequence[Path],
+    labels: Sequence[str],
+    templates: Sequence[str],
+    sampling: Sampling = Sampling(),
+    topk: int = 5,
+    progress: bool = True,
+) -> Tuple[List[dict], Dict]:
     """Per readable video: its top ``topk`` labels with cosine scores and softmax probabilities."""
     labels = [label.strip() for label in labels if label.strip()]
     if len(labels) < 2:
@@ -155,9 +181,19 @@ def classify(vm: VideoModel, paths: Sequence[Path], labels: Sequence[str], templ
         scores = F.normalize(embedding, dim=-1) @ classifier
         probabilities = torch.softmax(scale * scores, dim=-1)
         order = torch.argsort(scores, descending=True)[:topk]
-        results.append({"video": path, "top": [{"label": labels[i], "score": round(float(scores[i]), 5),
-                                                "probability": round(float(probabilities[i]), 5)}
-                                               for i in order.tolist()]})
+        results.append(
+            {
+                "video": path,
+                "top": [
+                    {
+                        "label": labels[i],
+                        "score": round(float(scores[i]), 5),
+                        "probability": round(float(probabilities[i]), 5),
+                    }
+                    for i in order.tolist()
+                ],
+            }
+        )
     return results, unreadable
 
 
@@ -170,9 +206,15 @@ def _cache_key(vm: VideoModel, sampling: Sampling) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def retrieve(vm: VideoModel, folder: Path, queries: Sequence[str], templates: Sequence[str] = ("{}",),
-             sampling: Sampling = Sampling(), topk: int = 5, progress: bool = True
-             ) -> Tuple[List[dict], Dict, dict]:
+def retrieve(
+    vm: VideoModel,
+    folder: Path,
+    queries: Sequence[str],
+    templates: Sequence[str] = ("{}",),
+    sampling: Sampling = Sampling(),
+    topk: int = 5,
+    progress: bool = True,
+) -> Tuple[List[dict], Dict, dict]:
     """Rank the videos under ``folder`` for each text query. Returns (per query its top videos, unreadable
     videos, cache facts: file, encoded, reused)."""
     queries = [q.strip() for q in queries if q.strip()]
@@ -185,27 +227,35 @@ def retrieve(vm: VideoModel, folder: Path, queries: Sequence[str], templates: Se
     cached = {}
     if cache_file.is_file():
         payload = torch.load(cache_file, map_location="cpu", weights_only=True)
-        cached = {entry["path"]: {"stamp": entry["stamp"], "embedding": entry["embedding"]}
-                  for entry in payload.get("videos", [])}
+        cached = {
+            entry["path"]: {"stamp": entry["stamp"], "embedding": entry["embedding"]}
+            for entry in payload.get("videos", [])
+        }
     embeddings, unreadable = embed_video_files(vm, paths, sampling, progress, cached)
     reused = sum(1 for p, e in embeddings.items() if p in cached and e is cached[p]["embedding"])
     if len(embeddings) != reused or set(cached) != set(embeddings):
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache_file.with_name(cache_file.name + ".tmp")
-        torch.save({"videos": [{"path": p, "stamp": list(_stamp(Path(p))), "embedding": e}
-                               for p, e in embeddings.items()]}, tmp)
+        torch.save(
+            {"videos": [{"path": p, "stamp": list(_stamp(Path(p))), "embedding": e} for p, e in embeddings.items()]},
+            tmp,
+        )
         os.replace(tmp, cache_file)
     if not embeddings:
         raise UserError(f"none of the {len(paths)} videos under {folder} could be read")
     names = list(embeddings)
     videos = F.normalize(torch.stack([embeddings[p] for p in names]), dim=-1)
-    texts = text_classifier(vm, queries, templates)        # (D, Q): template-averaged query embeddings
-    similarity = (videos @ texts).T                        # (Q, N)
+    texts = text_classifier(vm, queries, templates)  # (D, Q): template-averaged query embeddings
+    similarity = (videos @ texts).T  # (Q, N)
     results = []
     for q, query in enumerate(queries):
         order = torch.argsort(similarity[q], descending=True)[:topk]
-        results.append({"query": query, "top": [{"video": names[i], "score": round(float(similarity[q, i]), 5)}
-                                                 for i in order.tolist()]})
+        results.append(
+            {
+                "query": query,
+                "top": [{"video": names[i], "score": round(float(similarity[q, i]), 5)} for i in order.tolist()],
+            }
+        )
     return results, unreadable, {"file": str(cache_file), "encoded": len(embeddings) - reused, "reused": reused}
 
 
@@ -215,8 +265,11 @@ def read_labels(labels: Optional[str], labels_file: Optional[Path]) -> List[str]
     if labels_file is not None:
         if not Path(labels_file).is_file():
             raise MissingInput(f"--labels-file {labels_file} does not exist")
-        found += [line.strip() for line in Path(labels_file).read_text().splitlines()
-                  if line.strip() and not line.lstrip().startswith("#")]
+        found += [
+            line.strip()
+            for line in Path(labels_file).read_text().splitlines()
+            if line.strip() and not line.lstrip().startswith("#")
+        ]
     return found
 
 
@@ -231,8 +284,9 @@ def templates_of(name: str) -> Tuple[str, ...]:
     try:
         templates = json.loads(name)
     except json.JSONDecodeError:
-        raise UserError(f"--templates must be 'paper', 'none' or a JSON list of strings with {{}}, got {name!r}"
-                        ) from None
+        raise UserError(
+            f"--templates must be 'paper', 'none' or a JSON list of strings with {{}}, got {name!r}"
+        ) from None
     if not isinstance(templates, list) or not templates:
         raise UserError("--templates JSON must be a non-empty list of strings")
     return tuple(templates)

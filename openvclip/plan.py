@@ -114,9 +114,11 @@ class Plan:
         which = self.variants[variant].get("weights") or self.variants[source].get("weights")
         keeps_swa = self.keeps_swa(exp, seed, source)
         if which == "swa" and not keeps_swa:
-            raise UserError(f"variants.{variant}.weights is swa, but the training of {source} in experiment {exp} "
-                            "keeps no SWA average (train.swa is off, or unset for an objective other than "
-                            "openvclip): set train.swa: true, or weights: last")
+            raise UserError(
+                f"variants.{variant}.weights is swa, but the training of {source} in experiment {exp} "
+                "keeps no SWA average (train.swa is off, or unset for an objective other than "
+                "openvclip): set train.swa: true, or weights: last"
+            )
         if which is None:
             which = "swa" if keeps_swa else "last"
         name = "swa.safetensors" if which == "swa" else "model.safetensors"
@@ -124,8 +126,11 @@ class Plan:
 
     def trained_weights(self, exp: str, seed) -> List[str]:
         """The weights files the trainings of an experiment and seed write (a finished training's marker)."""
-        return [f"{self.model_dir(exp, seed, v)}/model.safetensors" for v in self.experiment_variants(exp)
-                if "weights_of" not in self.variants[v]]
+        return [
+            f"{self.model_dir(exp, seed, v)}/model.safetensors"
+            for v in self.experiment_variants(exp)
+            if "weights_of" not in self.variants[v]
+        ]
 
     # -- evaluation -----------------------------------------------------------------------------------------------
 
@@ -138,8 +143,15 @@ class Plan:
     def eval_set(self, exp: str, ds: str, frames: str, manifest: str, text: str) -> Dict[str, Any]:
         """What the evaluate command's --sets argument needs of one data set."""
         spec = self.datasets[ds]
-        item = {"name": ds, "protocol": self.protocol(ds), "frames": frames, "manifest": manifest, "text": text,
-                "column": self.label_column(exp, ds), "max_unreadable": spec["max_unreadable"]}
+        item = {
+            "name": ds,
+            "protocol": self.protocol(ds),
+            "frames": frames,
+            "manifest": manifest,
+            "text": text,
+            "column": self.label_column(exp, ds),
+            "max_unreadable": spec["max_unreadable"],
+        }
         if spec.get("eval_splits"):
             item["eval_splits"] = spec["eval_splits"]
         if spec.get("format") == "kinetics600_novel":  # each split is scored over its own fixed 160 classes
@@ -150,10 +162,16 @@ class Plan:
         """The config slice a result depends on (its hash goes into every result row)."""
         config = self.config
         return {
-            "seed": config["seed"], "world": config.get("world"), "objects": config.get("objects"),
-            "clip": config["clip"], "text": config["text"], "dataset": self.datasets[ds],
-            "train_set": self.datasets[self.train_set], "variant": self.variants[variant],
-            "temporal": config["temporal"], "train": self.train(exp, seed, self.source_variant(variant)),
+            "seed": config["seed"],
+            "world": config.get("world"),
+            "objects": config.get("objects"),
+            "clip": config["clip"],
+            "text": config["text"],
+            "dataset": self.datasets[ds],
+            "train_set": self.datasets[self.train_set],
+            "variant": self.variants[variant],
+            "temporal": config["temporal"],
+            "train": self.train(exp, seed, self.source_variant(variant)),
             # test_ratio only picks a row for the report: changing it must not re-run evaluations.
             "eval": {k: v for k, v in config["eval"].items() if k != "test_ratio"},
             "experiment": {"name": exp, "labels": self.experiments[exp]["labels"], "seed": int(seed)},
@@ -165,8 +183,12 @@ class Plan:
     def runs_of(self, exp: str, seed, ds: Optional[str] = None) -> List[str]:
         """The result files of an experiment and seed (of one data set when ``ds`` is given)."""
         wanted = self.experiments[exp].get("datasets", list(self.datasets))
-        return [self.run_file(exp, seed, v, d) for v in self.experiment_variants(exp)
-                for d in self.variant_datasets(v) if d in wanted and (ds is None or d == ds)]
+        return [
+            self.run_file(exp, seed, v, d)
+            for v in self.experiment_variants(exp)
+            for d in self.variant_datasets(v)
+            if d in wanted and (ds is None or d == ds)
+        ]
 
     def main_seed(self) -> int:
         return self.experiments[self.main]["seeds"][0]
@@ -187,7 +209,8 @@ class Plan:
         manifests = [f"data/manifests/{ds}.csv" for ds in self.datasets]
         return {
             "downloads": manifests + ["models/clip/theta0.safetensors"],
-            "data": [f"data/frames/{ds}" for ds in self.datasets] + manifests
+            "data": [f"data/frames/{ds}" for ds in self.datasets]
+            + manifests
             + [f"data/train_videos/{self.train_set}/index.csv"],
             "text": sorted({self.text_file(self.main, ds) for ds in self.datasets}),
             "train": [f for s in seeds for f in self.trained_weights(self.main, s)],
@@ -217,22 +240,41 @@ class Plan:
 
     # -- report ---------------------------------------------------------------------------------------------------
 
-    def report_spec(self, files: Sequence[str], title: str, experiments: Optional[Sequence[str]] = None,
-                    pretrain_metrics: Optional[str] = None) -> Dict[str, Any]:
+    def report_spec(
+        self,
+        files: Sequence[str],
+        title: str,
+        experiments: Optional[Sequence[str]] = None,
+        pretrain_metrics: Optional[str] = None,
+    ) -> Dict[str, Any]:
         """What the report command compares: the variants of the experiments reported (the main one unless
         named), in the config's order, and the config's `report:` section."""
         shown = {v for e in (experiments or [self.main]) for v in self.experiment_variants(e)}
-        variants = {v: {"trained": self.objective(v) != "frozen", "temporal": self.variants[v]["temporal"],
-                        "weights_of": self.variants[v].get("weights_of")} for v in self.variants if v in shown}
+        variants = {
+            v: {
+                "trained": self.objective(v) != "frozen",
+                "temporal": self.variants[v]["temporal"],
+                "weights_of": self.variants[v].get("weights_of"),
+            }
+            for v in self.variants
+            if v in shown
+        }
         return {
-            "title": title, "files": list(files), "train_set": self.train_set,
-            "zeroshot": self.datasets_of("zeroshot"), "retrieval": self.datasets_of("retrieval"),
-            "variants": variants, "trained_variants": [v for v in variants if self.is_trained(v)],
+            "title": title,
+            "files": list(files),
+            "train_set": self.train_set,
+            "zeroshot": self.datasets_of("zeroshot"),
+            "retrieval": self.datasets_of("retrieval"),
+            "variants": variants,
+            "trained_variants": [v for v in variants if self.is_trained(v)],
             "test_ratio": self.config["eval"]["test_ratio"],
             **self.config["report"],
             "pretrain_metrics": pretrain_metrics,
-            "experiments": {e: f"labels: `{self.experiments[e]['labels']}`, train overrides: "
-                               f"`{as_json(self.experiments[e].get('train', {}))}`" for e in (experiments or [])},
+            "experiments": {
+                e: f"labels: `{self.experiments[e]['labels']}`, train overrides: "
+                f"`{as_json(self.experiments[e].get('train', {}))}`"
+                for e in (experiments or [])
+            },
             "config": f"config hash {config_hash(self.config)}",
         }
 

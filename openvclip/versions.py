@@ -12,5 +12,9 @@ def versions() -> Dict[str, str]:
 
     from . import __version__
 
-    return {"openvclip": __version__, "python": platform.python_version(), "torch": torch.__version__,
-            "open_clip": open_clip.__version__}
+    return {
+        "openvclip": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "open_clip": open_clip.__version__,
+    }

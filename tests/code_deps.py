@@ -2,10 +2,10 @@
 
 A stage runs Snakemake, which reads the Snakefile, `workflow/rules/common.smk` (with the package modules it
 imports: the config's validation against the schema, whose defaults it fills in, and the Plan) and the stage's
-rule files; their shell commands run `openvclip <subcommand>`. A subcommand runs the command line (`openvclip/cli/`, every group's
-parsers), its `_cmd_*` handler (followed function by function in its group's module) and the job modules that
-imports (`openvclip/<area>/jobs.py`), each with every import in it (module by module: a module holds one
-concern).
+rule files; their shell commands run `openvclip <subcommand>`. A subcommand runs the command line
+(`openvclip/cli/`, every group's parsers), its `_cmd_*` handler (followed function by function in its group's
+module) and the job modules that imports (`openvclip/<area>/jobs.py`), each with every import in it (module by
+module: a module holds one concern).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def imported_modules(node: ast.AST, module: str) -> Set[str]:
         elif isinstance(item, ast.ImportFrom):
             if item.level:
                 parts = module.split(".")
-                parts = parts[:len(parts) - item.level + (1 if is_package else 0)]
+                parts = parts[: len(parts) - item.level + (1 if is_package else 0)]
                 base = ".".join(parts + ([item.module] if item.module else []))
             else:
                 base = item.module or ""
@@ -76,8 +76,7 @@ def function_closure(module: str, names: Iterable[str]) -> Set[str]:
     own functions they call (followed), without the rest of the module's functions."""
     tree = _tree(module)
     functions = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
-    top = ast.Module(body=[n for n in tree.body if not isinstance(n, (ast.FunctionDef, ast.ClassDef))],
-                     type_ignores=[])
+    top = ast.Module(body=[n for n in tree.body if not isinstance(n, (ast.FunctionDef, ast.ClassDef))], type_ignores=[])
     found = imported_modules(top, module)
     todo, seen = [n for n in names if n in functions], set()
     while todo:
@@ -138,8 +137,7 @@ def stage_code(rule_files: Iterable[str]) -> Set[str]:
 def as_dvc_deps(files: Set[str]) -> Dict[str, None]:
     """The files, with a package folder written as the folder when every source file in it is listed."""
     out = set(files)
-    for folder in sorted({str(Path(f).parent) for f in files if f.startswith(PACKAGE + "/")}, key=len,
-                         reverse=True):
+    for folder in sorted({str(Path(f).parent) for f in files if f.startswith(PACKAGE + "/")}, key=len, reverse=True):
         inside = {str(p.relative_to(ROOT)) for p in (ROOT / folder).rglob("*.py")}
         inside |= {d for d in out if d.startswith(folder + "/") and (ROOT / d).is_dir()}
         if folder != PACKAGE and inside and inside <= out | {d for d in out if (ROOT / d).is_dir()}:

@@ -13,8 +13,13 @@ torch.set_num_threads(2)
 def tiny_config(head_width: int = 16, width: int = 64, layers: int = 2, image_size: int = 32, patch: int = 8):
     return {
         "embed_dim": 32,
-        "vision_cfg": {"image_size": image_size, "patch_size": patch, "width": width, "layers": layers,
-                       "head_width": head_width},
+        "vision_cfg": {
+            "image_size": image_size,
+            "patch_size": patch,
+            "width": width,
+            "layers": layers,
+            "head_width": head_width,
+        },
         "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
     }
 

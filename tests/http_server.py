@@ -30,6 +30,7 @@ from urllib.parse import quote, unquote, urlparse
 @dataclasses.dataclass(frozen=True)
 class Drop:
     """Send the first ``after`` body bytes of the answer, then close the connection."""
+
     after: int
 
 
@@ -63,8 +64,16 @@ class FileServer:
         self._thread: Optional[threading.Thread] = None
 
     # -- content -------------------------------------------------------------------------------------------
-    def add(self, path: str, data: Union[bytes, str, Path], *, ranges: bool = True, chunked: bool = False,
-            fail: Iterable[int] = (), drop_after: Iterable[int] = ()) -> str:
+    def add(
+        self,
+        path: str,
+        data: Union[bytes, str, Path],
+        *,
+        ranges: bool = True,
+        chunked: bool = False,
+        fail: Iterable[int] = (),
+        drop_after: Iterable[int] = (),
+    ) -> str:
         """Serve ``data`` (bytes, or a file on disk) at ``path``; returns its URL.
 
         ``fail``: statuses answered first, one per request (e.g. ``[503, 503]``); ``drop_after``: then, one per
@@ -157,7 +166,7 @@ class FileServer:
                 if not send_body:
                     return
                 if isinstance(action, Drop):
-                    self.wfile.write(head + body[:action.after])
+                    self.wfile.write(head + body[: action.after])
                     self.wfile.flush()
                     self.close_connection = True
                     return
@@ -174,8 +183,9 @@ class FileServer:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="test-http-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="test-http-server", daemon=True
+        )
         self._thread.start()
         return self
 

@@ -31,8 +31,21 @@ def _file_header(name: str, data: bytes, is_dir: bool) -> bytes:
     # separators and DOS attributes (0x10 folder, 0x20 archive), as unrar's arcread.cpp reads them.
     encoded = name.replace("/", "\\").encode("utf-8")
     attributes = 0x10 if is_dir else 0x20
-    body = struct.pack("<IIBIIBBHI", len(data), len(data), HOST_WINDOWS, zlib.crc32(data) & 0xFFFFFFFF, DOS_TIME,
-                       20, METHOD_STORE, len(encoded), attributes) + encoded
+    body = (
+        struct.pack(
+            "<IIBIIBBHI",
+            len(data),
+            len(data),
+            HOST_WINDOWS,
+            zlib.crc32(data) & 0xFFFFFFFF,
+            DOS_TIME,
+            20,
+            METHOD_STORE,
+            len(encoded),
+            attributes,
+        )
+        + encoded
+    )
     return _block(0x74, LONG_BLOCK | (DIRECTORY if is_dir else 0), body) + data
 
 

@@ -58,12 +58,12 @@ class _Seeds:
 @dataclasses.dataclass
 class Layout:
     folder: Path
-    files: Dict[str, Path]                  # what was written: name -> path (archives, lists, CSVs, folders)
-    classes: List[str]                      # expected class texts, in label order
-    rows: Dict[str, Tuple[int, str]]        # expected manifest: video file name -> (label, split field)
-    missing: Dict[str, str]                 # entries listed in the annotations but without a video -> splits
-    videos: Dict[str, bytes] = dataclasses.field(default_factory=dict)   # video file name -> bytes written
-    extra: dict = dataclasses.field(default_factory=dict)                # set-specific facts
+    files: Dict[str, Path]  # what was written: name -> path (archives, lists, CSVs, folders)
+    classes: List[str]  # expected class texts, in label order
+    rows: Dict[str, Tuple[int, str]]  # expected manifest: video file name -> (label, split field)
+    missing: Dict[str, str]  # entries listed in the annotations but without a video -> splits
+    videos: Dict[str, bytes] = dataclasses.field(default_factory=dict)  # video file name -> bytes written
+    extra: dict = dataclasses.field(default_factory=dict)  # set-specific facts
 
 
 def _zip(path: Path, files: Mapping[str, bytes]) -> Path:
@@ -94,9 +94,13 @@ def _tree(root: Path, files: Mapping[str, bytes]) -> Path:
 
 # -- UCF101 ------------------------------------------------------------------------------------------------------
 
-UCF_CLASSES = ("ApplyEyeMakeup", "Archery", "HandstandPushups", "YoYo")   # classInd order (alphabetical, as real)
-UCF_TEXTS = {"ApplyEyeMakeup": "apply eye makeup", "Archery": "archery", "HandstandPushups": "handstand pushups",
-             "YoYo": "yoyo"}
+UCF_CLASSES = ("ApplyEyeMakeup", "Archery", "HandstandPushups", "YoYo")  # classInd order (alphabetical, as real)
+UCF_TEXTS = {
+    "ApplyEyeMakeup": "apply eye makeup",
+    "Archery": "archery",
+    "HandstandPushups": "handstand pushups",
+    "YoYo": "yoyo",
+}
 UCF_FILE_PREFIX = {"HandstandPushups": "HandStandPushups"}  # the real quirk: folder and file names differ in case
 
 
@@ -111,9 +115,9 @@ def write_ucf101(folder: Path, classes: Sequence[str] = UCF_CLASSES, tree: bool 
     """
     folder = Path(folder)
     seeds = _Seeds(1000)
-    videos: Dict[str, bytes] = {}          # member path -> bytes
+    videos: Dict[str, bytes] = {}  # member path -> bytes
     tests: Dict[int, List[str]] = {1: [], 2: [], 3: []}
-    everything: List[str] = []             # list entries (Class/file.avi) of every listed video
+    everything: List[str] = []  # list entries (Class/file.avi) of every listed video
     rows: Dict[str, Tuple[int, str]] = {}
     missing: Dict[str, str] = {}
     for label, cls in enumerate(classes):
@@ -140,11 +144,13 @@ def write_ucf101(folder: Path, classes: Sequence[str] = UCF_CLASSES, tree: bool 
     for k in (1, 2, 3):
         lists[f"ucfTrainTestlist/testlist0{k}.txt"] = "".join(f"{e}\r\n" for e in sorted(tests[k]))
         lists[f"ucfTrainTestlist/trainlist0{k}.txt"] = "".join(
-            f"{e} {number[e.split('/')[0]]}\r\n" for e in sorted(everything) if e not in tests[k])
+            f"{e} {number[e.split('/')[0]]}\r\n" for e in sorted(everything) if e not in tests[k]
+        )
     files = {
         "UCF101.rar": write_rar(folder / "UCF101.rar", videos),
         "UCF101TrainTestSplits-RecognitionTask.zip": _zip(
-            folder / "UCF101TrainTestSplits-RecognitionTask.zip", {n: t.encode() for n, t in lists.items()}),
+            folder / "UCF101TrainTestSplits-RecognitionTask.zip", {n: t.encode() for n, t in lists.items()}
+        ),
     }
     if tree:
         files["UCF-101"] = _tree(folder / "tree", videos) / "UCF-101"
@@ -153,10 +159,15 @@ def write_ucf101(folder: Path, classes: Sequence[str] = UCF_CLASSES, tree: bool 
         _, cls, name = member.split("/")
         tested = rows[name][1].split() if name in rows else []
         full_rows[name] = (number[cls] - 1, " ".join(sorted(tested + ["full"])))
-    return Layout(folder, files, [UCF_TEXTS.get(c, c.lower()) for c in classes], rows, missing,
-                  {name.split("/")[-1]: data for name, data in videos.items()},
-                  {"full_rows": full_rows, "entries": {name.split("/")[-1]: name for name in videos},
-                   "lists": lists})
+    return Layout(
+        folder,
+        files,
+        [UCF_TEXTS.get(c, c.lower()) for c in classes],
+        rows,
+        missing,
+        {name.split("/")[-1]: data for name, data in videos.items()},
+        {"full_rows": full_rows, "entries": {name.split("/")[-1]: name for name in videos}, "lists": lists},
+    )
 
 
 # -- HMDB51 ------------------------------------------------------------------------------------------------------
@@ -164,10 +175,10 @@ def write_ucf101(folder: Path, classes: Sequence[str] = UCF_CLASSES, tree: bool 
 HMDB_CLASSES = ("brush_hair", "cartwheel", "ride_bike", "shoot_bow")
 # per video: its id in split 1, 2, 3 (1 train, 2 test, 0 unused)
 HMDB_PLAN = (
-    ("#20_Rhythm_{cls}_u_nm_np1_fr_goo_0.avi", (2, 1, 2)),     # test1 test3 (HMDB names do hold '#', '(' ...)
-    ("April_09_{cls}_u_nm_np1_ba_goo_1.avi", (1, 2, 1)),       # test2
-    ("Blonde_being_{cls}_h_cm_np1_le_goo_2.avi", (1, 1, 1)),   # train only
-    ("Prelinger_{cls}_f_nm_np1_ri_med_3.avi", (0, 0, 0)),      # unused
+    ("#20_Rhythm_{cls}_u_nm_np1_fr_goo_0.avi", (2, 1, 2)),  # test1 test3 (HMDB names do hold '#', '(' ...)
+    ("April_09_{cls}_u_nm_np1_ba_goo_1.avi", (1, 2, 1)),  # test2
+    ("Blonde_being_{cls}_h_cm_np1_le_goo_2.avi", (1, 1, 1)),  # train only
+    ("Prelinger_{cls}_f_nm_np1_ri_med_3.avi", (0, 0, 0)),  # unused
 )
 
 
@@ -198,7 +209,7 @@ def write_hmdb51(folder: Path, classes: Sequence[str] = HMDB_CLASSES) -> Layout:
             if present:
                 members[f"{cls}/{name}"] = videos[name] = seeds.video()
                 if name.startswith("cut_"):
-                    members[f"{cls}/{name}"] = videos[name] = videos[name][:len(videos[name]) // 3]
+                    members[f"{cls}/{name}"] = videos[name] = videos[name][: len(videos[name]) // 3]
                     corrupt.append(name)
             tested = [k for k in (1, 2, 3) if ids[k - 1] == 2]
             if tested and present:
@@ -209,10 +220,19 @@ def write_hmdb51(folder: Path, classes: Sequence[str] = HMDB_CLASSES) -> Layout:
         for k in (1, 2, 3):
             text = "".join(f"{name} {ids[k - 1]} \n" for name, ids, _ in plan)
             splits[f"testTrainMulti_7030_splits/{cls}_test_split{k}.txt"] = text.encode()
-    files = {"hmdb51_org.rar": write_rar(folder / "hmdb51_org.rar", inner),
-             "test_train_splits.rar": write_rar(folder / "test_train_splits.rar", splits)}
-    return Layout(folder, files, [c.replace("_", " ") for c in sorted(classes)], rows, missing, videos,
-                  {"inner": sorted(inner), "corrupt": corrupt})
+    files = {
+        "hmdb51_org.rar": write_rar(folder / "hmdb51_org.rar", inner),
+        "test_train_splits.rar": write_rar(folder / "test_train_splits.rar", splits),
+    }
+    return Layout(
+        folder,
+        files,
+        [c.replace("_", " ") for c in sorted(classes)],
+        rows,
+        missing,
+        videos,
+        {"inner": sorted(inner), "corrupt": corrupt},
+    )
 
 
 # -- Kinetics-400 ------------------------------------------------------------------------------------------------
@@ -222,8 +242,11 @@ K400_HEADER = "label,youtube_id,time_start,time_end,split,is_cc"
 
 def kinetics_csv(entries: Sequence[Tuple[str, str, int, int, str]]) -> str:
     """CVDF annotation CSV text: the label quoted, as the release writes it."""
-    return K400_HEADER + "\n" + "".join(f'"{label}",{ytid},{start},{end},{split},0\n'
-                                        for label, ytid, start, end, split in entries)
+    return (
+        K400_HEADER
+        + "\n"
+        + "".join(f'"{label}",{ytid},{start},{end},{split},0\n' for label, ytid, start, end, split in entries)
+    )
 
 
 def clip(ytid: str, start: int, end: int) -> str:
@@ -242,8 +265,8 @@ K400_VAL = (
     ("air drumming", "b-9_aAZz019", 12, 22),
     ("abseiling", "VAL0abseil1", 0, 10),
     ("passing American football (in game)", "VAL1passAF2", 236, 246),
-    ("zumba", "VAL2zumba03", 3, 13),            # broken in its shard, good in the replacement archive
-    ("zumba", "VAL3lostzz4", 20, 30),            # listed, in no shard
+    ("zumba", "VAL2zumba03", 3, 13),  # broken in its shard, good in the replacement archive
+    ("zumba", "VAL3lostzz4", 20, 30),  # listed, in no shard
 )
 K400_CLASSES = ["abseiling", "air drumming", "passing American football (in game)", "zumba"]
 
@@ -268,7 +291,8 @@ def write_kinetics(folder: Path, base_url: str = "https://s3.amazonaws.com/kinet
     }
     files = {name: _tar_gz(folder / name, members) for name, members in shards.items()}
     files["replacement_for_corrupted_k400.tgz"] = _tar_gz(
-        folder / "replacement_for_corrupted_k400.tgz", {f"replacement_for_corrupted_k400/{broken}": videos[broken]})
+        folder / "replacement_for_corrupted_k400.tgz", {f"replacement_for_corrupted_k400/{broken}": videos[broken]}
+    )
     for split in ("train", "val"):
         listing = folder / f"k400_{split}_path.txt"
         listing.write_text("".join(f"{base_url}/{name}\n" for name in sorted(shards) if name.startswith(split)))
@@ -278,8 +302,11 @@ def write_kinetics(folder: Path, base_url: str = "https://s3.amazonaws.com/kinet
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(kinetics_csv([(label, y, s, e, split) for label, y, s, e in table]))
         files[f"{split}.csv"] = path
-    rows = {clip(y, s, e): (K400_CLASSES.index(label), split)
-            for split, table in (("train", K400_TRAIN), ("val", K400_VAL)) for label, y, s, e in table}
+    rows = {
+        clip(y, s, e): (K400_CLASSES.index(label), split)
+        for split, table in (("train", K400_TRAIN), ("val", K400_VAL))
+        for label, y, s, e in table
+    }
     missing = {lost: rows.pop(lost)[1]}
     del videos[lost]
     return Layout(folder, files, list(K400_CLASSES), rows, missing, videos, {"broken": broken})
@@ -287,12 +314,18 @@ def write_kinetics(folder: Path, base_url: str = "https://s3.amazonaws.com/kinet
 
 # -- Kinetics-600 novel classes ----------------------------------------------------------------------------------
 
+
 def _ytid(prefix: str, i: int) -> str:
     return f"{prefix}{i:09d}"[:11]
 
 
-def write_kinetics600(folder: Path, k400_classes: Sequence[str], k600_classes: Sequence[str],
-                      val_videos: Sequence[str], test_videos: Sequence[str]) -> Layout:
+def write_kinetics600(
+    folder: Path,
+    k400_classes: Sequence[str],
+    k600_classes: Sequence[str],
+    val_videos: Sequence[str],
+    test_videos: Sequence[str],
+) -> Layout:
     """K400 ``k400/train.csv`` + ``k400/val.csv`` and K600 ``k600/{train,val,test}.csv``, one clip row per class
     of the full class lists (so ER-ZSAR's splits resolve); videos only for the K600 classes named in
     ``val_videos`` (local-copy layout ``videos/<class>/<clip>.mp4``) and ``test_videos`` (flat
@@ -301,8 +334,10 @@ def write_kinetics600(folder: Path, k400_classes: Sequence[str], k600_classes: S
     folder = Path(folder)
     seeds = _Seeds(4000)
     files: Dict[str, Path] = {}
-    for group, classes, splits in (("k400", k400_classes, ("train", "val")),
-                                   ("k600", k600_classes, ("train", "val", "test"))):
+    for group, classes, splits in (
+        ("k400", k400_classes, ("train", "val")),
+        ("k600", k600_classes, ("train", "val", "test")),
+    ):
         for s, split in enumerate(splits):
             entries = [(label, _ytid(f"{group[1]}{s}", i), 10, 20, split) for i, label in enumerate(classes)]
             path = folder / group / f"{split}.csv"
@@ -350,14 +385,14 @@ def write_msrvtt(folder: Path, index_column: bool = False) -> Layout:
     listed = [video_id for _, _, video_id, _ in MSRVTT_ROWS if video_id != MSRVTT_LOST]
     videos = {f"{v}.mp4": seeds.video() for v in listed + ["video0", "video6513"]}
     files = {
-        "msrvtt_data.zip": _zip(folder / "msrvtt_data.zip",
-                                {"msrvtt_data/MSRVTT_JSFUSION_test.csv": text.getvalue().encode()}),
+        "msrvtt_data.zip": _zip(
+            folder / "msrvtt_data.zip", {"msrvtt_data/MSRVTT_JSFUSION_test.csv": text.getvalue().encode()}
+        ),
         "MSRVTT.zip": _zip(folder / "MSRVTT.zip", {f"MSRVTT/videos/all/{n}": d for n, d in videos.items()}),
     }
     rows = {f"{v}.mp4": (i, "test") for i, v in enumerate(listed)}
     captions = {f"{video_id}.mp4": sentence for _, _, video_id, sentence in MSRVTT_ROWS}
-    return Layout(folder, files, listed, rows, {MSRVTT_LOST: "test"}, videos,
-                  {"captions": captions, "order": listed})
+    return Layout(folder, files, listed, rows, {MSRVTT_LOST: "test"}, videos, {"captions": captions, "order": listed})
 
 
 def manifest(rows: Sequence[dict]) -> Dict[str, Tuple[int, str]]:

@@ -26,8 +26,16 @@ def clean_clone(dest: Path, fast_config: bool = True) -> Path:
     """What `git clone` of the project gives, as a new git repository at ``dest``: the tracked files and the new
     ones git does not ignore (so uncommitted work is tested too), nothing built, cached or ignored. With
     ``fast_config``, `tests/fast_config.yaml` is copied over `config.yaml` and committed, as a user would."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                            capture_output=True, check=True).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     dest.mkdir(parents=True, exist_ok=True)
     for name in filter(None, listed):
         source = ROOT / name
@@ -44,14 +52,17 @@ def clean_clone(dest: Path, fast_config: bool = True) -> Path:
     return dest
 
 
-def shell(cwd: Path, command: str, check: bool = True, env: dict = None,
-          timeout: float = 1200) -> subprocess.CompletedProcess:
+def shell(
+    cwd: Path, command: str, check: bool = True, env: dict = None, timeout: float = 1200
+) -> subprocess.CompletedProcess:
     """Run ``command`` exactly as written through ``bash -c`` in ``cwd``, in a user's environment."""
-    out = subprocess.run(["bash", "-c", command], cwd=cwd, env=env or user_env(), capture_output=True, text=True,
-                         timeout=timeout)
+    out = subprocess.run(
+        ["bash", "-c", command], cwd=cwd, env=env or user_env(), capture_output=True, text=True, timeout=timeout
+    )
     if check and out.returncode != 0:
-        raise AssertionError(f"`{command}` failed with exit code {out.returncode}:\n"
-                             f"{out.stdout[-4000:]}\n{out.stderr[-4000:]}")
+        raise AssertionError(
+            f"`{command}` failed with exit code {out.returncode}:\n{out.stdout[-4000:]}\n{out.stderr[-4000:]}"
+        )
     return out
 
 
@@ -81,8 +92,11 @@ def _fake_slurm(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     calls = folder / "calls.log"
     for tool in ("sinfo", "squeue", "sacct", "sacctmgr", "scontrol", "sshare", "scancel", "sbatch"):
-        refuse = 'echo "sbatch: error: no SLURM on this machine (tests/shell.py)" >&2; exit 1' \
-            if tool == "sbatch" else "exit 0"
+        refuse = (
+            'echo "sbatch: error: no SLURM on this machine (tests/shell.py)" >&2; exit 1'
+            if tool == "sbatch"
+            else "exit 0"
+        )
         script = folder / tool
         script.write_text(f'#!/bin/sh\necho "{tool} $*" >> "{calls}"\n{refuse}\n')
         script.chmod(0o755)

@@ -60,8 +60,7 @@ def rar_members(path):
 
 def expected_rar_members(files):
     folders = {"/".join(name.split("/")[:i]) for name in files for i in range(1, name.count("/") + 1)}
-    return {**{folder: (True, 0) for folder in folders},
-            **{name: (False, len(data)) for name, data in files.items()}}
+    return {**{folder: (True, 0) for folder in folders}, **{name: (False, len(data)) for name, data in files.items()}}
 
 
 def unar_contents(path, tmp):
@@ -75,10 +74,15 @@ def unar_contents(path, tmp):
 
 def lsar_members(path):
     """{name: (is folder, size)} as Debian's lsar lists ``path`` (its JSON listing)."""
-    listed = json.loads(subprocess.run([shutil.which("lsar") or "lsar", "-j", str(path)], capture_output=True,
-                                       text=True, check=True).stdout)
-    return {e["XADFileName"].rstrip("/"): (bool(e.get("XADIsDirectory")), int(e.get("XADFileSize", 0)))
-            for e in listed["lsarContents"]}
+    listed = json.loads(
+        subprocess.run(
+            [shutil.which("lsar") or "lsar", "-j", str(path)], capture_output=True, text=True, check=True
+        ).stdout
+    )
+    return {
+        e["XADFileName"].rstrip("/"): (bool(e.get("XADIsDirectory")), int(e.get("XADFileSize", 0)))
+        for e in listed["lsarContents"]
+    }
 
 
 def check_rar(path, files):
@@ -89,6 +93,7 @@ def check_rar(path, files):
 
 
 # -- the fixtures themselves -----------------------------------------------------------------------------------
+
 
 def test_rar_fixture_is_read_by_libarchive(tmp_path):
     path = write_rar(tmp_path / "UCF101.rar", FILES)
@@ -111,6 +116,7 @@ def test_rar_fixture_is_read_back_by_unar(tmp_path):
 
 
 # -- extraction ---------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("kind", list(WRITERS))
 def test_every_format_extracts_the_same_files(tmp_path, kind):
@@ -202,12 +208,15 @@ def test_truncated_rar_fails_and_leaves_nothing(tmp_path):
     whole = write_rar(tmp_path / "whole.rar", FILES).read_bytes()
     archive = tmp_path / "broken.rar"
     archive.write_bytes(whole[: len(whole) - 600])
-    with pytest.raises(Exception):
+    from libarchive.exception import ArchiveError
+
+    with pytest.raises(ArchiveError):
         extract(archive, tmp_path / "out", progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.rar", "whole.rar"]
 
 
 # -- nested archives (HMDB51) -----------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def hmdb_like(tmp_path):
@@ -247,6 +256,7 @@ def test_nested_archive_with_a_bad_member_is_refused(tmp_path):
 
 
 # -- what extract refuses or skips ------------------------------------------------------------------------------
+
 
 def test_existing_destination_is_kept_as_is(tmp_path):
     archive = write_zip(tmp_path / "a.zip", FILES)

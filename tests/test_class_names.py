@@ -25,8 +25,9 @@ def test_ucf101_names_are_the_released_ones():
     rows = pairs("ucf101_classes.tsv")
     assert len(rows) == 101
     # CLIP's tokenizer lower-cases, so case is the only freedom left.
-    assert {folder: ucf101.class_text(folder) for folder, _ in rows} == \
-        {folder: released.lower() for folder, released in rows}
+    assert {folder: ucf101.class_text(folder) for folder, _ in rows} == {
+        folder: released.lower() for folder, released in rows
+    }
 
 
 def test_hmdb51_names_are_the_released_ones():

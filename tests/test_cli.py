@@ -24,8 +24,19 @@ def test_interpolate_writes_the_mix(tmp_path):
     theta = {"w": torch.randn(3, 3), "b": torch.randn(3)}
     save_weights(theta0, tmp_path / "a.safetensors")
     save_weights(theta, tmp_path / "b.safetensors")
-    code = main(["interpolate", "--theta0", str(tmp_path / "a.safetensors"), "--theta",
-                 str(tmp_path / "b.safetensors"), "--ratio", "0.25", "--out", str(tmp_path / "c.safetensors")])
+    code = main(
+        [
+            "interpolate",
+            "--theta0",
+            str(tmp_path / "a.safetensors"),
+            "--theta",
+            str(tmp_path / "b.safetensors"),
+            "--ratio",
+            "0.25",
+            "--out",
+            str(tmp_path / "c.safetensors"),
+        ]
+    )
     assert code == 0
     got, expected = load_weights(tmp_path / "c.safetensors"), interpolate(theta0, theta, 0.25)
     assert all(torch.allclose(got[k], expected[k]) for k in expected)
@@ -35,23 +46,54 @@ def test_interpolate_writes_the_mix(tmp_path):
 def test_interpolate_errors_are_clear(tmp_path, capsys):
     save_weights({"w": torch.zeros(2)}, tmp_path / "a.safetensors")
     save_weights({"v": torch.zeros(2)}, tmp_path / "b.safetensors")
-    args = ["interpolate", "--theta0", str(tmp_path / "a.safetensors"), "--theta", str(tmp_path / "b.safetensors"),
-            "--out", str(tmp_path / "c.safetensors")]
+    args = [
+        "interpolate",
+        "--theta0",
+        str(tmp_path / "a.safetensors"),
+        "--theta",
+        str(tmp_path / "b.safetensors"),
+        "--out",
+        str(tmp_path / "c.safetensors"),
+    ]
     assert main(args + ["--ratio", "0.5"]) == 2
     assert "different keys" in capsys.readouterr().err
-    out = subprocess.run([sys.executable, "-m", "openvclip"] + args + ["--ratio", "1.5"], capture_output=True,
-                         text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "openvclip"] + args + ["--ratio", "1.5"], capture_output=True, text=True
+    )
     assert out.returncode == 2 and "ratio must be in [0, 1], got 1.5" in out.stderr
-    assert main(["interpolate", "--theta0", str(tmp_path / "missing.safetensors"), "--theta",
-                 str(tmp_path / "b.safetensors"), "--ratio", "0.5", "--out", str(tmp_path / "c.safetensors")]) == 2
+    assert (
+        main(
+            [
+                "interpolate",
+                "--theta0",
+                str(tmp_path / "missing.safetensors"),
+                "--theta",
+                str(tmp_path / "b.safetensors"),
+                "--ratio",
+                "0.5",
+                "--out",
+                str(tmp_path / "c.safetensors"),
+            ]
+        )
+        == 2
+    )
     assert "missing.safetensors does not exist" in capsys.readouterr().err
     assert not (tmp_path / "c.safetensors").exists()
 
 
 def test_a_bug_keeps_its_traceback_and_a_user_error_prints_one_line(tmp_path, monkeypatch, capsys):
     save_weights({"w": torch.zeros(2)}, tmp_path / "a.safetensors")
-    args = ["interpolate", "--theta0", str(tmp_path / "a.safetensors"), "--theta", str(tmp_path / "a.safetensors"),
-            "--ratio", "0.5", "--out", str(tmp_path / "c.safetensors")]
+    args = [
+        "interpolate",
+        "--theta0",
+        str(tmp_path / "a.safetensors"),
+        "--theta",
+        str(tmp_path / "a.safetensors"),
+        "--ratio",
+        "0.5",
+        "--out",
+        str(tmp_path / "c.safetensors"),
+    ]
 
     def buggy(*_args, **_kwargs):
         return {}["no such key"]  # a KeyError or TypeError inside our code is a bug, not the user's mistake

@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from openvclip.data.clips import (ClipAugmentation, ClipDraw, VideoClips, draw, sample_generator,
-                                  scale_crop_flip)
+from openvclip.data.clips import ClipAugmentation, ClipDraw, VideoClips, draw, sample_generator, scale_crop_flip
 from openvclip.data.sampling import clip_indices
 from openvclip.data.videos import write_video
 from openvclip.train import TrainConfig
@@ -28,8 +27,9 @@ def test_a_training_clip_takes_the_released_loaders_frames(length, fps):
     for start in (0.0, 0.13, 0.5, 0.77, 0.999):
         # The released training path is its test path with random.uniform(0, delta) as the start: clip_idx /
         # num_clips = start.
-        assert clip_indices(length, 8, 16, start, "released_pyav", fps).tolist() == \
-            released_pyav_clip(length, fps, start, num_clips=1), (length, fps, start)
+        assert clip_indices(length, 8, 16, start, "released_pyav", fps).tolist() == released_pyav_clip(
+            length, fps, start, num_clips=1
+        ), (length, fps, start)
 
 
 def test_drawn_starts_cover_the_whole_allowed_range_over_epochs():
@@ -129,7 +129,7 @@ def videos(tmp_path_factory):
     return VideoClips(paths, [i % 3 for i in range(7)], SMALL, seed=5)
 
 
-def epoch_batches(dataset, cfg, epochs, procs=Processes()):
+def epoch_batches(dataset, cfg, epochs, procs=Processes()):  # noqa: B008 (an immutable tuple)
     sampler, loader = training_loader(dataset, cfg, procs)
     out = {}
     for epoch in epochs:
@@ -158,7 +158,7 @@ def test_two_training_processes_share_out_the_single_process_clips(videos):
     cfg = TrainConfig(batch_size=4, seed=5, num_frames=8)
     single = epoch_batches(videos, cfg, [3])[3]
     shards = [epoch_batches(videos, cfg, [3], Processes(rank, 2, rank))[3] for rank in range(2)]
-    for index, (clips, labels) in enumerate(single):
+    for index, (clips, _labels) in enumerate(single):
         scored = []
         for rank, shard in enumerate(shards):
             count = len(clips) - len(clips) // 2 if rank == 0 else len(clips) // 2

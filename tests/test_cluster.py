@@ -11,8 +11,7 @@ from tests.shell import clean_clone, output, shell_on_fake_slurm
 from tests.test_workflow import snakemake
 
 ROOT = Path(__file__).resolve().parents[1]
-ENV = {"OPENVCLIP_SLURM_ACCOUNT": "lab42", "OPENVCLIP_CPU_PARTITION": "cpu-part",
-       "OPENVCLIP_GPU_PARTITION": "gpu-part"}
+ENV = {"OPENVCLIP_SLURM_ACCOUNT": "lab42", "OPENVCLIP_CPU_PARTITION": "cpu-part", "OPENVCLIP_GPU_PARTITION": "gpu-part"}
 
 
 class Resources(dict):
@@ -47,8 +46,16 @@ def slurm_plan(tmp_path_factory, monkeypatch_module):
     shutil.copytree(ROOT / "config", cwd / "config")
     for key, value in ENV.items():
         monkeypatch_module.setenv(key, value)
-    out = snakemake(cwd, "all", "-n", "-p", "--workflow-profile", "workflow/profiles/slurm", "--configfile",
-                    "config/paper_vitb16.yaml")
+    out = snakemake(
+        cwd,
+        "all",
+        "-n",
+        "-p",
+        "--workflow-profile",
+        "workflow/profiles/slurm",
+        "--configfile",
+        "config/paper_vitb16.yaml",
+    )
     return planned(out.stdout + out.stderr)
 
 
@@ -70,8 +77,17 @@ def test_training_asks_slurm_for_the_configs_gpus_and_starts_one_process_per_gpu
     assert shell.startswith("torchrun --standalone --nproc-per-node=8 -m openvclip ")
     # The sbatch call the plugin builds from these resources.
     job = type("Job", (), {"resources": resources, "threads": 8, "name": "train_variant"})()
-    call = get_submit_command(job, {"run_uuid": "u", "slurm_logfile": "log", "comment_str": "c",
-                                    "account": "-A lab42", "partition": "-p gpu-part", "workdir": "/w"})
+    call = get_submit_command(
+        job,
+        {
+            "run_uuid": "u",
+            "slurm_logfile": "log",
+            "comment_str": "c",
+            "account": "-A lab42",
+            "partition": "-p gpu-part",
+            "workdir": "/w",
+        },
+    )
     call += set_gres_string(job)
     assert "--gpus=8" in call and "--cpus-per-gpu=8" in call and "-t 1440" in call and "--mem 6000" in call
     # The frozen variant only copies theta0: no GPU, one process.
@@ -84,8 +100,7 @@ def test_evaluation_takes_one_gpu_and_data_jobs_none(slurm_plan):
         if rule == "evaluate":
             assert resources["gpu"] == 1 and resources["slurm_partition"] == "gpu-part"
             assert "torchrun" not in shell
-        elif rule in ("prepare_dataset", "extract_frames", "embed_text", "fetch_clip", "collect_protocol",
-                      "report"):
+        elif rule in ("prepare_dataset", "extract_frames", "embed_text", "fetch_clip", "collect_protocol", "report"):
             assert "gpu" not in resources, rule
             assert resources["slurm_partition"] == "cpu-part", rule
     assert {"prepare_dataset", "extract_frames", "evaluate", "train_variant"} <= {j[0] for j in slurm_plan}
@@ -96,11 +111,17 @@ def test_the_documented_slurm_command_submits_its_jobs(tmp_path):
     past the profile, the config and the DAG (no core count needed) to one sbatch call per job that is ready."""
     cwd = clean_clone(tmp_path / "openvclip", fast_config=False)
     out, submitted = shell_on_fake_slurm(
-        cwd, "export OPENVCLIP_SLURM_ACCOUNT=mylab OPENVCLIP_CPU_PARTITION=cpu OPENVCLIP_GPU_PARTITION=gpu\n"
-             "snakemake all --workflow-profile workflow/profiles/slurm --configfile config/paper_vitb16.yaml",
-        tmp_path / "bin")
+        cwd,
+        "export OPENVCLIP_SLURM_ACCOUNT=mylab OPENVCLIP_CPU_PARTITION=cpu OPENVCLIP_GPU_PARTITION=gpu\n"
+        "snakemake all --workflow-profile workflow/profiles/slurm --configfile config/paper_vitb16.yaml",
+        tmp_path / "bin",
+    )
     assert out.returncode != 0 and "no SLURM on this machine" in output(out)
     jobs = {re.search(r"--comment (\S+)", line).group(1) for line in submitted}
-    assert {"rule_fetch_clip", "rule_prepare_dataset_wildcards_k400", "rule_prepare_dataset_wildcards_hmdb",
-            "rule_prepare_dataset_wildcards_msrvtt"} <= jobs
+    assert {
+        "rule_fetch_clip",
+        "rule_prepare_dataset_wildcards_k400",
+        "rule_prepare_dataset_wildcards_hmdb",
+        "rule_prepare_dataset_wildcards_msrvtt",
+    } <= jobs
     assert all("-A mylab" in line and "-p cpu" in line for line in submitted)

@@ -59,8 +59,11 @@ def _schema():
 def _dataclass_defaults(cls, skip=()):
     import dataclasses
 
-    return {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            for f in dataclasses.fields(cls) if f.name not in skip}
+    return {
+        f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        for f in dataclasses.fields(cls)
+        if f.name not in skip
+    }
 
 
 def test_the_schemas_defaults_are_the_packages():
@@ -105,7 +108,8 @@ def test_validation_fills_defaults_everywhere_but_in_overrides():
     assert filled["resources"] == {"threads": 1, "gpus": 0}
     assert filled["temporal"]["boundary"] == config.get("temporal", {}).get("boundary", "mask")
     assert filled["train"]["keep_checkpoints"] == 1 and filled["eval"]["test_ratio"] == config["eval"].get(
-        "test_ratio", 0.5)
+        "test_ratio", 0.5
+    )
     # An experiment's train section overrides only what it names: defaults there would undo the train section.
     assert filled["experiments"]["main"]["train"] == {"lam": 0.3}
     # A default never replaces a value the config gives.

@@ -30,13 +30,13 @@ def test_join_splits_sorts_and_deduplicates():
 
 # -- UCF101 ------------------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def ucf(tmp_path_factory):
     root = tmp_path_factory.mktemp("ucf")
     layout = layouts.write_ucf101(root / "files")
     videos = extract(layout.files["UCF101.rar"], root / "raw" / "videos", progress=False)
-    splits = extract(layout.files["UCF101TrainTestSplits-RecognitionTask.zip"], root / "raw" / "splits",
-                     progress=False)
+    splits = extract(layout.files["UCF101TrainTestSplits-RecognitionTask.zip"], root / "raw" / "splits", progress=False)
     return layout, videos, splits
 
 
@@ -55,8 +55,10 @@ def test_ucf101_rows_labels_and_splits(ucf):
 
 def test_ucf101_handstand_pushups_quirk_resolves_to_the_real_files(ucf):
     layout, videos, splits = ucf
-    assert "HandstandPushups/v_HandStandPushups_g01_c01.avi\r\n" in layout.extra["lists"][
-        "ucfTrainTestlist/testlist01.txt"]
+    assert (
+        "HandstandPushups/v_HandStandPushups_g01_c01.avi\r\n"
+        in layout.extra["lists"]["ucfTrainTestlist/testlist01.txt"]
+    )
     rows, classes, _ = ucf101.parse(videos, splits)
     quirk = [r for r in rows if r["classname"] == "handstand pushups"]
     assert len(quirk) == 3
@@ -73,8 +75,7 @@ def test_ucf101_labels_follow_class_ind_not_name_order(tmp_path):
     layout = layouts.write_ucf101(tmp_path / "files", classes=order)
     assert layout.extra["lists"]["ucfTrainTestlist/classInd.txt"].startswith("1 YoYo\r\n2 Archery\r\n")
     videos = extract(layout.files["UCF101.rar"], tmp_path / "videos", progress=False)
-    splits = extract(layout.files["UCF101TrainTestSplits-RecognitionTask.zip"], tmp_path / "splits",
-                     progress=False)
+    splits = extract(layout.files["UCF101TrainTestSplits-RecognitionTask.zip"], tmp_path / "splits", progress=False)
     rows, classes, _ = ucf101.parse(videos, splits)
     assert classes == ["yoyo", "archery", "handstand pushups", "apply eye makeup"]
     assert manifest(rows) == layout.rows
@@ -82,12 +83,22 @@ def test_ucf101_labels_follow_class_ind_not_name_order(tmp_path):
     assert manifest(rows)["v_ApplyEyeMakeup_g15_c01.avi"] == (3, "test3")
 
 
-@pytest.mark.parametrize("name, text", [
-    ("ApplyEyeMakeup", "apply eye makeup"), ("YoYo", "yoyo"), ("HandstandPushups", "handstand pushups"),
-    ("Archery", "archery"), ("BlowDryHair", "blow dry hair"), ("PlayingDaf", "playing daf"),
-    ("SkyDiving", "sky diving"), ("TaiChi", "tai chi"), ("PushUps", "push ups"), ("Skijet", "skijet"),
-    ("BMXRiding", "bmx riding"),  # not a UCF101 class: a run of capitals stays one word
-])
+@pytest.mark.parametrize(
+    "name, text",
+    [
+        ("ApplyEyeMakeup", "apply eye makeup"),
+        ("YoYo", "yoyo"),
+        ("HandstandPushups", "handstand pushups"),
+        ("Archery", "archery"),
+        ("BlowDryHair", "blow dry hair"),
+        ("PlayingDaf", "playing daf"),
+        ("SkyDiving", "sky diving"),
+        ("TaiChi", "tai chi"),
+        ("PushUps", "push ups"),
+        ("Skijet", "skijet"),
+        ("BMXRiding", "bmx riding"),  # not a UCF101 class: a run of capitals stays one word
+    ],
+)
 def test_ucf101_class_text(name, text):
     assert ucf101.class_text(name) == text
 
@@ -129,6 +140,7 @@ def test_ucf101_without_split_files_says_which_archive(tmp_path, ucf):
 
 # -- HMDB51 ------------------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def hmdb(tmp_path_factory):
     root = tmp_path_factory.mktemp("hmdb")
@@ -157,8 +169,10 @@ def test_hmdb51_only_test_ids_become_rows(hmdb):
     assert manifest(rows)["April_09_shoot_bow_u_nm_np1_ba_goo_1.avi"] == (3, "test2")
     # id 1 (train) and id 0 (unused) lines are no rows
     assert not any("Blonde_being" in r["path"] or "Prelinger" in r["path"] for r in rows)
-    assert all(r["classname"] == classes[r["label"]] and Path(r["path"]).parent.name == classes[r["label"]]
-               .replace(" ", "_") for r in rows)
+    assert all(
+        r["classname"] == classes[r["label"]] and Path(r["path"]).parent.name == classes[r["label"]].replace(" ", "_")
+        for r in rows
+    )
     assert contents(rows) == {name: layout.videos[name] for name in layout.rows}
     # a lost test video is reported once, with the two splits it is a test video of
     assert missing == {"brush_hair/lost_brush_hair_f_cm_np1_fr_bad_9.avi": "test1 test2"}
@@ -190,6 +204,7 @@ def test_hmdb51_class_text():
 
 # -- Kinetics-400 ------------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def k400(tmp_path_factory):
     root = tmp_path_factory.mktemp("k400")
@@ -197,17 +212,16 @@ def k400(tmp_path_factory):
     shards = root / "raw" / "videos"
     for name in ("train/part_0.tar.gz", "val/part_0.tar.gz", "val/part_1.tar.gz"):
         extract(layout.files[name], shards / name.replace("/", "_").split(".")[0], progress=False)
-    replacement = extract(layout.files["replacement_for_corrupted_k400.tgz"], root / "raw" / "replacement",
-                          progress=False)
+    replacement = extract(
+        layout.files["replacement_for_corrupted_k400.tgz"], root / "raw" / "replacement", progress=False
+    )
     return layout, shards, layout.files["train.csv"].parent, replacement
 
 
 def test_kinetics_rows_labels_and_missing(k400):
     layout, shards, annotations, replacement = k400
-    assert '"passing American football (in game)",x1Y2z3A4b5C,144,154,train,0' in \
-        layout.files["train.csv"].read_text()
-    rows, classes, missing = kinetics.parse(shards, annotations, {"train": "train.csv", "val": "val.csv"},
-                                            replacement)
+    assert '"passing American football (in game)",x1Y2z3A4b5C,144,154,train,0' in layout.files["train.csv"].read_text()
+    rows, classes, missing = kinetics.parse(shards, annotations, {"train": "train.csv", "val": "val.csv"}, replacement)
     assert classes == ["abseiling", "air drumming", "passing American football (in game)", "zumba"]  # sorted
     assert manifest(rows) == layout.rows
     assert all(r["classname"] == classes[r["label"]] for r in rows)
@@ -236,23 +250,28 @@ def test_kinetics_val_only_keeps_the_val_class_order(k400):
     assert {r["split"] for r in rows} == {"val"} and len(rows) == 4
 
 
-@pytest.mark.parametrize("ytid, start, end, name", [
-    ("--07WQ2iBlw", 1, 11, "--07WQ2iBlw_000001_000011.mp4"),
-    ("x1Y2z3A4b5C", "144", "154", "x1Y2z3A4b5C_000144_000154.mp4"),
-    ("x1Y2z3A4b5C", "14.0", "24.0", "x1Y2z3A4b5C_000014_000024.mp4"),
-    ("abc", 0, 10, "abc_000000_000010.mp4"),
-])
+@pytest.mark.parametrize(
+    "ytid, start, end, name",
+    [
+        ("--07WQ2iBlw", 1, 11, "--07WQ2iBlw_000001_000011.mp4"),
+        ("x1Y2z3A4b5C", "144", "154", "x1Y2z3A4b5C_000144_000154.mp4"),
+        ("x1Y2z3A4b5C", "14.0", "24.0", "x1Y2z3A4b5C_000014_000024.mp4"),
+        ("abc", 0, 10, "abc_000000_000010.mp4"),
+    ],
+)
 def test_kinetics_clip_name(ytid, start, end, name):
     assert kinetics.clip_name(ytid, start, end) == name
 
 
 def test_kinetics_annotations_strip_quotes_and_check_columns(tmp_path):
     good = tmp_path / "val.csv"
-    good.write_text(layouts.kinetics_csv([("abseiling", "a", 1, 2, "val"),
-                                          ("passing American football (in game)", "b", 3, 4, "val")]))
+    good.write_text(
+        layouts.kinetics_csv(
+            [("abseiling", "a", 1, 2, "val"), ("passing American football (in game)", "b", 3, 4, "val")]
+        )
+    )
     assert good.read_text().splitlines()[1] == '"abseiling",a,1,2,val,0'
-    assert [r["label"] for r in kinetics.read_annotations(good)] == ["abseiling",
-                                                                     "passing American football (in game)"]
+    assert [r["label"] for r in kinetics.read_annotations(good)] == ["abseiling", "passing American football (in game)"]
     bad = tmp_path / "bad.csv"
     bad.write_text("label,youtube_id,time_start\nabseiling,a,1\n")
     with pytest.raises(ValueError, match="time_end"):
@@ -268,8 +287,14 @@ ER_ZSAR = kinetics.novel_facts()["er_zsar_test_classes"]
 def test_novel_classes_are_the_220_of_the_literature():
     assert len(NOVEL) == len(set(NOVEL)) == 220 == kinetics.novel_facts()["novel_count"]
     assert set(NOVEL) <= set(K600) and not set(NOVEL) & set(K400)
-    for renamed in ("dyeing hair", "inflating balloons", "waking up", "passing american football (not in game)",
-                    "throwing ball (not baseball or American football)", "person collecting garbage"):
+    for renamed in (
+        "dyeing hair",
+        "inflating balloons",
+        "waking up",
+        "passing american football (not in game)",
+        "throwing ball (not baseball or American football)",
+        "person collecting garbage",
+    ):
         assert renamed in K600 and renamed not in NOVEL
     assert {"acting in play", "arguing", "pillow fight"} <= set(NOVEL)
 
@@ -299,8 +324,11 @@ def test_er_zsar_splits():
     for split in lists:
         assert len(split) == len(set(split)) == 160 and set(split) <= set(NOVEL)
     assert len({tuple(sorted(s)) for s in lists}) == 3
-    assert [len(set(a) & set(b)) for a, b in ((lists[0], lists[1]), (lists[0], lists[2]), (lists[1], lists[2]))] \
-        == [110, 116, 117]
+    assert [len(set(a) & set(b)) for a, b in ((lists[0], lists[1]), (lists[0], lists[2]), (lists[1], lists[2]))] == [
+        110,
+        116,
+        117,
+    ]
 
 
 def test_er_zsar_splits_need_every_class():
@@ -323,8 +351,15 @@ def test_seeded_splits_are_deterministic_per_seed():
         kinetics.novel_splits(NOVEL[:100], "seeded")
 
 
-VAL_VIDEOS = ("arguing", "adjusting glasses", "chewing gum", "pillow fight",  # novel (pillow fight: in no split)
-              "dyeing hair", "passing american football (not in game)", "abseiling")  # seen in K400
+VAL_VIDEOS = (
+    "arguing",
+    "adjusting glasses",
+    "chewing gum",
+    "pillow fight",  # novel (pillow fight: in no split)
+    "dyeing hair",
+    "passing american football (not in game)",
+    "abseiling",
+)  # seen in K400
 TEST_VIDEOS = ("base jumping", "arguing", "waking up")
 
 
@@ -356,23 +391,29 @@ def test_parse_novel_rows_membership_and_missing(k600):
 
 
 def test_parse_novel_test_videos(k600):
-    rows, classes, missing = kinetics.parse_novel(k600.files["videos"], k600.folder / "k600", k600.folder / "k400",
-                                                  videos_from="test")
+    rows, classes, missing = kinetics.parse_novel(
+        k600.files["videos"], k600.folder / "k600", k600.folder / "k400", videos_from="test"
+    )
     test_clip = k600.extra["test_clip"]
-    assert manifest(rows) == {test_clip["base jumping"]: (NOVEL.index("base jumping"), "test1 test2 test3"),
-                              test_clip["arguing"]: (NOVEL.index("arguing"), "test1 test2 test3")}
+    assert manifest(rows) == {
+        test_clip["base jumping"]: (NOVEL.index("base jumping"), "test1 test2 test3"),
+        test_clip["arguing"]: (NOVEL.index("arguing"), "test1 test2 test3"),
+    }
     assert len(missing) == 215 and test_clip["arguing"] not in missing
     with pytest.raises(ValueError, match="videos_from"):
         kinetics.parse_novel(k600.files["videos"], k600.folder / "k600", k600.folder / "k400", videos_from="train")
 
 
 def test_parse_novel_seeded_splits(k600):
-    rows, classes, _ = kinetics.parse_novel(k600.files["videos"], k600.folder / "k600", k600.folder / "k400",
-                                            split_source="seeded", seed=3)
+    rows, classes, _ = kinetics.parse_novel(
+        k600.files["videos"], k600.folder / "k600", k600.folder / "k400", split_source="seeded", seed=3
+    )
     lists = kinetics.novel_splits(NOVEL, "seeded", seed=3)
-    expected = {k600.extra["val_clip"][c]: (NOVEL.index(c), join_splits(f"test{k + 1}" for k in range(3)
-                                                                         if c in lists[k]))
-                for c in VAL_VIDEOS if c in NOVEL and any(c in s for s in lists)}
+    expected = {
+        k600.extra["val_clip"][c]: (NOVEL.index(c), join_splits(f"test{k + 1}" for k in range(3) if c in lists[k]))
+        for c in VAL_VIDEOS
+        if c in NOVEL and any(c in s for s in lists)
+    }
     assert manifest(rows) == expected and rows
 
 
@@ -383,6 +424,7 @@ def test_parse_novel_rejects_a_wrong_novel_count(tmp_path):
 
 
 # -- MSR-VTT -----------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("index_column", [False, True])
 def test_msrvtt_rows_in_csv_order(tmp_path, index_column):
@@ -401,6 +443,7 @@ def test_msrvtt_rows_in_csv_order(tmp_path, index_column):
 
 # -- VideoIndex --------------------------------------------------------------------------------------------------
 
+
 def test_video_index_ignores_top_folder_and_case(tmp_path):
     (tmp_path / "UCF101" / "YoYo").mkdir(parents=True)
     video = tmp_path / "UCF101" / "YoYo" / "v_YoYo_g01_c01.avi"
@@ -418,33 +461,66 @@ def test_video_index_ignores_top_folder_and_case(tmp_path):
 
 # -- prepare -----------------------------------------------------------------------------------------------------
 
+
 def test_real_set_rejects_a_missing_role():
     with pytest.raises(ValueError, match=r"lacks role\(s\) \['splits'\].*hmdb51"):
-        RealSet.from_dict({"format": "hmdb51", "protocol": "zeroshot", "files": {"videos": "/data/hmdb51_org.rar"}},
-                          "hmdb51")
+        RealSet.from_dict(
+            {"format": "hmdb51", "protocol": "zeroshot", "files": {"videos": "/data/hmdb51_org.rar"}}, "hmdb51"
+        )
     with pytest.raises(ValueError, match=r"\['val_csv'\].*kinetics"):
-        RealSet.from_dict({"format": "kinetics", "protocol": "closedset",
-                           "files": {"videos_val": "/k/val", "train_csv": "/k/train.csv"}}, "k400")
+        RealSet.from_dict(
+            {
+                "format": "kinetics",
+                "protocol": "closedset",
+                "files": {"videos_val": "/k/val", "train_csv": "/k/train.csv"},
+            },
+            "k400",
+        )
     with pytest.raises(ValueError, match="k600_test_csv"):
-        RealSet.from_dict({"format": "kinetics600_novel", "protocol": "zeroshot", "videos_from": "test",
-                           "files": {r: "/x" for r in ("videos", "k600_train_csv", "k600_val_csv",
-                                                       "k400_train_csv", "k400_val_csv")}}, "k600")
+        RealSet.from_dict(
+            {
+                "format": "kinetics600_novel",
+                "protocol": "zeroshot",
+                "videos_from": "test",
+                "files": {
+                    r: "/x" for r in ("videos", "k600_train_csv", "k600_val_csv", "k400_train_csv", "k400_val_csv")
+                },
+            },
+            "k600",
+        )
 
 
 def test_real_set_rejects_an_unknown_format_and_bad_sources():
     with pytest.raises(ValueError, match="ucf102.*known: synthetic, ucf101"):
         RealSet.from_dict({"format": "ucf102", "protocol": "zeroshot", "files": {}}, "ucf")
     with pytest.raises(ValueError, match=r"files\.videos\[1\].*exactly one"):
-        RealSet.from_dict({"format": "ucf101", "protocol": "zeroshot",
-                           "files": {"videos": [{"url": "http://a/UCF101.rar"}, {"url": "http://b", "path": "/c"}],
-                                     "splits": "/s.zip"}}, "ucf")
+        RealSet.from_dict(
+            {
+                "format": "ucf101",
+                "protocol": "zeroshot",
+                "files": {
+                    "videos": [{"url": "http://a/UCF101.rar"}, {"url": "http://b", "path": "/c"}],
+                    "splits": "/s.zip",
+                },
+            },
+            "ucf",
+        )
 
 
 def test_real_set_accepts_role_prefixes():
-    spec = RealSet.from_dict({"format": "kinetics", "protocol": "closedset",
-                              "files": {"videos_train": {"url_list": "http://h/k400_train_path.txt"},
-                                        "videos_val": {"path": "/k/val"}, "train_csv": "/k/train.csv",
-                                        "val_csv": "/k/val.csv"}}, "k400")
+    spec = RealSet.from_dict(
+        {
+            "format": "kinetics",
+            "protocol": "closedset",
+            "files": {
+                "videos_train": {"url_list": "http://h/k400_train_path.txt"},
+                "videos_val": {"path": "/k/val"},
+                "train_csv": "/k/train.csv",
+                "val_csv": "/k/val.csv",
+            },
+        },
+        "k400",
+    )
     assert [s.url_list for s in spec.sources("videos_train")] == ["http://h/k400_train_path.txt"]
     assert spec.annotation_splits == {"train": "train.csv", "val": "val.csv"}
 
@@ -452,14 +528,20 @@ def test_real_set_accepts_role_prefixes():
 def test_hmdb51_end_to_end_over_http(http_server, tmp_path):
     layout = layouts.write_hmdb51(tmp_path / "files")
     urls = http_server.add_tree(layout.folder, prefix="hmdb")
-    spec = RealSet.from_dict({"format": "hmdb51", "protocol": "zeroshot",
-                              "files": {"videos": [{"url": urls["hmdb51_org.rar"]}],
-                                        "splits": {"url": urls["test_train_splits.rar"]}}}, "hmdb51")
+    spec = RealSet.from_dict(
+        {
+            "format": "hmdb51",
+            "protocol": "zeroshot",
+            "files": {"videos": [{"url": urls["hmdb51_org.rar"]}], "splits": {"url": urls["test_train_splits.rar"]}},
+        },
+        "hmdb51",
+    )
     folders = materialise(spec, tmp_path / "downloads", tmp_path / "raw", progress=False)
     assert len(http_server.requests) == 2
     assert not list((tmp_path / "raw").rglob("*.rar"))  # the inner per-class RARs are unpacked and gone
-    assert (tmp_path / "downloads" / "videos" / "hmdb51_org.rar").read_bytes() == \
-        layout.files["hmdb51_org.rar"].read_bytes()
+    assert (tmp_path / "downloads" / "videos" / "hmdb51_org.rar").read_bytes() == layout.files[
+        "hmdb51_org.rar"
+    ].read_bytes()
     rows, classes, missing = parse(spec, folders)
     assert classes == layout.classes and manifest(rows) == layout.rows and missing == layout.missing
     assert contents(rows) == {name: layout.videos[name] for name in layout.rows}
@@ -472,10 +554,18 @@ def test_hmdb51_end_to_end_over_http(http_server, tmp_path):
 
 def test_ucf101_from_local_folders_without_a_server(tmp_path):
     layout = layouts.write_ucf101(tmp_path / "files", tree=True)
-    spec = RealSet.from_dict({"format": "ucf101", "protocol": "zeroshot", "full": True,
-                              "files": {"videos": {"path": str(layout.files["UCF-101"])},
-                                        "splits": {"path": str(layout.files[
-                                            "UCF101TrainTestSplits-RecognitionTask.zip"])}}}, "ucf101")
+    spec = RealSet.from_dict(
+        {
+            "format": "ucf101",
+            "protocol": "zeroshot",
+            "full": True,
+            "files": {
+                "videos": {"path": str(layout.files["UCF-101"])},
+                "splits": {"path": str(layout.files["UCF101TrainTestSplits-RecognitionTask.zip"])},
+            },
+        },
+        "ucf101",
+    )
     folders = materialise(spec, tmp_path / "downloads", tmp_path / "raw", progress=False)
     assert (tmp_path / "downloads" / "videos" / "UCF-101").is_symlink()  # linked, not copied
     rows, classes, missing = parse(spec, folders)
@@ -489,11 +579,20 @@ def test_kinetics_end_to_end_over_http_with_shard_lists(http_server, tmp_path):
     base = http_server.url("k400").rstrip("/")
     layout = layouts.write_kinetics(tmp_path / "files", base_url=base)
     urls = http_server.add_tree(layout.folder, prefix="k400")
-    spec = RealSet.from_dict({"format": "kinetics", "protocol": "closedset", "files": {
-        "videos_train": {"url_list": urls["k400_train_path.txt"]},
-        "videos_val": {"url_list": urls["k400_val_path.txt"]},
-        "train_csv": urls["annotations/train.csv"], "val_csv": urls["annotations/val.csv"],
-        "replacement": urls["replacement_for_corrupted_k400.tgz"]}}, "k400")
+    spec = RealSet.from_dict(
+        {
+            "format": "kinetics",
+            "protocol": "closedset",
+            "files": {
+                "videos_train": {"url_list": urls["k400_train_path.txt"]},
+                "videos_val": {"url_list": urls["k400_val_path.txt"]},
+                "train_csv": urls["annotations/train.csv"],
+                "val_csv": urls["annotations/val.csv"],
+                "replacement": urls["replacement_for_corrupted_k400.tgz"],
+            },
+        },
+        "k400",
+    )
     folders = materialise(spec, tmp_path / "downloads", tmp_path / "raw", progress=False)
     rows, classes, missing = parse(spec, folders)
     assert classes == layout.classes and manifest(rows) == layout.rows and missing == layout.missing
@@ -507,15 +606,18 @@ def test_kinetics_end_to_end_over_http_with_shard_lists(http_server, tmp_path):
     assert all(len(http_server.requests_for(f"k400/{p}")) == 1 for p in urls if p.endswith("_path.txt"))
 
 
-@pytest.mark.parametrize("videos_from, classes", [("test", ("base jumping", "arguing")),
-                                                   ("val", ("arguing", "adjusting glasses", "chewing gum"))])
+@pytest.mark.parametrize(
+    "videos_from, classes",
+    [("test", ("base jumping", "arguing")), ("val", ("arguing", "adjusting glasses", "chewing gum"))],
+)
 def test_kinetics600_novel_from_local_files(k600, tmp_path, videos_from, classes):
     # the K400 roles first: their train.csv / val.csv must not be taken for K600's
     files = {f"k400_{s}_csv": {"path": str(k600.files[f"k400/{s}.csv"])} for s in ("train", "val")}
     files.update({f"k600_{s}_csv": {"path": str(k600.files[f"k600/{s}.csv"])} for s in ("train", "val", "test")})
     files["videos"] = {"path": str(k600.files["videos"])}
-    spec = RealSet.from_dict({"format": "kinetics600_novel", "protocol": "zeroshot", "videos_from": videos_from,
-                              "files": files}, "k600")
+    spec = RealSet.from_dict(
+        {"format": "kinetics600_novel", "protocol": "zeroshot", "videos_from": videos_from, "files": files}, "k600"
+    )
     folders = materialise(spec, tmp_path / "downloads", tmp_path / "raw", progress=False)
     rows, found, _ = parse(spec, folders)
     assert found == NOVEL
@@ -529,9 +631,19 @@ def test_a_changed_local_annotation_file_replaces_the_old_link(k400, tmp_path):
     short.write_text("".join(layout.files["val.csv"].read_text().splitlines(keepends=True)[:3]))
 
     def prepared(val_csv):
-        spec = RealSet.from_dict({"format": "kinetics", "protocol": "closedset", "annotation_splits": {
-            "val": "val.csv"}, "files": {"videos_val": {"path": str(shards)}, "train_csv": {"path": str(
-                layout.files["train.csv"])}, "val_csv": {"path": str(val_csv)}}}, "k400")
+        spec = RealSet.from_dict(
+            {
+                "format": "kinetics",
+                "protocol": "closedset",
+                "annotation_splits": {"val": "val.csv"},
+                "files": {
+                    "videos_val": {"path": str(shards)},
+                    "train_csv": {"path": str(layout.files["train.csv"])},
+                    "val_csv": {"path": str(val_csv)},
+                },
+            },
+            "k400",
+        )
         return parse(spec, materialise(spec, tmp_path / "downloads", tmp_path / "raw", progress=False))[0]
 
     assert len(prepared(layout.files["val.csv"])) == 4  # the broken clip has no replacement here: still a row

@@ -21,9 +21,24 @@ from openvclip.train.distributed import GlobalBatches, Processes, setup
 from .conftest import make_clip
 
 VIDEOS, CLASSES = 9, 3  # 9 = 2 full global batches of 4 and a last batch of 1: one process gets none of it
-CONFIG = dict(objective="openvclip", epochs=2, batch_size=4, num_frames=4, lr=2e-3, warmup_epochs=0.0,
-              swa_start_epoch=1, keep_checkpoints=2, alpha_high=0.6, lam=0.5, seed=5, frame_sampling="spread",
-              sampling_rate=2, jitter_scales=[32, 40], crop_size=32, flip=0.5)
+CONFIG = dict(
+    objective="openvclip",
+    epochs=2,
+    batch_size=4,
+    num_frames=4,
+    lr=2e-3,
+    warmup_epochs=0.0,
+    swa_start_epoch=1,
+    keep_checkpoints=2,
+    alpha_high=0.6,
+    lam=0.5,
+    seed=5,
+    frame_sampling="spread",
+    sampling_rate=2,
+    jitter_scales=[32, 40],
+    crop_size=32,
+    flip=0.5,
+)
 
 
 @pytest.fixture
@@ -37,20 +52,26 @@ def videos(tmp_path):
 
 def dataset(videos):
     augmentation = TrainConfig(**CONFIG).augmentation()
-    return VideoClips([videos / f"{i}.mp4" for i in range(VIDEOS)], [i % CLASSES for i in range(VIDEOS)],
-                      augmentation, seed=CONFIG["seed"])
+    return VideoClips(
+        [videos / f"{i}.mp4" for i in range(VIDEOS)],
+        [i % CLASSES for i in range(VIDEOS)],
+        augmentation,
+        seed=CONFIG["seed"],
+    )
 
 
 def train(out_dir, videos, **overrides):
     model = enable_temporal_attention(make_clip(seed=1))
-    classifier = torch.nn.functional.normalize(torch.randn(32, CLASSES, generator=torch.Generator().manual_seed(2)),
-                                               dim=0)
+    classifier = torch.nn.functional.normalize(
+        torch.randn(32, CLASSES, generator=torch.Generator().manual_seed(2)), dim=0
+    )
     return fit(model, dataset(videos), classifier, TrainConfig(**{**CONFIG, **overrides}), out_dir, progress=False)
 
 
 def _worker(rank, world, port, out_dir, videos):
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port))
+    os.environ.update(
+        RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+    )
     torch.set_num_threads(1)
     procs, device = setup("cpu")
     assert procs == Processes(rank, world, rank) and device.type == "cpu"
@@ -101,8 +122,10 @@ def test_two_processes_give_the_weights_of_one(tmp_path, videos):
         assert_same_weights(load_weights(tmp_path / "one" / name), load_weights(tmp_path / "two" / name))
     # Training moved the weights, so agreeing is not trivial.
     theta0 = {k: v for k, v in make_clip(seed=1).state_dict().items() if k.startswith("visual.")}
-    assert max((load_weights(tmp_path / "two" / "model.safetensors")[k] - theta0[k]).abs().max().item()
-               for k in theta0) > 1e-3
+    assert (
+        max((load_weights(tmp_path / "two" / "model.safetensors")[k] - theta0[k]).abs().max().item() for k in theta0)
+        > 1e-3
+    )
     # One log row per step (the main process alone writes), and the logged losses are the global batch's.
     one, two = log_rows(tmp_path / "one"), log_rows(tmp_path / "two")
     assert len(two) == single["steps"] == 2 * 3

@@ -14,14 +14,28 @@ import re
 from tests.shell import ROOT
 
 # Words that start a command line in our documentation.
-COMMAND_WORDS = {"snakemake", "dvc", "openvclip", "pytest", "pip", "python", "python3", "bash", "torchrun",
-                 "export", "apt-get", "dnf", "conda", "brew"}
+COMMAND_WORDS = {
+    "snakemake",
+    "dvc",
+    "openvclip",
+    "pytest",
+    "pip",
+    "python",
+    "python3",
+    "bash",
+    "torchrun",
+    "export",
+    "apt-get",
+    "dnf",
+    "conda",
+    "brew",
+}
 
 # Documented commands that no test runs, and why.
 NOT_RUN = {
-    "pip install libarchive-c": "installed by `pip install -e \".[test]\"` (a dependency), which .ci/run runs",
+    "pip install libarchive-c": 'installed by `pip install -e ".[test]"` (a dependency), which .ci/run runs',
     "apt-get install libarchive13": "system package managers, named by the error for a missing RAR reader "
-                                    "(tests/test_archives.py); a test must not install system packages",
+    "(tests/test_archives.py); a test must not install system packages",
     "dnf install libarchive": "as above (Fedora)",
     "conda install -c conda-forge libarchive": "as above (conda)",
     "brew install libarchive": "as above (macOS)",
@@ -36,13 +50,27 @@ NOT_RUN = {
 
 # Messages that print a command built from values: the test that runs the printed command.
 TEMPLATED = {
-    "snakemake {target} --configfile {configs[0]}":
-        "test_workflow.py::test_a_data_set_the_config_lacks_stops_at_once_and_prints_a_command_that_works",
+    "snakemake {target} --configfile {configs[0]}": (
+        "test_workflow.py::test_a_data_set_the_config_lacks_stops_at_once_and_prints_a_command_that_works"
+    ),
 }
 
-TEXT_FILES = ["README.md", "bench/README.md", "Snakefile", "dvc.yaml", ".dvc/config", "config.yaml",
-              "config/*.yaml", "profiles/**/*.yaml", "workflow/**/*.yaml", "workflow/**/*.smk",
-              "workflow/**/*.rst", "openvclip/**/*.py", "bench/*.py", "bench/*.sh"]
+TEXT_FILES = [
+    "README.md",
+    "bench/README.md",
+    "Snakefile",
+    "dvc.yaml",
+    ".dvc/config",
+    "config.yaml",
+    "config/*.yaml",
+    "profiles/**/*.yaml",
+    "workflow/**/*.yaml",
+    "workflow/**/*.smk",
+    "workflow/**/*.rst",
+    "openvclip/**/*.py",
+    "bench/*.py",
+    "bench/*.sh",
+]
 
 
 def normalise(command: str) -> str:
@@ -115,10 +143,14 @@ def commands_run_by_tests() -> dict:
             if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 continue
             for call in ast.walk(function):
-                if (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
-                        and call.func.id in ("shell", "shell_dry_run", "shell_on_fake_slurm", "killed_when")
-                        and len(call.args) >= 2
-                        and isinstance(call.args[1], ast.Constant) and isinstance(call.args[1].value, str)):
+                if (
+                    isinstance(call, ast.Call)
+                    and isinstance(call.func, ast.Name)
+                    and call.func.id in ("shell", "shell_dry_run", "shell_on_fake_slurm", "killed_when")
+                    and len(call.args) >= 2
+                    and isinstance(call.args[1], ast.Constant)
+                    and isinstance(call.args[1].value, str)
+                ):
                     for line in call.args[1].value.replace("\\\n", " ").splitlines():
                         for command in [line, *parts(line)]:
                             found.setdefault(normalise(command), set()).add(f"{path.name}::{function.name}")
@@ -149,11 +181,18 @@ def test_the_scan_finds_the_commands_users_read():
 def test_every_documented_command_is_run_by_a_test_as_written():
     documented = documented_commands()
     run = commands_run_by_tests()
-    missing = {command: sorted(where) for command, where in documented.items()
-               if command not in run and not all(part in run for part in parts(command))
-               and command not in NOT_RUN and command not in TEMPLATED}
-    assert not missing, "documented commands no test runs as written (run them with tests/shell.py's shell, " \
-                        f"or fix or remove them): {missing}"
+    missing = {
+        command: sorted(where)
+        for command, where in documented.items()
+        if command not in run
+        and not all(part in run for part in parts(command))
+        and command not in NOT_RUN
+        and command not in TEMPLATED
+    }
+    assert not missing, (
+        "documented commands no test runs as written (run them with tests/shell.py's shell, "
+        f"or fix or remove them): {missing}"
+    )
     # The exemptions and templates name commands that are still documented (no stale entries).
     assert set(NOT_RUN) <= set(documented) and set(TEMPLATED) <= set(documented)
 
@@ -167,6 +206,7 @@ def test_templated_messages_name_tests_that_exist():
 if __name__ == "__main__":  # python -m tests.test_documented_commands: each documented command and what runs it
     run = commands_run_by_tests()
     for command, where in sorted(documented_commands().items()):
-        by = sorted(run.get(command) or {t for part in parts(command) for t in run.get(part, ())}) \
-            or [f"not run: {NOT_RUN.get(command) or 'printed command run by ' + TEMPLATED.get(command, '?')}"]
+        by = sorted(run.get(command) or {t for part in parts(command) for t in run.get(part, ())}) or [
+            f"not run: {NOT_RUN.get(command) or 'printed command run by ' + TEMPLATED.get(command, '?')}"
+        ]
         print(f"- `{command}` ({', '.join(sorted(where))}): {'; '.join(by)}")

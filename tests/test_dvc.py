@@ -34,8 +34,12 @@ def stages_run(text: str):
 
 
 def commit(root: Path, message: str):
-    subprocess.run(["git", "-c", "user.email=ci@example.org", "-c", "user.name=ci", "commit", "-qam", message],
-                   cwd=root, check=True, capture_output=True)
+    subprocess.run(
+        ["git", "-c", "user.email=ci@example.org", "-c", "user.name=ci", "commit", "-qam", message],
+        cwd=root,
+        check=True,
+        capture_output=True,
+    )
 
 
 def stage_deps():
@@ -50,7 +54,8 @@ def test_every_stage_depends_on_the_code_its_jobs_run():
         code = [d for d in deps if d.startswith(("openvclip", "workflow/", "Snakefile"))]
         expected = list(as_dvc_deps(stage_code(rules)))
         assert rules and code == expected, f"stage {name}: its deps should list\n" + "\n".join(
-            f"      - {d}" for d in expected)
+            f"      - {d}" for d in expected
+        )
     # Evaluation's code is evaluation's: no stage before it reruns when it changes.
     for name in ("data", "clip", "text", "train"):
         assert not any(d.startswith("openvclip/eval") for d in stage_deps()[name]), name
@@ -71,10 +76,17 @@ def repo(tmp_path_factory):
 
 def test_repro_builds_every_stage_and_a_second_repro_does_nothing(repo):
     root, first, second = repo
-    assert {"data", "clip", "text", "train", "evaluate", "report", "table@motion", "sweep@openvclip"} <= \
-        set(stages_run(first))
-    for name in ("closedset_motion.csv", "zeroshot_appearance.csv", "retrieval_captions.csv", "summary.md",
-                 "tradeoff.png", "tradeoff.csv"):
+    assert {"data", "clip", "text", "train", "evaluate", "report", "table@motion", "sweep@openvclip"} <= set(
+        stages_run(first)
+    )
+    for name in (
+        "closedset_motion.csv",
+        "zeroshot_appearance.csv",
+        "retrieval_captions.csv",
+        "summary.md",
+        "tradeoff.png",
+        "tradeoff.csv",
+    ):
         assert (root / "results" / name).is_file(), name
     metrics = json.loads((root / "results" / "metrics.json").read_text())
     assert metrics["openvclip"]["test_ratio"]["ratio"] == 0.5
@@ -160,8 +172,11 @@ def test_stages_run_on_slurm_with_the_documented_variable(tmp_path):
     and submits its jobs to SLURM (here a SLURM that refuses them: see tests/shell.py)."""
     root = clean_clone(tmp_path / "openvclip")
     out, submitted = shell_on_fake_slurm(
-        root, 'export OPENVCLIP_SLURM_ACCOUNT=mylab OPENVCLIP_CPU_PARTITION=cpu OPENVCLIP_GPU_PARTITION=gpu\n'
-              'OPENVCLIP_SNAKEMAKE_ARGS="--workflow-profile workflow/profiles/slurm" dvc repro', tmp_path / "bin")
+        root,
+        "export OPENVCLIP_SLURM_ACCOUNT=mylab OPENVCLIP_CPU_PARTITION=cpu OPENVCLIP_GPU_PARTITION=gpu\n"
+        'OPENVCLIP_SNAKEMAKE_ARGS="--workflow-profile workflow/profiles/slurm" dvc repro',
+        tmp_path / "bin",
+    )
     assert out.returncode != 0 and "Running stage 'data'" in output(out)
     assert any("rule_prepare_dataset" in line and "-A mylab" in line and "-p cpu" in line for line in submitted)
     assert not (root / "data" / "manifests").exists()

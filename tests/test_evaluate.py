@@ -31,8 +31,9 @@ def test_a_video_counts_in_every_split_it_belongs_to():
     assert split_mask(splits, "test3").tolist() == [True, False, True, False]
     assert split_mask(splits, "test").tolist() == [False] * 4  # whole names only
     embeddings = F.normalize(torch.eye(3)[[0, 1, 2, 0]], dim=-1)
-    item = EvalSet("toy", "zeroshot", None, np.array([0, 1, 2, 1]), splits, torch.eye(3),
-                   eval_splits=("test1", "test2", "test3"))
+    item = EvalSet(
+        "toy", "zeroshot", None, np.array([0, 1, 2, 1]), splits, torch.eye(3), eval_splits=("test1", "test2", "test3")
+    )
     rows = {(r["split"], r["metric"]): r for r in score_set(embeddings, item)}
     assert rows[("test1", "top1")]["n_videos"] == 1 and rows[("test3", "top1")]["n_videos"] == 2
     assert rows[("test1", "top1")]["value"] == 100.0 and rows[("test2", "top1")]["value"] == 100.0
@@ -44,8 +45,15 @@ def test_each_split_is_scored_over_its_fixed_class_list_even_where_a_class_lost_
     classifier = torch.eye(4)
     embeddings = F.normalize(torch.tensor([[0.5, 1.0, 0.1, 0.0], [0.1, 1.0, 0.5, 0.7]]), dim=-1)
     labels, splits = np.array([0, 2]), np.array(["test1", "test1"])
-    common = dict(name="k600", protocol="zeroshot", store=None, labels=labels, splits=splits, text=classifier,
-                  eval_splits=("test1",))
+    common = dict(
+        name="k600",
+        protocol="zeroshot",
+        store=None,
+        labels=labels,
+        splits=splits,
+        text=classifier,
+        eval_splits=("test1",),
+    )
     whole = {r["metric"]: r for r in score_set(embeddings, EvalSet(**common))}
     listed = {r["metric"]: r for r in score_set(embeddings, EvalSet(**common, split_classes={"test1": [0, 2, 3]}))}
     assert whole["top1"]["value"] == 0.0 and whole["top1"]["n_classes"] == 4
@@ -59,8 +67,9 @@ def test_the_k600_split_lists_come_from_the_data_sets_split_settings():
     from openvclip.eval.jobs import novel_split_classes
 
     data = Path(__file__).parent / "data"
-    novel = novel_classes((data / "k400_classes.txt").read_text().splitlines(),
-                          (data / "k600_classes.txt").read_text().splitlines())
+    novel = novel_classes(
+        (data / "k400_classes.txt").read_text().splitlines(), (data / "k600_classes.txt").read_text().splitlines()
+    )
     import yaml
 
     spec = yaml.safe_load((Path(__file__).parents[1] / "config" / "paper_base.yaml").read_text())["datasets"]["k600"]
@@ -89,14 +98,25 @@ def test_a_sweep_decodes_each_video_once_and_scores_every_ratio_with_its_own_wei
     model = enable_temporal_attention(make_clip()).eval()
     theta0 = {k: v.detach().clone() for k, v in vision_parameters(model).items()}
     generator = torch.Generator().manual_seed(0)
-    theta = {k: v + 0.05 * torch.randn(v.shape, generator=generator) if v.is_floating_point() else v
-             for k, v in theta0.items()}
+    theta = {
+        k: v + 0.05 * torch.randn(v.shape, generator=generator) if v.is_floating_point() else v
+        for k, v in theta0.items()
+    }
     frames = np.random.default_rng(1).integers(0, 256, size=(5, 4, 32, 32, 3), dtype=np.uint8)
     store = CountingStore(frames)
     labels, splits = np.array([0, 1, 2, 0, 1]), np.array(["test1", "test1 test2", "test2", "test3", "test3"])
     classifier = F.normalize(torch.randn(model.visual.output_dim, 3, generator=generator), dim=0)
-    item = EvalSet("toy", "zeroshot", store, labels, splits, classifier, eval_splits=("test1", "test2", "test3"),
-                   unreadable={"test2": 4}, missing={"test1": 1, "test2": 2})
+    item = EvalSet(
+        "toy",
+        "zeroshot",
+        store,
+        labels,
+        splits,
+        classifier,
+        eval_splits=("test1", "test2", "test3"),
+        unreadable={"test2": 4},
+        missing={"test1": 1, "test2": 2},
+    )
     ratios = [0.0, 0.5, 1.0]
     scored = []
     monkeypatch.setattr(evaluate, "score_set", lambda e, i: scored.append(e) or score_set(e, i))
@@ -108,13 +128,14 @@ def test_a_sweep_decodes_each_video_once_and_scores_every_ratio_with_its_own_wei
         got = {(r["split"], r["metric"]): r for r in rows if r["ratio"] == ratio}
         # Top-1 by hand, from the model's own embeddings at this ratio (not from score_set, the code under test).
         reference = embed_videos(model, frames, batch_size=5)
-        hits = ((reference @ classifier).argmax(dim=1).numpy() == labels)
+        hits = (reference @ classifier).argmax(dim=1).numpy() == labels
         for split in ("test1", "test2", "test3"):
             mask = np.array([split in field.split() for field in splits])
             assert got[(split, "top1")]["value"] == pytest.approx(100.0 * hits[mask].mean(), abs=1e-3)
             assert got[(split, "top1")]["n_videos"] == mask.sum() and got[(split, "top1")]["n_classes"] == 3
         assert got[("mean", "top1")]["value"] == pytest.approx(
-            np.mean([got[(f"test{k}", "top1")]["value"] for k in (1, 2, 3)]), abs=1e-3)
+            np.mean([got[(f"test{k}", "top1")]["value"] for k in (1, 2, 3)]), abs=1e-3
+        )
         assert got[("test1", "top5")]["value"] == 100.0  # 3 classes: always in the top 5
     assert not torch.allclose(scored[0], scored[-1], atol=1e-3)
     assert {(r["n_missing"], r["n_unreadable"]) for r in rows if r["split"] == "test2"} == {(2, 4)}
@@ -124,10 +145,24 @@ def test_a_sweep_decodes_each_video_once_and_scores_every_ratio_with_its_own_wei
 
 
 def test_numbered_test_splits_get_mean_and_sample_std_rows():
-    rows = [{"dataset": "d", "split": s, "metric": "top1", "value": v, "n_videos": n, "n_classes": c,
-             "n_missing": m, "n_unreadable": u}
-            for s, v, n, c, m, u in (("val", 99.0, 7, 5, 9, 0), ("test1", 10.0, 4, 4, 0, 1),
-                                     ("test2", 20.0, 5, 4, 2, 0), ("test3", 30.0, 6, 5, 1, 2))]
+    rows = [
+        {
+            "dataset": "d",
+            "split": s,
+            "metric": "top1",
+            "value": v,
+            "n_videos": n,
+            "n_classes": c,
+            "n_missing": m,
+            "n_unreadable": u,
+        }
+        for s, v, n, c, m, u in (
+            ("val", 99.0, 7, 5, 9, 0),
+            ("test1", 10.0, 4, 4, 0, 1),
+            ("test2", 20.0, 5, 4, 2, 0),
+            ("test3", 30.0, 6, 5, 1, 2),
+        )
+    ]
     stats = {r["split"]: r for r in split_statistics(rows)}
     assert stats["mean"]["value"] == 20.0 and stats["std"]["value"] == 10.0  # sample std, val left out
     assert stats["mean"]["n_videos"] == 15 and stats["mean"]["n_unreadable"] == 3 and stats["mean"]["n_missing"] == 3

@@ -5,8 +5,8 @@ import json
 import logging
 
 import numpy as np
-import torch
 import pytest
+import torch
 
 from openvclip.data.frame_store import open_store
 from openvclip.data.frame_writer import write_store
@@ -48,8 +48,9 @@ def test_store_round_trip_and_unreadable_videos(tmp_path, fmt, threads):
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"not a video at all")
     paths = [good[0], broken, good[1], good[2]]
-    meta = write_store(paths, tmp_path / "store", num_frames=4, size=16, views=2, rate=3, fmt=fmt, progress=False,
-                       threads=threads)
+    meta = write_store(
+        paths, tmp_path / "store", num_frames=4, size=16, views=2, rate=3, fmt=fmt, progress=False, threads=threads
+    )
     assert meta["unreadable"] == [1] and "broken.mp4" in meta["errors"][0]
     store = open_store(tmp_path / "store")
     assert len(store) == 4 and store.shape == (4, 8, 16, 16, 3)
@@ -72,25 +73,29 @@ def test_jpeg_store_is_much_smaller_than_raw_on_textured_frames(tmp_path):
     write_video(tmp_path / "t.mp4", np.repeat(smooth, 20, axis=0))
     sizes = {}
     for fmt in ("raw", "jpeg"):
-        write_store([tmp_path / "t.mp4"], tmp_path / fmt, num_frames=8, size=224, views=3, rate=2, fmt=fmt,
-                    progress=False)
+        write_store(
+            [tmp_path / "t.mp4"], tmp_path / fmt, num_frames=8, size=224, views=3, rate=2, fmt=fmt, progress=False
+        )
         sizes[fmt] = sum(p.stat().st_size for p in (tmp_path / fmt).iterdir())
     assert sizes["jpeg"] * 4 < sizes["raw"]
 
 
 @pytest.mark.parametrize("fmt", ["raw", "jpeg"])
 def test_videos_only_training_reads_are_not_decoded_into_the_store(tmp_path, fmt):
-    from openvclip.data.manifest import write_manifest
     from openvclip.data.jobs import extract_frames
+    from openvclip.data.manifest import write_manifest
 
     numbered_video(tmp_path / "a.mp4", 10, 32, 32)
     numbered_video(tmp_path / "b.mp4", 12, 32, 32)
     (tmp_path / "gone.mp4").write_bytes(b"")  # would be unreadable if it were decoded
-    rows = [{"path": str(tmp_path / name), "label": 0, "classname": "c", "split": split}
-            for name, split in (("a.mp4", "test"), ("gone.mp4", "train"), ("b.mp4", "train val"))]
+    rows = [
+        {"path": str(tmp_path / name), "label": 0, "classname": "c", "split": split}
+        for name, split in (("a.mp4", "test"), ("gone.mp4", "train"), ("b.mp4", "train val"))
+    ]
     write_manifest(tmp_path / "m.csv", rows)
-    counts = extract_frames(tmp_path / "m.csv", tmp_path / "store", {"format": fmt, "size": 16, "num_frames": 2},
-                            progress=False)
+    counts = extract_frames(
+        tmp_path / "m.csv", tmp_path / "store", {"format": fmt, "size": 16, "num_frames": 2}, progress=False
+    )
     assert counts == {"videos": 3, "train_only_not_decoded": 1, "unreadable": 0}
     store = open_store(tmp_path / "store")
     assert store.valid().tolist() == [True, False, True]  # a train-and-val video is kept
@@ -134,8 +139,9 @@ def test_a_failed_extraction_leaves_no_store(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("fmt", ["raw", "jpeg"])
-def test_a_killed_extraction_keeps_its_finished_shards_and_the_rerun_decodes_only_the_rest(tmp_path, monkeypatch,
-                                                                                           caplog, fmt):
+def test_a_killed_extraction_keeps_its_finished_shards_and_the_rerun_decodes_only_the_rest(
+    tmp_path, monkeypatch, caplog, fmt
+):
     import openvclip.data.frame_writer as writer
 
     paths = [numbered_video(tmp_path / f"v{i}.mp4", 12 + i, 32, 32) for i in range(6)]
@@ -180,15 +186,27 @@ def test_a_cut_short_shard_is_decoded_again_and_other_settings_start_over(tmp_pa
     import openvclip.data.frame_writer as writer
 
     partial.mkdir()
-    settings = {"videos": [str(p) for p in paths], "skip": [], "num_frames": 2, "size": 16, "views": 1, "rate": 0,
-                "format": "raw", "quality": 90, "sampling": "spread", "shard_videos": 1}
+    settings = {
+        "videos": [str(p) for p in paths],
+        "skip": [],
+        "num_frames": 2,
+        "size": 16,
+        "views": 1,
+        "rate": 0,
+        "format": "raw",
+        "quality": 90,
+        "sampling": "spread",
+        "shard_videos": 1,
+    }
     (partial / "settings.json").write_text(json.dumps(settings))
     for k in range(3):
         clip = writer._decode_one(paths[k], num_frames=2, rate=0, views=1, size=16, fmt="raw", quality=90)
-        writer._save_shard(partial / f"shard-{k:05d}.npz", {"frames": clip[None], "unreadable": np.zeros(0, int),
-                                                           "errors": np.zeros(0, str)})
+        writer._save_shard(
+            partial / f"shard-{k:05d}.npz",
+            {"frames": clip[None], "unreadable": np.zeros(0, int), "errors": np.zeros(0, str)},
+        )
     whole = (partial / "shard-00001.npz").read_bytes()
-    (partial / "shard-00001.npz").write_bytes(whole[:len(whole) // 2])
+    (partial / "shard-00001.npz").write_bytes(whole[: len(whole) // 2])
     caplog.set_level(logging.INFO, logger="openvclip.data")
     write_store(paths, tmp_path / "store", 2, 16, progress=False)
     printed = caplog.text
@@ -197,8 +215,10 @@ def test_a_cut_short_shard_is_decoded_again_and_other_settings_start_over(tmp_pa
     # Shards of other settings (another size) are not mixed in: the store starts over.
     partial.mkdir()
     (partial / "settings.json").write_text(json.dumps({**settings, "size": 8}))
-    writer._save_shard(partial / "shard-00000.npz", {"frames": np.zeros((1, 2, 8, 8, 3), np.uint8),
-                                                     "unreadable": np.zeros(0, int), "errors": np.zeros(0, str)})
+    writer._save_shard(
+        partial / "shard-00000.npz",
+        {"frames": np.zeros((1, 2, 8, 8, 3), np.uint8), "unreadable": np.zeros(0, int), "errors": np.zeros(0, str)},
+    )
     caplog.clear()
     write_store(paths, tmp_path / "store", 2, 16, progress=False)
     assert "reusing" not in caplog.text
@@ -206,6 +226,7 @@ def test_a_cut_short_shard_is_decoded_again_and_other_settings_start_over(tmp_pa
 
 
 # -- The released test loader's frames (PySlowFast decoder.py, as Open-VCLIP's testing scripts run it) ----------
+
 
 def released_pyav_clip(frames_length, fps, clip_idx, num_clips=3, sampling_rate=16, num_frames=8, target_fps=30):
     """Step by step as the released pyav path: the clip to decode (no offset sampling on this path), the frames
@@ -225,8 +246,7 @@ def released_pyav_clip(frames_length, fps, clip_idx, num_clips=3, sampling_rate=
     return [decoded[i] for i in index.tolist()]
 
 
-def released_torchvision_clip(frames_length, fps, clip_idx, num_clips=3, sampling_rate=16, num_frames=8,
-                              target_fps=30):
+def released_torchvision_clip(frames_length, fps, clip_idx, num_clips=3, sampling_rate=16, num_frames=8, target_fps=30):
     """The released torchvision path (HMDB51): offset sampling, and the whole video when it is short."""
     import math
 
@@ -275,6 +295,6 @@ def test_released_resizing_is_the_released_transforms():
     new_w = int(math.floor(width / height * 224))
     x = torch.nn.functional.interpolate(x, size=(224, new_w), mode="bilinear", align_corners=False)
     left = int(math.ceil((new_w - 224) / 2))
-    expected = x[:, :, :, left:left + 224].round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    expected = x[:, :, :, left : left + 224].round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
     assert np.array_equal(resize_crop(frames, 224, released=True), expected)
     assert not np.array_equal(resize_crop(frames, 224), expected)  # ours antialiases

@@ -16,8 +16,14 @@ from openvclip.train.pretrain import PretrainConfig, pretrain_clip
 
 from .conftest import make_clip, tiny_config
 
-OBJECTS = [("red", "circle"), ("blue", "square"), ("green", "triangle"), ("yellow", "cross"), ("magenta", "star"),
-           ("cyan", "ring")]
+OBJECTS = [
+    ("red", "circle"),
+    ("blue", "square"),
+    ("green", "triangle"),
+    ("yellow", "cross"),
+    ("magenta", "star"),
+    ("cyan", "ring"),
+]
 SPEC = json.dumps({"config": tiny_config()})
 SAMPLING = ["--frames", "4", "--views", "1", "--rate", "0"]
 
@@ -29,9 +35,14 @@ def demo(tmp_path_factory):
     torch.manual_seed(0)
     model = make_clip(seed=0)
     world = World(image_size=32, num_frames=4)
-    pretrain_clip(model, build_tokenizer({"config": tiny_config()}), world, OBJECTS,
-                  PretrainConfig(steps=300, warmup_steps=20, images_per_object=16, exposure_share=0.0,
-                                 exposures_per_motion=1), progress=False)
+    pretrain_clip(
+        model,
+        build_tokenizer({"config": tiny_config()}),
+        world,
+        OBJECTS,
+        PretrainConfig(steps=300, warmup_steps=20, images_per_object=16, exposure_share=0.0, exposures_per_motion=1),
+        progress=False,
+    )
     save_weights(model.state_dict(), root / "theta0.safetensors")
     rng = np.random.default_rng(1)
     videos = {}
@@ -46,9 +57,25 @@ def demo(tmp_path_factory):
 def test_classify_ranks_the_true_label_first_for_a_clear_majority(demo, capsys):
     root, videos = demo
     labels = ",".join(object_name(o) for o in OBJECTS)
-    code = main(["--no-progress", "classify", *map(str, videos), "--labels", labels, "--model", SPEC, "--theta0",
-                 str(root / "theta0.safetensors"), "--templates", "none", "--topk", "3", "--json",
-                 *SAMPLING])
+    code = main(
+        [
+            "--no-progress",
+            "classify",
+            *map(str, videos),
+            "--labels",
+            labels,
+            "--model",
+            SPEC,
+            "--theta0",
+            str(root / "theta0.safetensors"),
+            "--templates",
+            "none",
+            "--topk",
+            "3",
+            "--json",
+            *SAMPLING,
+        ]
+    )
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert out["unreadable"] == {} and [r["video"] for r in out["results"]] == list(map(str, videos))
@@ -63,12 +90,26 @@ def test_a_checkpoint_is_interpolated_on_load(demo, tmp_path, capsys):
     root, videos = demo
     theta0 = make_clip(seed=0)
     generator = torch.Generator().manual_seed(3)
-    moved = {k: v.detach() + 0.2 * torch.randn(v.shape, generator=generator)
-             for k, v in vision_parameters(theta0).items()}
+    moved = {
+        k: v.detach() + 0.2 * torch.randn(v.shape, generator=generator) for k, v in vision_parameters(theta0).items()
+    }
     save_weights(moved, tmp_path / "trained.safetensors")
-    common = ["--no-progress", "classify", *map(str, list(videos)[:4]), "--labels",
-              ",".join(object_name(o) for o in OBJECTS), "--model", SPEC, "--theta0",
-              str(root / "theta0.safetensors"), "--templates", "none", "--json", "--no-temporal", *SAMPLING]
+    common = [
+        "--no-progress",
+        "classify",
+        *map(str, list(videos)[:4]),
+        "--labels",
+        ",".join(object_name(o) for o in OBJECTS),
+        "--model",
+        SPEC,
+        "--theta0",
+        str(root / "theta0.safetensors"),
+        "--templates",
+        "none",
+        "--json",
+        "--no-temporal",
+        *SAMPLING,
+    ]
 
     def scores(*extra):
         assert main(common + list(extra)) == 0
@@ -84,8 +125,20 @@ def test_retrieve_finds_the_matching_video_and_caches_embeddings(demo, capsys):
     root, videos = demo
     folder = root / "videos"
     queries = [f"a photo of a {object_name(o)}." for o in OBJECTS]
-    args = ["--no-progress", "retrieve", "--videos", str(folder), "--model", SPEC, "--theta0",
-            str(root / "theta0.safetensors"), "--json", "--topk", "2", *SAMPLING]
+    args = [
+        "--no-progress",
+        "retrieve",
+        "--videos",
+        str(folder),
+        "--model",
+        SPEC,
+        "--theta0",
+        str(root / "theta0.safetensors"),
+        "--json",
+        "--topk",
+        "2",
+        *SAMPLING,
+    ]
     for q in queries:
         args += ["--query", q]
     assert main(args) == 0
@@ -99,8 +152,9 @@ def test_retrieve_finds_the_matching_video_and_caches_embeddings(demo, capsys):
     assert again["cache"] == {**out["cache"], "encoded": 0, "reused": len(videos)}
     assert again["results"] == out["results"]
     changed = next(iter(videos))
-    write_video(changed, render_video(World(image_size=32, num_frames=4), OBJECTS[0], "still",
-                                      np.random.default_rng(9)))
+    write_video(
+        changed, render_video(World(image_size=32, num_frames=4), OBJECTS[0], "still", np.random.default_rng(9))
+    )
     assert main(args) == 0
     assert json.loads(capsys.readouterr().out)["cache"]["encoded"] == 1
 
@@ -110,9 +164,23 @@ def test_unreadable_videos_are_skipped_and_set_the_exit_code(demo, tmp_path, cap
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"not a video")
     first = next(iter(videos))
-    code = main(["--no-progress", "classify", str(first), str(broken), str(tmp_path / "gone.mp4"), "--labels",
-                 "red circle,blue square", "--model", SPEC, "--theta0", str(root / "theta0.safetensors"), "--json",
-                 *SAMPLING])
+    code = main(
+        [
+            "--no-progress",
+            "classify",
+            str(first),
+            str(broken),
+            str(tmp_path / "gone.mp4"),
+            "--labels",
+            "red circle,blue square",
+            "--model",
+            SPEC,
+            "--theta0",
+            str(root / "theta0.safetensors"),
+            "--json",
+            *SAMPLING,
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 1
     out = json.loads(captured.out)
@@ -122,13 +190,18 @@ def test_unreadable_videos_are_skipped_and_set_the_exit_code(demo, tmp_path, cap
     assert f"skipped unreadable video {broken}" in captured.err
 
 
-@pytest.mark.parametrize("args, message", [
-    (["classify", "x.mp4", "--labels", "only one"], "at least two labels"),
-    (["classify", "x.mp4", "--labels-file", "missing.txt"], "argument --labels-file: missing.txt does not exist"),
-    (["retrieve", "--videos", "no/such/folder", "--query", "a dog"],
-     "argument --videos: no/such/folder does not exist"),
-    (["classify", "x.mp4", "--labels", "a,b", "--templates", "[oops"], "--templates must be"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["classify", "x.mp4", "--labels", "only one"], "at least two labels"),
+        (["classify", "x.mp4", "--labels-file", "missing.txt"], "argument --labels-file: missing.txt does not exist"),
+        (
+            ["retrieve", "--videos", "no/such/folder", "--query", "a dog"],
+            "argument --videos: no/such/folder does not exist",
+        ),
+        (["classify", "x.mp4", "--labels", "a,b", "--templates", "[oops"], "--templates must be"),
+    ],
+)
 def test_bad_arguments_are_named(demo, args, message, capsys):
     root, _ = demo
     code = main(["--no-progress", *args, "--model", SPEC, "--theta0", str(root / "theta0.safetensors")])

@@ -12,8 +12,15 @@ from torch.utils.data import Dataset
 
 from openvclip.errors import UserError
 from openvclip.models import enable_temporal_attention, encode_video, video_logits, vision_parameters
-from openvclip.train import (TrainConfig, fit, latest_checkpoint, load_weights, save_weights, warmup_cosine,
-                             weight_decay_split)
+from openvclip.train import (
+    TrainConfig,
+    fit,
+    latest_checkpoint,
+    load_weights,
+    save_weights,
+    warmup_cosine,
+    weight_decay_split,
+)
 
 from .conftest import make_clip
 
@@ -36,7 +43,7 @@ class MovingSquares(Dataset):
         x, y = (int(v) for v in torch.randint(4, 20, (2,), generator=generator))
         for t in range(FRAMES):
             dx, dy = [(3 * t, 0), (0, 3 * t), (0, 0)][label]
-            video[t, :, y + dy:y + dy + 8, x + dx:x + dx + 8] += 2.0
+            video[t, :, y + dy : y + dy + 8, x + dx : x + dx + 8] += 2.0
         return video, label
 
 
@@ -71,8 +78,18 @@ def mean_loss(model, dataset, classifier, weights=None):
 
 
 def config(**overrides):
-    values = dict(objective="openvclip", epochs=3, batch_size=8, num_frames=FRAMES, lr=2e-3, warmup_epochs=1.0,
-                  warmup_start_lr=1e-5, end_lr=1e-5, swa_start_epoch=1, seed=3)
+    values = dict(
+        objective="openvclip",
+        epochs=3,
+        batch_size=8,
+        num_frames=FRAMES,
+        lr=2e-3,
+        warmup_epochs=1.0,
+        warmup_start_lr=1e-5,
+        end_lr=1e-5,
+        swa_start_epoch=1,
+        seed=3,
+    )
     values.update(overrides)
     return TrainConfig.from_dict(values)
 
@@ -102,8 +119,14 @@ def test_resume_after_a_crash_gives_the_uninterrupted_weights(tmp_path):
 
     crashed = enable_temporal_attention(make_clip())
     with pytest.raises(RuntimeError, match="simulated crash"):
-        fit(crashed, Crashing(dataset, after=2 * 24 + 5), classifier_for(crashed), cfg, tmp_path / "resumed",
-            progress=False)
+        fit(
+            crashed,
+            Crashing(dataset, after=2 * 24 + 5),
+            classifier_for(crashed),
+            cfg,
+            tmp_path / "resumed",
+            progress=False,
+        )
     assert latest_checkpoint(tmp_path / "resumed").name == "epoch-0002"
     assert not (tmp_path / "resumed" / "model.safetensors").exists()
 
@@ -113,8 +136,10 @@ def test_resume_after_a_crash_gives_the_uninterrupted_weights(tmp_path):
     for name in ("model", "swa"):
         a, b = load_weights(reference[name]), load_weights(resumed[name])
         assert all(torch.equal(a[k], b[k]) for k in a), name
-    logs = [[{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(open(p / "train_log.csv"))]
-            for p in (tmp_path / "straight", tmp_path / "resumed")]
+    logs = [
+        [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(open(p / "train_log.csv"))]
+        for p in (tmp_path / "straight", tmp_path / "resumed")
+    ]
     assert logs[0] == logs[1]
     # keep_checkpoints=1: only the last complete checkpoint remains, no temporary directories.
     assert [p.name for p in (tmp_path / "resumed" / "checkpoints").iterdir()] == ["epoch-0003"]
@@ -138,13 +163,18 @@ def test_checkpoints_of_a_run_with_other_settings_are_not_resumed(tmp_path, capl
     assert len(list(csv.DictReader(open(tmp_path / "run" / "train_log.csv")))) == result["steps"] == 4
     # Settings that do not change the trajectory (here: how many checkpoints to keep) still resume.
     kept = enable_temporal_attention(make_clip())
-    resumed = fit(kept, dataset, classifier_for(kept), config(epochs=2, lr=5e-4, keep_checkpoints=2),
-                  tmp_path / "run", progress=False)
+    resumed = fit(
+        kept,
+        dataset,
+        classifier_for(kept),
+        config(epochs=2, lr=5e-4, keep_checkpoints=2),
+        tmp_path / "run",
+        progress=False,
+    )
     assert "other settings" not in caplog.text and resumed["steps"] == 4
 
 
-def test_a_checkpoint_write_that_fails_half_way_leaves_the_previous_one_to_resume_from(tmp_path, monkeypatch,
-                                                                                      caplog):
+def test_a_checkpoint_write_that_fails_half_way_leaves_the_previous_one_to_resume_from(tmp_path, monkeypatch, caplog):
     import errno
 
     caplog.set_level(logging.INFO, logger="openvclip.train")
@@ -189,8 +219,14 @@ def test_a_run_that_starts_over_first_removes_the_weights_of_an_earlier_run(tmp_
         save_weights({"stale": torch.zeros(1)}, out / name)
     model = enable_temporal_attention(make_clip())
     with pytest.raises(RuntimeError, match="simulated crash"):
-        fit(model, Crashing(MovingSquares(size=16), after=3), classifier_for(model), config(epochs=2), out,
-            progress=False)
+        fit(
+            model,
+            Crashing(MovingSquares(size=16), after=3),
+            classifier_for(model),
+            config(epochs=2),
+            out,
+            progress=False,
+        )
     assert not (out / "model.safetensors").exists() and not (out / "swa.safetensors").exists()
 
 
@@ -223,15 +259,22 @@ def test_a_checkpoint_state_is_read_without_running_code(tmp_path):
 def test_finetune_has_no_interpolated_pass_and_frozen_keeps_theta0(tmp_path):
     model = make_clip()
     theta0 = {k: v.detach().clone() for k, v in vision_parameters(model).items()}
-    result = fit(model, MovingSquares(size=16), classifier_for(model), config(objective="frozen"), tmp_path / "f",
-                 progress=False)
+    result = fit(
+        model, MovingSquares(size=16), classifier_for(model), config(objective="frozen"), tmp_path / "f", progress=False
+    )
     assert result["steps"] == 0 and all(torch.equal(v, theta0[k]) for k, v in load_weights(result["model"]).items())
     with pytest.raises(UserError, match="holds no SWA average: its training ran with SWA off"):
         load_weights(result["swa"])
 
     model = make_clip()
-    result = fit(model, MovingSquares(size=16), classifier_for(model), config(objective="finetune", epochs=1),
-                 tmp_path / "ft", progress=False)
+    result = fit(
+        model,
+        MovingSquares(size=16),
+        classifier_for(model),
+        config(objective="finetune", epochs=1),
+        tmp_path / "ft",
+        progress=False,
+    )
     rows = list(csv.DictReader(open(tmp_path / "ft" / "train_log.csv")))
     assert all(r["alpha"] == "nan" for r in rows)
     # Every training writes swa.safetensors (the workflow declares it); without SWA it says so and holds nothing.
@@ -273,8 +316,9 @@ def test_the_logit_scale_trains_only_when_asked_and_travels_with_the_weights(tmp
     on = enable_temporal_attention(make_clip())
     start = on.logit_scale.detach().clone()
     text_before = {k: v.detach().clone() for k, v in on.named_parameters() if not k.startswith("visual.")}
-    result = fit(on, dataset, classifier_for(on), config(epochs=2, train_logit_scale=True), tmp_path / "on",
-                 progress=False)
+    result = fit(
+        on, dataset, classifier_for(on), config(epochs=2, train_logit_scale=True), tmp_path / "on", progress=False
+    )
     for name in ("model", "swa"):
         weights = load_weights(result[name])
         assert set(weights) == set(vision_parameters(on)) | {"logit_scale"}

@@ -61,8 +61,7 @@ def test_paper_and_official_gradients_differ():
 def test_loss_value_is_sum_of_the_two_losses():
     _, params, theta0, loss_of = setup_problem()
     with torch.no_grad():
-        expected = loss_of(params) + LAM * loss_of(
-            {k: ALPHA * theta0[k] + (1 - ALPHA) * params[k] for k in params})
+        expected = loss_of(params) + LAM * loss_of({k: ALPHA * theta0[k] + (1 - ALPHA) * params[k] for k in params})
         got = interpolated_loss(loss_of, params, theta0, ALPHA, LAM)
     assert abs(got.item() - expected.item()) < 1e-6
 
@@ -91,10 +90,16 @@ def test_interpolated_params_values_and_alpha_range():
 
 def test_interpolate_ends_are_exact_and_middle_is_the_mix():
     generator = torch.Generator().manual_seed(0)
-    theta0 = {"a": torch.randn(4, 5, generator=generator), "b": torch.randn(3, generator=generator),
-              "n": torch.tensor(7)}
-    theta = {"a": torch.randn(4, 5, generator=generator), "b": torch.randn(3, generator=generator),
-             "n": torch.tensor(9)}
+    theta0 = {
+        "a": torch.randn(4, 5, generator=generator),
+        "b": torch.randn(3, generator=generator),
+        "n": torch.tensor(7),
+    }
+    theta = {
+        "a": torch.randn(4, 5, generator=generator),
+        "b": torch.randn(3, generator=generator),
+        "n": torch.tensor(9),
+    }
     at0, at1 = interpolate(theta0, theta, 0.0), interpolate(theta0, theta, 1)
     for key in theta:
         assert torch.equal(at0[key], theta[key]) and torch.equal(at1[key], theta0[key])

@@ -90,8 +90,15 @@ def test_frame_settings_of_synthetic_and_real_sets():
     assert paper.data_threads("ucf") == paper.config["resources"]["threads"] == 8
     config = raw("config/paper_vitb16.yaml")
     config["datasets"]["ucf"]["frames"] = {"views": 1}
-    assert plan(config).frames("ucf") == {"format": "jpeg", "size": 224, "num_frames": 8, "views": 1, "rate": 16,
-                                          "quality": 90, "sampling": "spread"}
+    assert plan(config).frames("ucf") == {
+        "format": "jpeg",
+        "size": 224,
+        "num_frames": 8,
+        "views": 1,
+        "rate": 16,
+        "quality": 90,
+        "sampling": "spread",
+    }
 
 
 def test_a_results_hash_covers_what_it_depends_on_and_not_the_reported_ratio():
@@ -102,9 +109,20 @@ def test_a_results_hash_covers_what_it_depends_on_and_not_the_reported_ratio():
     assert hashed(plan(eval__test_ratio=0.3)) == base  # picks a row of the report only
     assert hashed(plan(eval__ratios=[0.0, 1.0])) != base
     assert hashed(plan(train__lam=0.25)) != base
-    assert hashed(plan(datasets__compositional={"source": "synthetic", "objects": "compositional",
-                                                "labels": "object_motion", "protocol": "zeroshot",
-                                                "splits": {"test": 8}})) == base  # another set
+    assert (
+        hashed(
+            plan(
+                datasets__compositional={
+                    "source": "synthetic",
+                    "objects": "compositional",
+                    "labels": "object_motion",
+                    "protocol": "zeroshot",
+                    "splits": {"test": 8},
+                }
+            )
+        )
+        == base
+    )  # another set
     assert hashed(plan(), variant="finetune") != base
     # A key written out at its default value is the same config as one left out.
     assert hashed(plan(train__keep_checkpoints=1)) == base
@@ -114,8 +132,9 @@ def test_results_and_targets_follow_experiments_and_variants():
     p = plan()
     kinetics = p.runs_of("kinetics", 1)
     assert len(kinetics) == 3 * 3 and "results/runs/kinetics/seed1/frozen/compositional.csv" in kinetics
-    assert p.runs_of("main", 0, "captions") == [p.run_file("main", 0, v, "captions")
-                                                for v in ("frozen", "finetune", "finetune_notemporal", "openvclip")]
+    assert p.runs_of("main", 0, "captions") == [
+        p.run_file("main", 0, v, "captions") for v in ("frozen", "finetune", "finetune_notemporal", "openvclip")
+    ]
     targets = p.stage_targets()
     # A variant that evaluates another's weights trains nothing.
     assert "models/main/seed0/finetune_temporal_off/model.safetensors" not in targets["train"]
@@ -132,7 +151,7 @@ def test_the_report_compares_the_configs_variants():
     assert spec["method"] == "openvclip" and spec["test_ratio"] == 0.5
     study = p.report_spec([], "study", ["kinetics"])
     assert set(study["variants"]) == {"frozen", "finetune", "openvclip"}
-    assert "`{\"epochs\":5}`" in study["experiments"]["kinetics"]
+    assert '`{"epochs":5}`' in study["experiments"]["kinetics"]
 
 
 def test_gpu_requests_only_when_the_config_asks_for_gpus():

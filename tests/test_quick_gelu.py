@@ -13,8 +13,7 @@ import torch
 from open_clip.transformer import QuickGELU
 
 from openvclip.inference import load_video_model, parse_model_spec
-from openvclip.models import build_clip, quick_gelu_of_file, temporal_attention_boundary, uses_quick_gelu
-from openvclip.models import load_clip
+from openvclip.models import build_clip, load_clip, quick_gelu_of_file, temporal_attention_boundary, uses_quick_gelu
 from openvclip.models.jobs import fetch_clip, import_released
 from openvclip.train import load_weights, save_weights
 from tests.test_released import released_checkpoint
@@ -56,8 +55,9 @@ def reference(state, quick_gelu=True):
 
 
 def activations(model):
-    return {type(block.mlp.gelu) for tower in (model.visual.transformer, model.transformer)
-            for block in tower.resblocks}
+    return {
+        type(block.mlp.gelu) for tower in (model.visual.transformer, model.transformer) for block in tower.resblocks
+    }
 
 
 def features(model):
@@ -112,8 +112,12 @@ def test_classify_and_imported_released_weights_run_with_quickgelu(hub, tmp_path
     # A released checkpoint, imported and used over OpenAI's CLIP with zero padding.
     released_checkpoint(tmp_path / "openvclip.pth", reference(hub))
     import_released({"name": "ViT-B-32"}, tmp_path / "openvclip.pth", tmp_path / "released.safetensors")
-    video = load_video_model(parse_model_spec("ViT-B-32:openai"), checkpoint=tmp_path / "released.safetensors",
-                             boundary="zeros", device="cpu")
+    video = load_video_model(
+        parse_model_spec("ViT-B-32:openai"),
+        checkpoint=tmp_path / "released.safetensors",
+        boundary="zeros",
+        device="cpu",
+    )
     assert activations(video.model) == {QuickGELU}
     assert temporal_attention_boundary(video.model) == "zeros"
     assert "logit_scale" in load_weights(tmp_path / "released.safetensors")

@@ -29,19 +29,38 @@ def real_config(http_server, files: Path) -> dict:
     frames = {"format": "jpeg", "size": 32, "views": 2, "rate": 2}
     config["datasets"] = {
         # The tiny layouts lose 1 or 2 of a split's 4 to 6 videos on purpose: allow it (the default is 5%).
-        "k400": {"format": "kinetics", "protocol": "closedset", "frames": frames, "max_unreadable": 0.5, "files": {
-            "videos_train": {"url_list": k400_urls["k400_train_path.txt"]},
-            "videos_val": {"url_list": k400_urls["k400_val_path.txt"]},
-            "replacement": k400_urls["replacement_for_corrupted_k400.tgz"],
-            "train_csv": k400_urls["annotations/train.csv"], "val_csv": k400_urls["annotations/val.csv"]}},
-        "hmdb": {"format": "hmdb51", "protocol": "zeroshot", "frames": frames, "max_unreadable": 0.5, "files": {
-            "videos": [{"url": http_server.url("hmdb/moved-away.rar")},  # a dead link first: the next one is used
-                       {"url": hmdb_urls["hmdb51_org.rar"]}],
-            "splits": hmdb_urls["test_train_splits.rar"]}},
+        "k400": {
+            "format": "kinetics",
+            "protocol": "closedset",
+            "frames": frames,
+            "max_unreadable": 0.5,
+            "files": {
+                "videos_train": {"url_list": k400_urls["k400_train_path.txt"]},
+                "videos_val": {"url_list": k400_urls["k400_val_path.txt"]},
+                "replacement": k400_urls["replacement_for_corrupted_k400.tgz"],
+                "train_csv": k400_urls["annotations/train.csv"],
+                "val_csv": k400_urls["annotations/val.csv"],
+            },
+        },
+        "hmdb": {
+            "format": "hmdb51",
+            "protocol": "zeroshot",
+            "frames": frames,
+            "max_unreadable": 0.5,
+            "files": {
+                "videos": [
+                    {"url": http_server.url("hmdb/moved-away.rar")},  # a dead link first: the next one is used
+                    {"url": hmdb_urls["hmdb51_org.rar"]},
+                ],
+                "splits": hmdb_urls["test_train_splits.rar"],
+            },
+        },
     }
     config["train_set"] = "k400"
-    config["variants"] = {"frozen": {"objective": "frozen", "temporal": False},
-                          "openvclip": {"objective": "openvclip", "temporal": True}}
+    config["variants"] = {
+        "frozen": {"objective": "frozen", "temporal": False},
+        "openvclip": {"objective": "openvclip", "temporal": True},
+    }
     config["report"] = {"method": "openvclip", "baseline": "frozen"}
     config["train"].update(batch_size=4, epochs=1)
     config["experiments"] = {"main": {"labels": "classname", "seeds": [0]}}
@@ -73,8 +92,9 @@ def test_zeroshot_hmdb_fetches_and_prepares_what_it_needs(http_server, tmp_path)
         split_rows = [r for r in rows if r["split"] == f"test{k}"]
         # The truncated video is a manifest row, left out of scoring and counted in every row of its split; the
         # video the split files list but the archive lacks is counted as missing in each split it is listed in.
-        assert {(int(r["n_videos"]), int(r["n_unreadable"]), int(r["n_missing"])) for r in split_rows} == \
-            {(present - (k == 1), int(k == 1), absent)}
+        assert {(int(r["n_videos"]), int(r["n_unreadable"]), int(r["n_missing"])) for r in split_rows} == {
+            (present - (k == 1), int(k == 1), absent)
+        }
         assert absent == (k in (1, 2))
     for variant, ratio, metric in {(r["variant"], r["ratio"], r["metric"]) for r in rows}:
         match = dict(variant=variant, ratio=ratio, metric=metric)
@@ -83,8 +103,11 @@ def test_zeroshot_hmdb_fetches_and_prepares_what_it_needs(http_server, tmp_path)
         assert value(rows, split="std", **match) == pytest.approx(statistics.stdev(per_split), abs=1e-3)
     assert {int(r["n_unreadable"]) for r in rows if r["split"] == "mean"} == {1}
     store = open_store(cwd / "data" / "frames" / "hmdb")
-    assert [Path(r["path"]).name for r in read_manifest(cwd / "data" / "manifests" / "hmdb.csv")
-            if Path(r["path"]).name in corrupt] == corrupt
+    assert [
+        Path(r["path"]).name
+        for r in read_manifest(cwd / "data" / "manifests" / "hmdb.csv")
+        if Path(r["path"]).name in corrupt
+    ] == corrupt
     assert len(store.meta["unreadable"]) == 1
     # The manifest holds the test videos of the nested RAR; the listed-but-absent one is reported, not a row.
     manifest = read_manifest(cwd / "data" / "manifests" / "hmdb.csv")
@@ -104,8 +127,10 @@ def test_zeroshot_hmdb_fetches_and_prepares_what_it_needs(http_server, tmp_path)
     assert refused.returncode != 0
     logs = [p.read_text() for p in (cwd / "logs" / "evaluate" / "main" / "seed0").glob("*/hmdb.log")]
     log = next(text for text in logs if "lost" in text)  # the first evaluation to run stopped the workflow
-    assert "data set hmdb, split test1: 2 of 6 listed videos are lost (33.3%: 1 missing on disk, listed in " \
-           "data/manifests/hmdb.missing.csv; 1 unreadable, listed in data/frames/hmdb/meta.json" in log
+    assert (
+        "data set hmdb, split test1: 2 of 6 listed videos are lost (33.3%: 1 missing on disk, listed in "
+        "data/manifests/hmdb.missing.csv; 1 unreadable, listed in data/frames/hmdb/meta.json" in log
+    )
     assert "Traceback" not in log and "max_unreadable = 0.2 allows" in log
 
 
@@ -114,11 +139,14 @@ def clone(tmp_path_factory):
     return clean_clone(tmp_path_factory.mktemp("paper") / "openvclip", fast_config=False)
 
 
-@pytest.mark.parametrize("command", [
-    "snakemake all --configfile config/paper_vitb16.yaml",
-    "snakemake results/zeroshot_hmdb.csv --configfile config/paper_vitb32.yaml",
-    "snakemake results/zeroshot_hmdb.csv --configfile config/paper_vitl14.yaml",
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        "snakemake all --configfile config/paper_vitb16.yaml",
+        "snakemake results/zeroshot_hmdb.csv --configfile config/paper_vitb32.yaml",
+        "snakemake results/zeroshot_hmdb.csv --configfile config/paper_vitl14.yaml",
+    ],
+)
 def test_the_paper_configs_commands_plan_their_runs(clone, command):
     """The README's and the paper configs' own command lines (dry runs: the real ones fetch 450 GB)."""
     jobs = planned_jobs(shell_dry_run(clone, command))
@@ -132,16 +160,23 @@ def test_the_downloads_target_plans_only_what_needs_the_internet(clone):
     assert jobs == {"prepare_dataset": 5, "fetch_clip": 1, "downloads": 1}
 
 
-@pytest.mark.parametrize("command", ["openvclip config --show config/paper_vitb16.yaml",
-                                     "openvclip config --show config/paper_vitb32.yaml",
-                                     "openvclip config --show config/paper_vitl14.yaml"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        "openvclip config --show config/paper_vitb16.yaml",
+        "openvclip config --show config/paper_vitb32.yaml",
+        "openvclip config --show config/paper_vitl14.yaml",
+    ],
+)
 def test_each_model_config_is_the_shared_base_plus_what_differs(clone, command):
     resolved = yaml.safe_load(shell(clone, command).stdout)
     base = yaml.safe_load((clone / "config" / "paper_base.yaml").read_text())
     model = command.split("paper_")[1].split(".")[0]
     assert "base" not in resolved and set(resolved["datasets"]) == {"k400", "ucf", "hmdb", "k600", "msrvtt"}
-    assert resolved["clip"]["model"] == {"name": {"vitb16": "ViT-B-16", "vitb32": "ViT-B-32",
-                                                  "vitl14": "ViT-L-14"}[model], "pretrained": "openai"}
+    assert resolved["clip"]["model"] == {
+        "name": {"vitb16": "ViT-B-16", "vitb32": "ViT-B-32", "vitl14": "ViT-L-14"}[model],
+        "pretrained": "openai",
+    }
     # The released objective and padding, from the shared base.
     assert resolved["train"]["gradient"] == "official" and resolved["temporal"]["boundary"] == "zeros"
     assert resolved["eval"]["test_ratio"] == (0.6 if model == "vitl14" else 0.5)
@@ -151,8 +186,11 @@ def test_each_model_config_is_the_shared_base_plus_what_differs(clone, command):
 def test_the_paper_plan_trains_with_the_released_objective_and_padding(clone):
     """The issue's check, typed as given: every training and evaluation job of the paper config."""
     out = shell(clone, "snakemake -n -p all --configfile config/paper_vitb16.yaml")
-    commands = [line for line in (out.stdout + out.stderr).splitlines() if " train --model " in line
-                or " evaluate --model " in line]
+    commands = [
+        line
+        for line in (out.stdout + out.stderr).splitlines()
+        if " train --model " in line or " evaluate --model " in line
+    ]
     trained = [c for c in commands if " train --model " in c]
     assert len(trained) == 2 and len(commands) > 2
     assert all("--boundary zeros" in c for c in commands)
@@ -188,8 +226,9 @@ def test_the_ablation_is_its_own_target_and_reuses_the_main_runs_models(clone):
     out = shell_dry_run(clone, "snakemake study --configfile config/paper_vitb16.yaml")
     text = out.stdout + out.stderr
     trained = sorted(set(re.findall(r"output: (models/\S+/model\.safetensors)", text)))
-    assert trained == [f"models/main/seed0/{v}/model.safetensors"
-                       for v in ("finetune", "finetune_no_temporal", "frozen", "openvclip")]
+    assert trained == [
+        f"models/main/seed0/{v}/model.safetensors" for v in ("finetune", "finetune_no_temporal", "frozen", "openvclip")
+    ]
     jobs = planned_jobs(out)
     assert jobs["evaluate"] == 5 * 5 and jobs["study_report"] == 1  # five variants on five data sets
     main = planned_jobs(shell_dry_run(clone, "snakemake all --configfile config/paper_vitb16.yaml"))

@@ -40,8 +40,10 @@ def test_envelope_and_common_range_comparison():
 
 
 def rows_for(values):
-    return [{"variant": "v", "ratio": r, "dataset": d, "split": s, "metric": "top1", "value": x}
-            for (r, d, s), x in values.items()]
+    return [
+        {"variant": "v", "ratio": r, "dataset": d, "split": s, "metric": "top1", "value": x}
+        for (r, d, s), x in values.items()
+    ]
 
 
 def test_ratio_is_chosen_on_validation_splits_only():
@@ -55,8 +57,17 @@ def test_ratio_is_chosen_on_validation_splits_only():
 
 def test_collect_adds_columns_and_value_finds_rows(tmp_path):
     columns = ["variant", "ratio", "dataset", "split", "metric", "value", "n_videos", "n_classes", "config_hash"]
-    row = {"variant": "a", "ratio": 0.5, "dataset": "d", "split": "test", "metric": "top1", "value": 12.5,
-           "n_videos": 4, "n_classes": 2, "config_hash": "h"}
+    row = {
+        "variant": "a",
+        "ratio": 0.5,
+        "dataset": "d",
+        "split": "test",
+        "metric": "top1",
+        "value": 12.5,
+        "n_videos": 4,
+        "n_classes": 2,
+        "config_hash": "h",
+    }
     write_rows(tmp_path / "1.csv", [row], columns)
     write_rows(tmp_path / "2.csv", [{**row, "value": 20.0}], columns)
     collect([tmp_path / "1.csv", tmp_path / "2.csv"], tmp_path / "all.csv", [{"seed": 0}, {"seed": 1}])
@@ -73,35 +84,67 @@ def test_paper_style_results_report_split_means_with_std_and_no_ratio_choice(tmp
     rows = []
     for variant, ratios in (("frozen", [1.0]), ("openvclip", [0.0, 0.5, 1.0])):
         for ratio in ratios:
-            base = {"variant": variant, "ratio": ratio, "n_videos": 10, "n_classes": 5, "n_missing": "",
-                    "n_unreadable": 0, "config_hash": "h"}
+            base = {
+                "variant": variant,
+                "ratio": ratio,
+                "n_videos": 10,
+                "n_classes": 5,
+                "n_missing": "",
+                "n_unreadable": 0,
+                "config_hash": "h",
+            }
             rows.append({**base, "dataset": "k400", "split": "val", "metric": "top1", "value": 80 - 20 * ratio})
             for split, v in (("test1", 50.0), ("test2", 54.0), ("test3", 58.0), ("mean", 54.0), ("std", 4.0)):
                 lost = {"n_missing": 2, "n_unreadable": 1} if split == "test1" else {"n_missing": 0}
-                rows.append({**base, "dataset": "hmdb", "split": split, "metric": "top1",
-                             "value": v + (10 * ratio if split != "std" else 0), **lost})
+                rows.append(
+                    {
+                        **base,
+                        "dataset": "hmdb",
+                        "split": split,
+                        "metric": "top1",
+                        "value": v + (10 * ratio if split != "std" else 0),
+                        **lost,
+                    }
+                )
             rows.append({**base, "dataset": "msrvtt", "split": "test", "metric": "t2v_r1", "value": 30.0})
     write_rows(tmp_path / "all.csv", rows, list(rows[0]))
-    spec = {"files": [tmp_path / "all.csv"], "train_set": "k400", "zeroshot": ["hmdb"], "retrieval": ["msrvtt"],
-            "variants": {"frozen": {"trained": False}, "openvclip": {"trained": True}},
-            "trained_variants": ["openvclip"], "test_ratio": 0.5, "method": "openvclip", "baseline": "finetune"}
-    write_report(spec, tmp_path / "summary.md", tmp_path / "plot.png", tmp_path / "metrics.json",
-                 tmp_path / "points.csv")
+    spec = {
+        "files": [tmp_path / "all.csv"],
+        "train_set": "k400",
+        "zeroshot": ["hmdb"],
+        "retrieval": ["msrvtt"],
+        "variants": {"frozen": {"trained": False}, "openvclip": {"trained": True}},
+        "trained_variants": ["openvclip"],
+        "test_ratio": 0.5,
+        "method": "openvclip",
+        "baseline": "finetune",
+    }
+    write_report(
+        spec, tmp_path / "summary.md", tmp_path / "plot.png", tmp_path / "metrics.json", tmp_path / "points.csv"
+    )
     text = (tmp_path / "summary.md").read_text()
     assert "| openvclip | paper r=0.5 | 70.0 | 59.0 ± 4.0 | 30.0 |" in text
     # What each split lost, from the result files; a count a file lacks (k400, msrvtt here) is not invented.
     assert "| hmdb | test1 | 13 | 2 | 1 | 10 |" in text and "| hmdb | test2 | 10 | 0 | 0 | 10 |" in text
     assert "| k400 | val | not recorded | not recorded | 0 | 10 |" in text and "| hmdb | mean |" not in text
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["openvclip"]["test_ratio"] == {"ratio": 0.5, "k400_top1": 70.0, "hmdb_top1": 59.0,
-                                                  "hmdb_top1_std": 4.0, "msrvtt_t2v_r1": 30.0}
+    assert metrics["openvclip"]["test_ratio"] == {
+        "ratio": 0.5,
+        "k400_top1": 70.0,
+        "hmdb_top1": 59.0,
+        "hmdb_top1_std": 4.0,
+        "msrvtt_t2v_r1": 30.0,
+    }
     assert set(metrics["openvclip"]) == {"trained", "test_ratio"} and set(metrics["frozen"]) == {"only"}
     assert metrics["videos"]["hmdb"]["test1"] == {"listed": 13, "missing": 2, "unreadable": 1, "scored": 10}
     assert metrics["videos"]["k400"]["val"] == {"listed": None, "missing": None, "unreadable": 0, "scored": 10}
     points = read_rows(tmp_path / "points.csv")
     assert [(p["variant"], float(p["ratio"]), float(p["k400"]), float(p["hmdb"])) for p in points] == [
-        ("frozen", 1.0, 60.0, 64.0), ("openvclip", 0.0, 80.0, 54.0), ("openvclip", 0.5, 70.0, 59.0),
-        ("openvclip", 1.0, 60.0, 64.0)]
+        ("frozen", 1.0, 60.0, 64.0),
+        ("openvclip", 0.0, 80.0, 54.0),
+        ("openvclip", 0.5, 70.0, 59.0),
+        ("openvclip", 1.0, 60.0, 64.0),
+    ]
     assert "| frozen | r=1.0 | 60.0 | 64.0 ± 4.0 | 30.0 |" in text
     assert "val-chosen" not in text and "Expectations of the demo" not in text
     assert "k400: validation split, hmdb: mean of the test splits, msrvtt: test split" in text
@@ -114,16 +157,44 @@ def test_paper_style_results_report_split_means_with_std_and_no_ratio_choice(tmp
 def demo_rows(method, baseline):
     """Demo-style test-split rows: the frozen model, a baseline and a method swept over 3 ratios."""
     rows = []
-    curves = {baseline: {"motion": (60.0, 45.0, 25.0), "appearance": (20.0, 60.0, 80.0), "comp": (10.0, 30.0, 20.0)},
-              method: {"motion": (58.0, 50.0, 25.0), "appearance": (40.0, 70.0, 80.0), "comp": (12.0, 35.0, 20.0)}}
+    curves = {
+        baseline: {"motion": (60.0, 45.0, 25.0), "appearance": (20.0, 60.0, 80.0), "comp": (10.0, 30.0, 20.0)},
+        method: {"motion": (58.0, 50.0, 25.0), "appearance": (40.0, 70.0, 80.0), "comp": (12.0, 35.0, 20.0)},
+    }
     for variant, sets in curves.items():
         for ratio, k in ((0.0, 0), (0.5, 1), (1.0, 2)):
-            rows += [{"variant": variant, "ratio": ratio, "dataset": d, "split": "test", "metric": "top1",
-                      "value": values[k], "n_videos": 10, "n_classes": 8, "n_missing": 0, "n_unreadable": 0,
-                      "config_hash": "h"} for d, values in sets.items()]
-    rows += [{"variant": "clip", "ratio": 1.0, "dataset": d, "split": "test", "metric": "top1", "value": v,
-              "n_videos": 10, "n_classes": 8, "n_missing": 0, "n_unreadable": 0, "config_hash": "h"}
-             for d, v in (("motion", 15.0), ("appearance", 80.0), ("comp", 20.0))]
+            rows += [
+                {
+                    "variant": variant,
+                    "ratio": ratio,
+                    "dataset": d,
+                    "split": "test",
+                    "metric": "top1",
+                    "value": values[k],
+                    "n_videos": 10,
+                    "n_classes": 8,
+                    "n_missing": 0,
+                    "n_unreadable": 0,
+                    "config_hash": "h",
+                }
+                for d, values in sets.items()
+            ]
+    rows += [
+        {
+            "variant": "clip",
+            "ratio": 1.0,
+            "dataset": d,
+            "split": "test",
+            "metric": "top1",
+            "value": v,
+            "n_videos": 10,
+            "n_classes": 8,
+            "n_missing": 0,
+            "n_unreadable": 0,
+            "config_hash": "h",
+        }
+        for d, v in (("motion", 15.0), ("appearance", 80.0), ("comp", 20.0))
+    ]
     return rows
 
 
@@ -131,23 +202,39 @@ def test_the_report_compares_the_variants_the_config_names(tmp_path):
     """Renamed variants (the schema allows any name) keep the claim's rows; a missing one is shown missing."""
     rows = demo_rows("ovc", "ft")
     write_rows(tmp_path / "all.csv", rows, list(rows[0]))
-    spec = {"files": [tmp_path / "all.csv"], "train_set": "motion", "zeroshot": ["appearance", "comp"],
-            "variants": {"clip": {"trained": False}, "ft": {"trained": True}, "ovc": {"trained": True}},
-            "trained_variants": ["ft", "ovc"], "test_ratio": 0.5, "method": "ovc", "baseline": "ft", "frozen": "clip",
-            "without_temporal": ["ft_static"],
-            "expectations": {"frozen_zeroshot_min": 70, "frozen_closed_above_chance_max": 10,
-                             "baseline_closed_min": 55, "temporal_gain_min": 20, "forgetting_min": 70,
-                             "intermediate_ratio": True}}
+    spec = {
+        "files": [tmp_path / "all.csv"],
+        "train_set": "motion",
+        "zeroshot": ["appearance", "comp"],
+        "variants": {"clip": {"trained": False}, "ft": {"trained": True}, "ovc": {"trained": True}},
+        "trained_variants": ["ft", "ovc"],
+        "test_ratio": 0.5,
+        "method": "ovc",
+        "baseline": "ft",
+        "frozen": "clip",
+        "without_temporal": ["ft_static"],
+        "expectations": {
+            "frozen_zeroshot_min": 70,
+            "frozen_closed_above_chance_max": 10,
+            "baseline_closed_min": 55,
+            "temporal_gain_min": 20,
+            "forgetting_min": 70,
+            "intermediate_ratio": True,
+        },
+    }
     write_report(spec, tmp_path / "summary.md", tmp_path / "plot.png")
     text = (tmp_path / "summary.md").read_text()
     assert "| appearance | **ovc above ft?** | 1 of 1 seeds |" in text
     assert "On appearance, the claim holds: ovc's curve is above ft's in 1 of 1 seed(s)" in text
     assert "| frozen CLIP (clip): appearance zero-shot >= 70% | 80.0% | yes |" in text
-    assert "| frozen CLIP (clip): motion closed-set near chance (within 10 points) | 15.0% (chance 12.5%) | yes |" \
-        in text
+    assert (
+        "| frozen CLIP (clip): motion closed-set near chance (within 10 points) | 15.0% (chance 12.5%) | yes |" in text
+    )
     assert "| ft (r=0): motion >= 55% | 60.0% | yes |" in text
     assert "| forgetting: ft (r=0) appearance >= 70 points below clip | 20.0 vs 80.0 (60.0 points) | **no** |" in text
     # ft_static was never evaluated: its row says what is missing instead of disappearing.
-    assert "| temporal attention: motion ft >= 20 points above ft_static | missing: ft_static on motion | missing |" \
+    assert (
+        "| temporal attention: motion ft >= 20 points above ft_static | missing: ft_static on motion | missing |"
         in text
+    )
     assert "| ovc: an intermediate ratio beats both ends on comp | r=0.5: 35.0 vs ends 12.0 / 20.0 | yes |" in text

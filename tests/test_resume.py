@@ -39,8 +39,9 @@ def test_frame_extraction_and_reencoding_killed_half_way_keep_what_they_finished
     partial.mkdir(parents=True)
     (partial / "settings.json").write_text(json.dumps(settings))  # as the job writes it: its shards are kept
     os.mkfifo(partial / f"shard-{stuck:05d}.npz.tmp")
-    killed_when(cwd, "snakemake --cores 1 data/frames/motion",
-                lambda: (partial / f"shard-{stuck - 1:05d}.npz").is_file())
+    killed_when(
+        cwd, "snakemake --cores 1 data/frames/motion", lambda: (partial / f"shard-{stuck - 1:05d}.npz").is_file()
+    )
     (partial / f"shard-{stuck:05d}.npz.tmp").unlink()
     finished = {p: p.stat().st_mtime_ns for p in partial.glob("shard-*.npz")}
     assert len(finished) == stuck and not (cwd / "data" / "frames" / "motion").exists()
@@ -49,8 +50,10 @@ def test_frame_extraction_and_reencoding_killed_half_way_keep_what_they_finished
     log = (cwd / "logs" / "extract_frames" / "motion.log").read_text()
     assert f"motion: reusing {stuck} of {len(rows)} shards an earlier run decoded" in log
     store = open_store(cwd / "data" / "frames" / "motion")
-    assert {k: store.meta[k] for k in ("num_frames", "size", "views", "rate", "format", "sampling")} == \
-        {**{k: v for k, v in frames.items() if k != "fmt"}, "format": "raw"}
+    assert {k: store.meta[k] for k in ("num_frames", "size", "views", "rate", "format", "sampling")} == {
+        **{k: v for k, v in frames.items() if k != "fmt"},
+        "format": "raw",
+    }
     write_store([cwd / p for p in paths], tmp_path / "reference", progress=False, skip=train, **frames)
     assert np.array_equal(store[scored], open_store(tmp_path / "reference")[scored])
 
@@ -62,8 +65,9 @@ def test_frame_extraction_and_reencoding_killed_half_way_keep_what_they_finished
     hung.parent.mkdir(parents=True)
     os.mkfifo(hung)
     copies = lambda: sorted(p for p in videos.rglob("*.mp4") if not p.name.endswith(".tmp.mp4"))  # noqa: E731
-    killed_when(cwd, "snakemake --cores 1 data/train_videos/motion/index.csv",
-                lambda: len(copies()) == train.index(stuck))
+    killed_when(
+        cwd, "snakemake --cores 1 data/train_videos/motion/index.csv", lambda: len(copies()) == train.index(stuck)
+    )
     hung.unlink()
     before = {p: p.stat().st_mtime_ns for p in copies()}
     assert len(before) == train.index(stuck) and not (videos.parent / "index.csv").exists()

@@ -9,7 +9,7 @@ import pytest
 
 from openvclip.data.sources import Source, SourceError, _context, download, fetch, verify
 
-DATA = bytes(range(256)) * 1200 + b"tail"          # ~300 KB, not a multiple of anything convenient
+DATA = bytes(range(256)) * 1200 + b"tail"  # ~300 KB, not a multiple of anything convenient
 OTHER = b"not the file you want " * 5000
 
 
@@ -44,6 +44,7 @@ def leftovers(folder):
 
 
 # -- plain downloads, resume, retries ---------------------------------------------------------------------------
+
 
 def test_download_writes_the_file_and_no_part(http_server, tmp_path, sleeps):
     url = http_server.add("data/clip.bin", DATA)
@@ -154,6 +155,7 @@ def test_404_is_not_retried_and_the_error_names_the_url(http_server, tmp_path, s
 
 # -- verification ------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("algorithm", ["sha256", "md5"])
 def test_checksum_mismatch_deletes_the_file_and_names_the_url(http_server, tmp_path, algorithm):
     url = http_server.add("clip.bin", DATA)
@@ -188,6 +190,7 @@ def test_verify_reports_each_kind_of_problem(tmp_path):
 
 
 # -- fetch: several sources ------------------------------------------------------------------------------------
+
 
 def test_fetch_falls_back_to_the_next_source_after_a_bad_checksum(http_server, tmp_path, sleeps):
     bad = http_server.add("mirror1/clip.bin", OTHER)
@@ -237,20 +240,21 @@ def test_corrupt_file_already_present_is_downloaded_again(http_server, tmp_path)
 
 def test_fetch_uses_the_configured_file_name(http_server, tmp_path):
     url = http_server.add("download.php", DATA)
-    [path] = fetch([Source.from_dict({"url": url + "?id=7", "name": "UCF101.rar"}, "test")], tmp_path,
-                   progress=False, timeout=10)
+    [path] = fetch(
+        [Source.from_dict({"url": url + "?id=7", "name": "UCF101.rar"}, "test")], tmp_path, progress=False, timeout=10
+    )
     assert path == tmp_path / "UCF101.rar"
     assert path.read_bytes() == DATA
 
 
 # -- local sources -----------------------------------------------------------------------------------------------
 
+
 def test_local_file_is_checked_and_linked(tmp_path):
     original = tmp_path / "have" / "UCF101.rar"
     original.parent.mkdir()
     original.write_bytes(DATA)
-    [link] = fetch([Source(path=str(original), sha256=sha256(DATA), size=len(DATA))], tmp_path / "raw",
-                   progress=False)
+    [link] = fetch([Source(path=str(original), sha256=sha256(DATA), size=len(DATA))], tmp_path / "raw", progress=False)
     assert link == tmp_path / "raw" / "UCF101.rar"
     assert link.is_symlink() and link.resolve() == original.resolve()
     assert link.read_bytes() == DATA
@@ -311,6 +315,7 @@ def test_existing_link_is_replaced_by_a_new_local_source(tmp_path):
 
 # -- url_list -----------------------------------------------------------------------------------------------------
 
+
 def test_url_list_downloads_every_shard_once(http_server, tmp_path):
     shards = {f"k400/train/part_{i}.tar.gz": bytes([i]) * (1000 + i) for i in range(3)}
     urls = [http_server.add(path, data) for path, data in shards.items()]
@@ -344,6 +349,7 @@ def test_url_list_that_cannot_be_fetched_is_reported(http_server, tmp_path):
 
 
 # -- configuration and TLS ---------------------------------------------------------------------------------------
+
 
 def test_verify_tls_false_disables_certificate_checks():
     context = _context(Source(url="https://www.crcv.ucf.edu/data/UCF101/UCF101.rar", verify_tls=False))

@@ -8,8 +8,9 @@ from openvclip.train import WeightAverage
 
 def snapshots(count, seed=0):
     generator = torch.Generator().manual_seed(seed)
-    return [{"w": torch.randn(3, 4, generator=generator), "b": torch.randn(4, generator=generator)}
-            for _ in range(count)]
+    return [
+        {"w": torch.randn(3, 4, generator=generator), "b": torch.randn(4, generator=generator)} for _ in range(count)
+    ]
 
 
 def test_average_equals_mean_of_snapshots():

@@ -7,9 +7,21 @@ from openvclip.data.frame_store import open_store
 from openvclip.data.frame_writer import write_store
 from openvclip.data.manifest import read_manifest, write_manifest
 from openvclip.data.sampling import view_indices
-from openvclip.data.synthetic import (MOTIONS, SHAPES, SyntheticSet, World, all_objects, background, generate_set,
-                                      render_exposure, render_image, render_object, render_video, split_objects,
-                                      trajectory)
+from openvclip.data.synthetic import (
+    MOTIONS,
+    SHAPES,
+    SyntheticSet,
+    World,
+    all_objects,
+    background,
+    generate_set,
+    render_exposure,
+    render_image,
+    render_object,
+    render_video,
+    split_objects,
+    trajectory,
+)
 from openvclip.data.videos import read_frames
 
 WORLD = World(num_frames=6)
@@ -21,15 +33,19 @@ def test_rendering_is_deterministic_for_a_seed_and_differs_across_seeds():
     c = render_video(WORLD, ("red", "star"), "circling", np.random.default_rng(6))
     assert a.shape == (6, 32, 32, 3) and a.dtype == np.uint8
     assert np.array_equal(a, b) and not np.array_equal(a, c)
-    assert np.array_equal(render_image(WORLD, ("blue", "ring"), np.random.default_rng(1)),
-                          render_image(WORLD, ("blue", "ring"), np.random.default_rng(1)))
+    assert np.array_equal(
+        render_image(WORLD, ("blue", "ring"), np.random.default_rng(1)),
+        render_image(WORLD, ("blue", "ring"), np.random.default_rng(1)),
+    )
 
 
 def test_frames_rendered_together_equal_frames_rendered_one_by_one():
     path = trajectory(WORLD, "circling", np.random.default_rng(2))
     together = render_object(32, "star", path["cx"], path["cy"], path["radius"], path["angle"])
-    alone = [render_object(32, "star", path["cx"][i], path["cy"][i], path["radius"][i], path["angle"][i])
-             for i in range(WORLD.num_frames)]
+    alone = [
+        render_object(32, "star", path["cx"][i], path["cy"][i], path["radius"][i], path["angle"][i])
+        for i in range(WORLD.num_frames)
+    ]
     assert together.shape == (6, 32, 32) and alone[0].shape == (32, 32)
     assert np.allclose(together, np.stack(alone))
     assert len({together[i].tobytes() for i in range(6)}) == 6  # the object really moves
@@ -65,6 +81,7 @@ def test_motions_change_frames_and_still_does_not():
     def spread(motion):
         path = trajectory(WORLD, motion, np.random.default_rng(0))
         return sum(np.ptp(path[k]) for k in ("cx", "cy", "radius", "brightness"))
+
     assert spread("still") == 0
     assert all(spread(m) > 1e-3 for m in MOTIONS if m != "still")
 
@@ -80,8 +97,16 @@ def test_object_groups_are_disjoint_and_seeded():
 
 
 def test_generated_set_decodes_with_declared_frames_and_labels(tmp_path):
-    spec = SyntheticSet.from_dict({"objects": "finetune", "labels": "object_motion", "protocol": "zeroshot",
-                                   "motions": ["still", "circling"], "splits": {"val": 4, "test": 6}}, "toy")
+    spec = SyntheticSet.from_dict(
+        {
+            "objects": "finetune",
+            "labels": "object_motion",
+            "protocol": "zeroshot",
+            "motions": ["still", "circling"],
+            "splits": {"val": 4, "test": 6},
+        },
+        "toy",
+    )
     objects = [("red", "circle"), ("green", "bar")]
     rows = generate_set(WORLD, spec, objects, tmp_path / "raw", seed=1, progress=False)
     again = generate_set(WORLD, spec, objects, tmp_path / "raw2", seed=1, progress=False)

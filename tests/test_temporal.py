@@ -7,8 +7,13 @@ import torch
 import torch.nn.functional as F
 
 from openvclip.errors import UserError
-from openvclip.models import (build_clip, enable_temporal_attention, encode_video, temporal_attention_boundary,
-                              vision_parameters)
+from openvclip.models import (
+    build_clip,
+    enable_temporal_attention,
+    encode_video,
+    temporal_attention_boundary,
+    vision_parameters,
+)
 from openvclip.train import interpolated_loss
 
 from .conftest import make_clip, tiny_config
@@ -37,7 +42,7 @@ def naive_attention(block, x, num_frames, boundary):
             heads_out = []
             for h in range(heads):
                 sl = slice(h * d, (h + 1) * d)
-                scores = q[i, :, sl] @ kk[:, sl].T / d ** 0.5
+                scores = q[i, :, sl] @ kk[:, sl].T / d**0.5
                 weights = torch.exp(scores - scores.max(dim=-1, keepdim=True).values)
                 weights = weights / weights.sum(dim=-1, keepdim=True)
                 heads_out.append(weights @ vv[:, sl])
@@ -154,8 +159,10 @@ def test_gradient_checkpointing_gives_same_outputs_and_gradients(boundary):
     for model in (plain, checkpointed):
         model.train()
         params = vision_parameters(model)
-        theta0 = {k: v.detach() + 0.05 * torch.randn_like(v, generator=torch.Generator().manual_seed(1))
-                  for k, v in params.items()}
+        theta0 = {
+            k: v.detach() + 0.05 * torch.randn_like(v, generator=torch.Generator().manual_seed(1))
+            for k, v in params.items()
+        }
 
         def loss_of(p, model=model):
             logits = encode_video(model, video, params=p).mean(1) @ classes

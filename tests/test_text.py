@@ -58,9 +58,12 @@ def test_video_logits_average_frame_logits():
     frames = torch.randn(2, 4, 32)
     classifier = F.normalize(torch.randn(32, 5), dim=0)
     scale = torch.tensor(2.0)
-    expected = torch.stack([
-        torch.stack([scale.exp() * F.normalize(frames[b, t], dim=0) @ classifier for t in range(4)]).mean(0)
-        for b in range(2)])
+    expected = torch.stack(
+        [
+            torch.stack([scale.exp() * F.normalize(frames[b, t], dim=0) @ classifier for t in range(4)]).mean(0)
+            for b in range(2)
+        ]
+    )
     assert torch.allclose(video_logits(frames, classifier, scale), expected, atol=1e-5)
     with pytest.raises(ValueError, match="dim 32, the classifier expects 16"):
         video_logits(frames, torch.randn(16, 5), scale)

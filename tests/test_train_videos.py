@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from openvclip.data.manifest import write_manifest, write_missing
-from openvclip.errors import UserError
 from openvclip.data.train_videos import Reencoding, read_index, reencode_videos
 from openvclip.data.videos import write_video
-from openvclip.train.jobs import training_clips
+from openvclip.errors import UserError
 from openvclip.train import TrainConfig
+from openvclip.train.jobs import training_clips
 
 
 def keyframes(path):
@@ -34,9 +34,12 @@ def manifest(tmp_path):
     write_video(raw / "small.mp4", rng.integers(0, 256, size=(20, 32, 48, 3), dtype=np.uint8), fps=30)
     write_video(raw / "test.mp4", rng.integers(0, 256, size=(8, 32, 32, 3), dtype=np.uint8))
     (raw / "corrupt.mp4").write_bytes(os.urandom(5000))
-    rows = [{"path": str(raw / f"{name}.mp4"), "label": i % 2, "classname": f"c{i % 2}", "split": split}
-            for i, (name, split) in enumerate([("big", "train"), ("test", "test"), ("small", "train"),
-                                               ("corrupt", "train"), ("missing", "train")])]
+    rows = [
+        {"path": str(raw / f"{name}.mp4"), "label": i % 2, "classname": f"c{i % 2}", "split": split}
+        for i, (name, split) in enumerate(
+            [("big", "train"), ("test", "test"), ("small", "train"), ("corrupt", "train"), ("missing", "train")]
+        )
+    ]
     path = tmp_path / "m.csv"
     write_manifest(path, rows)
     (tmp_path / "m.classes.txt").write_text("c0\nc1\n")
@@ -46,9 +49,14 @@ def manifest(tmp_path):
 
 def run(manifest, threads=1, **settings):
     folder = manifest.parent
-    counts = reencode_videos(manifest, folder / "videos", folder / "index.csv",
-                             Reencoding(**{"short_side": 64, "keyframe_interval": 8, **settings}), threads=threads,
-                             progress=False)
+    counts = reencode_videos(
+        manifest,
+        folder / "videos",
+        folder / "index.csv",
+        Reencoding(**{"short_side": 64, "keyframe_interval": 8, **settings}),
+        threads=threads,
+        progress=False,
+    )
     return counts, {os.path.basename(e["source"]): e for e in read_index(folder / "index.csv")}
 
 

@@ -26,7 +26,7 @@ def moving_square(frames: int, shift: int) -> np.ndarray:
     video = np.zeros((frames, 96, 128, 3), dtype=np.uint8)
     for t in range(frames):
         x = (shift + 3 * t) % 100
-        video[t, 30:60, x:x + 28] = (200, 60 + shift, 40)
+        video[t, 30:60, x : x + 28] = (200, 60 + shift, 40)
     return video
 
 
@@ -84,7 +84,7 @@ def ranked(text: str, video: str) -> list:
     lines = text.splitlines()
     start = lines.index(video)
     found = []
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         if not line.startswith("  "):
             break
         found.append(line.split(".", 1)[1].split(" p=")[0].strip())
@@ -93,30 +93,44 @@ def ranked(text: str, video: str) -> list:
 
 def test_classify_with_open_clip_weights(home):
     cwd, env = home
-    out = shell(cwd, 'openvclip classify clip1.mp4 clip2.avi --labels "ride a bike,play guitar,juggling" '
-                     '--model ViT-B-16:openai', env=env)
+    out = shell(
+        cwd,
+        'openvclip classify clip1.mp4 clip2.avi --labels "ride a bike,play guitar,juggling" --model ViT-B-16:openai',
+        env=env,
+    )
     for video in ("clip1.mp4", "clip2.avi"):
         assert sorted(ranked(out.stdout, video)) == ["juggling", "play guitar", "ride a bike"]
 
 
 def test_a_released_checkpoint_imports_and_classifies(home):
     cwd, env = home
-    out = shell(cwd, "openvclip import-released --model '{\"name\": \"ViT-B-16\"}' --checkpoint openvclip_b16.pth "
-                     "--out released.safetensors",
-                env=env)
+    out = shell(
+        cwd,
+        'openvclip import-released --model \'{"name": "ViT-B-16"}\' --checkpoint openvclip_b16.pth '
+        "--out released.safetensors",
+        env=env,
+    )
     assert "--boundary zeros" in out.stdout
     weights = load_weights(cwd / "released.safetensors")
     assert weights and all(k.startswith("visual.") or k == "logit_scale" for k in weights)
-    out = shell(cwd, "openvclip classify videos/*.mp4 --labels-file labels.txt --model ViT-B-16:openai \\\n"
-                     "    --checkpoint released.safetensors --boundary zeros", env=env)
+    out = shell(
+        cwd,
+        "openvclip classify videos/*.mp4 --labels-file labels.txt --model ViT-B-16:openai \\\n"
+        "    --checkpoint released.safetensors --boundary zeros",
+        env=env,
+    )
     assert len(ranked(out.stdout, "videos/juggling.mp4")) == 4
 
 
 def test_classify_with_our_checkpoint_interpolated(home):
     cwd, env = home
-    out = shell(cwd, "openvclip classify videos/*.mp4 --labels-file labels.txt --theta0 models/clip/theta0.safetensors "
-                     "\\\n    --model ViT-B-16 --checkpoint models/main/seed0/openvclip/swa.safetensors --ratio 0.5 "
-                     "--topk 3 --json", env=env)
+    out = shell(
+        cwd,
+        "openvclip classify videos/*.mp4 --labels-file labels.txt --theta0 models/clip/theta0.safetensors "
+        "\\\n    --model ViT-B-16 --checkpoint models/main/seed0/openvclip/swa.safetensors --ratio 0.5 "
+        "--topk 3 --json",
+        env=env,
+    )
     result = json.loads(out.stdout)
     assert result["unreadable"] == {} and [r["video"] for r in result["results"]] == ["videos/juggling.mp4"]
     top = result["results"][0]["top"]
@@ -129,9 +143,11 @@ def test_retrieve_ranks_a_folder_and_the_next_query_reuses_its_embeddings(home):
     first = shell(cwd, command, env=env)
     assert first.stdout.count("query: ") == 2 and "juggling.mp4" in first.stdout
     assert "1 encoded, 0 from" in first.stderr
-    again = shell(cwd, 'openvclip retrieve --videos videos/ --query "a person playing guitar" '
-                       '--query "a dog catching a frisbee"',
-                  env=env)
+    again = shell(
+        cwd,
+        'openvclip retrieve --videos videos/ --query "a person playing guitar" --query "a dog catching a frisbee"',
+        env=env,
+    )
     assert "0 encoded, 1 from" in again.stderr and again.stdout == first.stdout
 
 
@@ -144,7 +160,9 @@ def test_command_line_help_info_and_interpolate(home):
     assert shell(cwd, "python -m openvclip --help", env=env).stdout == listed
     info = json.loads(shell(cwd, "openvclip info", env=env).stdout)
     assert "torch" in json.dumps(info)
-    shell(cwd, "openvclip interpolate --theta0 clip.safetensors --theta swa.safetensors --ratio 0.5 "
-               "--out test.safetensors",
-          env=env)
+    shell(
+        cwd,
+        "openvclip interpolate --theta0 clip.safetensors --theta swa.safetensors --ratio 0.5 --out test.safetensors",
+        env=env,
+    )
     assert torch.equal(load_weights(cwd / "test.safetensors")["w"], torch.full((4,), 0.5))

@@ -40,7 +40,7 @@ def planned_jobs(out: subprocess.CompletedProcess) -> dict:
         assert "Job stats:" not in text, text[-2000:]
         return {}
     assert "Job stats:" in text, f"neither a job table nor 'Nothing to be done' in:\n{text[-2000:]}"
-    table = text[text.index("Job stats:"):]
+    table = text[text.index("Job stats:") :]
     jobs = {}
     for line in table.splitlines()[3:]:
         match = re.match(r"^(\w+)\s+(\d+)$", line.strip())
@@ -60,9 +60,15 @@ def killed_when(cwd: Path, command: str, ready, timeout: float = 900, how: int =
 
     # A terminal's Ctrl-C reaches a command whose SIGINT is at its default; a test run started in the background
     # of a non-interactive shell (a CI script) inherits SIGINT ignored, so the default is restored for the run.
-    process = subprocess.Popen(["bash", "-c", command], cwd=cwd, env=user_env(), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    process = subprocess.Popen(
+        ["bash", "-c", command],
+        cwd=cwd,
+        env=user_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + timeout
     while not ready():
         if process.poll() is not None or time.monotonic() > deadline:
@@ -90,14 +96,16 @@ def interrupted(tmp_path_factory):
     cwd = clean_clone(tmp_path_factory.mktemp("workflow") / "openvclip")
     checkpoints = cwd / "models" / "main" / "seed0" / "openvclip" / "checkpoints"
     code = killed_when(cwd, "snakemake --cores 8 all", lambda: any(checkpoints.glob("epoch-*")))
-    stages = {"cwd": cwd, "killed": code,
-              "trained_when_killed": (checkpoints.parent / "model.safetensors").exists(),
-              "refused": shell(cwd, "snakemake --cores 8 all", check=False),
-              "unlock": shell(cwd, "snakemake --unlock")}
+    stages = {
+        "cwd": cwd,
+        "killed": code,
+        "trained_when_killed": (checkpoints.parent / "model.safetensors").exists(),
+        "refused": shell(cwd, "snakemake --cores 8 all", check=False),
+        "unlock": shell(cwd, "snakemake --unlock"),
+    }
     results = lambda: set((cwd / "results" / "runs").rglob("*.csv"))  # noqa: E731
     before = results()
-    stages["interrupted"] = killed_when(cwd, "snakemake --cores 8 all", lambda: results() - before,
-                                        how=signal.SIGINT)
+    stages["interrupted"] = killed_when(cwd, "snakemake --cores 8 all", lambda: results() - before, how=signal.SIGINT)
     stages["left_unfinished"] = not (cwd / "results" / "summary.md").exists()
     stages["resumed"] = shell(cwd, "snakemake --cores 8 all")
     return stages
@@ -184,8 +192,10 @@ def test_a_variant_set_to_evaluate_an_swa_average_its_training_lacks_is_refused(
     (cwd / "swa.yaml").write_text(yaml.safe_dump(config))
     refused = snakemake(cwd, "-n", "all", "--configfile", "swa.yaml", check=False)
     assert refused.returncode != 0
-    assert "variants.finetune.weights is swa, but the training of finetune in experiment main keeps no SWA " \
-           "average" in output(refused)
+    assert (
+        "variants.finetune.weights is swa, but the training of finetune in experiment main keeps no SWA "
+        "average" in output(refused)
+    )
 
 
 def test_changing_a_config_value_reruns_only_what_depends_on_it(finished):
@@ -258,8 +268,9 @@ def test_a_data_set_the_config_lacks_stops_at_once_and_prints_a_command_that_wor
     # The command the message prints, run as printed: the paper config's DAG for that one file.
     printed = "snakemake results/zeroshot_hmdb.csv --configfile config/paper_vitb16.yaml"
     assert f"Run: `{printed}`" in text
-    jobs = planned_jobs(shell_dry_run(
-        finished, "snakemake results/zeroshot_hmdb.csv --configfile config/paper_vitb16.yaml"))
+    jobs = planned_jobs(
+        shell_dry_run(finished, "snakemake results/zeroshot_hmdb.csv --configfile config/paper_vitb16.yaml")
+    )
     assert jobs["prepare_dataset"] == 2 and jobs["fetch_clip"] == 1 and jobs["evaluate"] >= 2
     assert "train_variant" in jobs and "report" not in jobs
 
@@ -273,9 +284,16 @@ def test_the_study_as_typed(finished):
     assert {r["seed"] for r in rows} == {"0", "1"} and {r["variant"] for r in rows} == {"finetune", "openvclip"}
 
 
-@pytest.mark.parametrize("command", ["snakemake --unlock", "snakemake --list-rules", "snakemake --summary",
-                                     "snakemake --unlock --workflow-profile none",
-                                     "snakemake --summary --workflow-profile none"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        "snakemake --unlock",
+        "snakemake --list-rules",
+        "snakemake --summary",
+        "snakemake --unlock --workflow-profile none",
+        "snakemake --summary --workflow-profile none",
+    ],
+)
 def test_commands_that_run_no_job_need_no_core_count(tmp_path, command):
     """Snakemake parses the workflow for these too; reading `workflow.cores` there stopped them all."""
     cwd = clean_clone(tmp_path / "openvclip")
@@ -296,12 +314,42 @@ def test_the_train_command_under_torchrun_matches_the_one_process_run(finished, 
     info = json.loads((single / "train_info.json").read_text())
     config = yaml.safe_load(FAST.read_text())
     out = subprocess.run(
-        ["torchrun", "--standalone", "--nproc-per-node=2", "-m", "openvclip", "--device", "cpu", "--threads", "1",
-         "--no-progress", "train", "--model", json.dumps(config["clip"]["model"]),
-         "--theta0", "models/clip/theta0.safetensors", "--temporal", "--boundary", "mask",
-         "--train", json.dumps(info["config"]), "--videos", "data/train_videos/motion/index.csv",
-         "--manifest", "data/manifests/motion.csv", "--text", "data/text/motion.motion.pt", "--column", "motion",
-         "--out-dir", str(tmp_path / "two")], cwd=finished, capture_output=True, text=True)
+        [
+            "torchrun",
+            "--standalone",
+            "--nproc-per-node=2",
+            "-m",
+            "openvclip",
+            "--device",
+            "cpu",
+            "--threads",
+            "1",
+            "--no-progress",
+            "train",
+            "--model",
+            json.dumps(config["clip"]["model"]),
+            "--theta0",
+            "models/clip/theta0.safetensors",
+            "--temporal",
+            "--boundary",
+            "mask",
+            "--train",
+            json.dumps(info["config"]),
+            "--videos",
+            "data/train_videos/motion/index.csv",
+            "--manifest",
+            "data/manifests/motion.csv",
+            "--text",
+            "data/text/motion.motion.pt",
+            "--column",
+            "motion",
+            "--out-dir",
+            str(tmp_path / "two"),
+        ],
+        cwd=finished,
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     assert json.loads((tmp_path / "two" / "train_info.json").read_text())["processes"] == 2
     for name in ("model.safetensors", "swa.safetensors"):

@@ -20,14 +20,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="openvclip",
         description="Open-VCLIP: turn an image CLIP into an open-vocabulary video model. The Snakemake workflow "
-                    "calls these subcommands; each is usable on its own. Config slices are passed as JSON.")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="torch CPU threads (capped at the machine's cores; 0: torch's default); for `frames` "
-                             "and `train-videos`, also the videos decoded at once")
+        "calls these subcommands; each is usable on its own. Config slices are passed as JSON.",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch CPU threads (capped at the machine's cores; 0: torch's default); for `frames` "
+        "and `train-videos`, also the videos decoded at once",
+    )
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
-    parser.add_argument("--device", default="auto",
-                        help="train/evaluate on: auto (a CUDA GPU when there is one, else the CPU), cpu, cuda, "
-                             "cuda:N; under torchrun each process takes the GPU of its LOCAL_RANK")
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="train/evaluate on: auto (a CUDA GPU when there is one, else the CPU), cpu, cuda, "
+        "cuda:N; under torchrun each process takes the GPU of its LOCAL_RANK",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def add(name, func, help_, description=None):
@@ -59,4 +67,3 @@ def main(argv: Optional[List[str]] = None) -> int:
         # else is a bug and raises with its traceback.
         print(f"openvclip {args.command}: error: {error}", file=sys.stderr)
         return 2
-

@@ -31,14 +31,26 @@ def ratio_arg(text: str) -> float:
 
 
 def model_args(p: argparse.ArgumentParser, theta0: bool = True) -> None:
-    p.add_argument("--model", type=json_arg, required=True,
-                   help='model spec JSON: {"config": {...open_clip.CLIP args}} or {"name": "ViT-B-16"}')
+    p.add_argument(
+        "--model",
+        type=json_arg,
+        required=True,
+        help='model spec JSON: {"config": {...open_clip.CLIP args}} or {"name": "ViT-B-16"}',
+    )
     if theta0:
         p.add_argument("--theta0", type=existing, required=True, help="the original CLIP weights (safetensors)")
 
 
 def temporal_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--temporal", action=argparse.BooleanOptionalAction, default=True,
-                   help="expand-temporal-view attention in the vision tower")
-    p.add_argument("--boundary", choices=("mask", "zeros"), default="mask",
-                   help="missing neighbours at the first/last frame: masked, or zero keys/values (released)")
+    p.add_argument(
+        "--temporal",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="expand-temporal-view attention in the vision tower",
+    )
+    p.add_argument(
+        "--boundary",
+        choices=("mask", "zeros"),
+        default="mask",
+        help="missing neighbours at the first/last frame: masked, or zero keys/values (released)",
+    )

@@ -10,9 +10,21 @@ from .args import existing, json_arg, model_args, temporal_args
 def _cmd_evaluate(args) -> int:
     from ..eval.jobs import run
 
-    count = run(args.model, args.theta0, args.weights, args.temporal, args.boundary, args.ratios,
-                             args.sets, args.variant, args.hash_of, args.out, args.batch_size,
-                             progress=args.progress, device=args.device)
+    count = run(
+        args.model,
+        args.theta0,
+        args.weights,
+        args.temporal,
+        args.boundary,
+        args.ratios,
+        args.sets,
+        args.variant,
+        args.hash_of,
+        args.out,
+        args.batch_size,
+        progress=args.progress,
+        device=args.device,
+    )
     print(f"wrote {count} result rows to {args.out}")
     return 0
 
@@ -23,8 +35,9 @@ def add_commands(add) -> None:
     temporal_args(p)
     p.add_argument("--weights", type=existing, required=True, help="trained vision weights (safetensors)")
     p.add_argument("--ratios", type=json_arg, required=True, help="JSON list of ratios r: r*theta0 + (1-r)*theta")
-    p.add_argument("--sets", type=json_arg, required=True,
-                   help="JSON list of {name, protocol, frames, manifest, text, column}")
+    p.add_argument(
+        "--sets", type=json_arg, required=True, help="JSON list of {name, protocol, frames, manifest, text, column}"
+    )
     p.add_argument("--variant", required=True)
     p.add_argument("--hash-of", type=json_arg, required=True, help="the config slice the results depend on")
     p.add_argument("--batch-size", type=int, default=128)

@@ -1,4 +1,5 @@
-"""`openvclip` subcommands: CLIP weights and text: pretrain the demo's CLIP, fetch real weights, convert a released checkpoint, cache a data set's text side, interpolate weights."""
+"""`openvclip` subcommands for CLIP weights and text: pretrain the demo's CLIP, fetch real weights, convert a
+released checkpoint, cache a data set's text side, interpolate weights."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from .args import existing, json_arg, model_args, ratio_arg
 def _cmd_pretrain(args) -> int:
     from ..train.jobs import pretrain_clip
 
-    summary = pretrain_clip(args.model, args.world, args.objects, args.pretrain, args.seed, args.out, args.metrics,
-                            progress=args.progress)
+    summary = pretrain_clip(
+        args.model, args.world, args.objects, args.pretrain, args.seed, args.out, args.metrics, progress=args.progress
+    )
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -66,14 +68,21 @@ def add_commands(add) -> None:
     model_args(p, theta0=False)
     p.add_argument("--out", type=Path, required=True)
 
-    p = add("import-released", _cmd_import_released,
-            "convert a released Open-VCLIP checkpoint (PySlowFast .pth) into a weights file",
-            "Convert a released Open-VCLIP checkpoint (PySlowFast .pth/.pyth: model_state with keys prefixed "
-            "'model.') into a safetensors file of vision weights for `evaluate --weights`. The file is loaded "
-            "with torch.load(weights_only=True): nothing but tensors and plain containers is unpickled. Missing "
-            "and unexpected keys are reported; a missing vision weight writes nothing.")
-    p.add_argument("--model", type=json_arg, required=True,
-                   help='the architecture as a model spec JSON, e.g. {"name": "ViT-B-16"} (no weights are fetched)')
+    p = add(
+        "import-released",
+        _cmd_import_released,
+        "convert a released Open-VCLIP checkpoint (PySlowFast .pth) into a weights file",
+        "Convert a released Open-VCLIP checkpoint (PySlowFast .pth/.pyth: model_state with keys prefixed "
+        "'model.') into a safetensors file of vision weights for `evaluate --weights`. The file is loaded "
+        "with torch.load(weights_only=True): nothing but tensors and plain containers is unpickled. Missing "
+        "and unexpected keys are reported; a missing vision weight writes nothing.",
+    )
+    p.add_argument(
+        "--model",
+        type=json_arg,
+        required=True,
+        help='the architecture as a model spec JSON, e.g. {"name": "ViT-B-16"} (no weights are fetched)',
+    )
     p.add_argument("--checkpoint", type=existing, required=True, help="the released .pth/.pyth file")
     p.add_argument("--out", type=Path, required=True, help="safetensors file to write")
 
@@ -85,10 +94,14 @@ def add_commands(add) -> None:
     p.add_argument("--templates", type=json_arg, default=None, help="JSON list of prompt templates with '{}'")
     p.add_argument("--out", type=Path, required=True)
 
-    p = add("interpolate", _cmd_interpolate, "mix two weight files: ratio*theta0 + (1-ratio)*theta",
-                       "Interpolate two safetensors weight files key by key: "
-                                   "ratio*theta0 + (1-ratio)*theta. Ratio 0 gives theta, 1 gives theta0. "
-                                   "The paper tests with ratio 0.5 (ViT-B) or 0.6 (ViT-L) on the SWA weights.")
+    p = add(
+        "interpolate",
+        _cmd_interpolate,
+        "mix two weight files: ratio*theta0 + (1-ratio)*theta",
+        "Interpolate two safetensors weight files key by key: "
+        "ratio*theta0 + (1-ratio)*theta. Ratio 0 gives theta, 1 gives theta0. "
+        "The paper tests with ratio 0.5 (ViT-B) or 0.6 (ViT-L) on the SWA weights.",
+    )
     p.add_argument("--theta0", type=existing, required=True, help="original CLIP weights (safetensors)")
     p.add_argument("--theta", type=existing, required=True, help="trained weights (safetensors), same keys")
     p.add_argument("--ratio", type=ratio_arg, required=True, help="weight of theta0, in [0, 1]")

@@ -34,5 +34,8 @@ def add_commands(add) -> None:
     p.add_argument("--summary", type=Path, required=True)
     p.add_argument("--plot", type=Path, required=True)
     p.add_argument("--metrics", type=Path, help="JSON of the headline numbers (read by DVC's metrics commands)")
-    p.add_argument("--points", type=Path, help="CSV of the trade-off points, one row per variant and ratio "
-                                              "(read by DVC's plots commands)")
+    p.add_argument(
+        "--points",
+        type=Path,
+        help="CSV of the trade-off points, one row per variant and ratio (read by DVC's plots commands)",
+    )

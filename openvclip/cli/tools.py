@@ -17,8 +17,9 @@ def _cmd_config(args) -> int:
     root = Path.cwd() if args.root is None else args.root
     resolved = resolve_base(yaml.safe_load(args.file.read_text()) or {}, root)
     validated = validate_config(resolved, root / SCHEMA, source=str(args.file))
-    sys.stdout.write(f"# {args.file} with its bases merged in and the schema's defaults filled in "
-                     "(openvclip config --show)\n")
+    sys.stdout.write(
+        f"# {args.file} with its bases merged in and the schema's defaults filled in (openvclip config --show)\n"
+    )
     sys.stdout.write(yaml.safe_dump(validated, sort_keys=False, width=118))
     return 0
 
@@ -28,20 +29,30 @@ def _cmd_info(args) -> int:
 
     from ..versions import versions
 
-    info = {**versions(), "cuda_available": torch.cuda.is_available(),
-            "cuda_devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]}
+    info = {
+        **versions(),
+        "cuda_available": torch.cuda.is_available(),
+        "cuda_devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
+    }
     print(json.dumps(info, indent=2))
     return 0
 
 
 def add_commands(add) -> None:
-    p = add("config", _cmd_config, "print a config file as the workflow runs it: bases merged, defaults filled",
-            "Print the config the workflow runs for FILE: its `base:` files merged under it, checked against the "
-            "workflow's schema, every key the file leaves out set to the schema's default. DVC reads config.yaml "
-            "as written, so a paper config runs under DVC as: openvclip config --show FILE > config.yaml")
+    p = add(
+        "config",
+        _cmd_config,
+        "print a config file as the workflow runs it: bases merged, defaults filled",
+        "Print the config the workflow runs for FILE: its `base:` files merged under it, checked against the "
+        "workflow's schema, every key the file leaves out set to the schema's default. DVC reads config.yaml "
+        "as written, so a paper config runs under DVC as: openvclip config --show FILE > config.yaml",
+    )
     p.add_argument("--show", dest="file", type=existing, required=True, metavar="FILE", help="the config file")
-    p.add_argument("--root", type=Path, default=None,
-                   help="the workflow folder, where `base:` paths and the schema are found (default: the current "
-                        "folder)")
+    p.add_argument(
+        "--root",
+        type=Path,
+        default=None,
+        help="the workflow folder, where `base:` paths and the schema are found (default: the current folder)",
+    )
 
     p = add("info", _cmd_info, "print versions and devices as JSON")

@@ -13,9 +13,21 @@ from .args import existing, json_arg, model_args, ratio_arg, temporal_args
 def _cmd_train(args) -> int:
     from ..train.jobs import run
 
-    result = run(args.model, args.theta0, args.temporal, args.boundary, args.train, args.videos,
-                           args.manifest, args.text, args.column, args.out_dir, device=args.device,
-                           progress=args.progress, max_unreadable=args.max_unreadable)
+    result = run(
+        args.model,
+        args.theta0,
+        args.temporal,
+        args.boundary,
+        args.train,
+        args.videos,
+        args.manifest,
+        args.text,
+        args.column,
+        args.out_dir,
+        device=args.device,
+        progress=args.progress,
+        max_unreadable=args.max_unreadable,
+    )
     if os.environ.get("RANK", "0") == "0":  # under torchrun, the main process reports
         print(json.dumps(result, indent=2))
     return 0
@@ -26,14 +38,22 @@ def add_commands(add) -> None:
     model_args(p)
     temporal_args(p)
     p.add_argument("--train", type=json_arg, required=True, help="the train section (with objective) as JSON")
-    p.add_argument("--videos", type=existing, required=True,
-                   help="the training-video index written by the train-videos subcommand (clips are decoded from "
-                        "its videos on the fly, a fresh augmented clip of each video every epoch)")
+    p.add_argument(
+        "--videos",
+        type=existing,
+        required=True,
+        help="the training-video index written by the train-videos subcommand (clips are decoded from "
+        "its videos on the fly, a fresh augmented clip of each video every epoch)",
+    )
     p.add_argument("--manifest", type=existing, required=True)
     p.add_argument("--text", type=existing, required=True, help="cached text classifier of the training classes")
     p.add_argument("--column", default="classname")
-    p.add_argument("--max-unreadable", type=ratio_arg, default=None,
-                   help="the largest fraction of the train split's listed videos that may be lost (missing on disk "
-                        "or unreadable; datasets.<name>.max_unreadable in the config); default "
-                        f"{DEFAULT_MAX_UNREADABLE}")
+    p.add_argument(
+        "--max-unreadable",
+        type=ratio_arg,
+        default=None,
+        help="the largest fraction of the train split's listed videos that may be lost (missing on disk "
+        "or unreadable; datasets.<name>.max_unreadable in the config); default "
+        f"{DEFAULT_MAX_UNREADABLE}",
+    )
     p.add_argument("--out-dir", type=Path, required=True)

@@ -23,7 +23,8 @@ LIBARCHIVE_HELP = (
     "archives are read with libarchive: `pip install libarchive-c` (installed with openvclip) and the "
     "libarchive library: Debian/Ubuntu `apt-get install libarchive13`, Fedora `dnf install libarchive`, "
     "conda `conda install -c conda-forge libarchive`, macOS `brew install libarchive` (then set "
-    "LIBARCHIVE=/opt/homebrew/opt/libarchive/lib/libarchive.dylib)")
+    "LIBARCHIVE=/opt/homebrew/opt/libarchive/lib/libarchive.dylib)"
+)
 
 
 def archive_kind(path: Path) -> str:

@@ -38,19 +38,21 @@ class ClipAugmentation:
     ``frame_sampling``, ``jitter_scales``, ``crop_size``, ``flip``)."""
 
     num_frames: int = 8
-    rate: int = 16                        # frames apart at TARGET_FPS (released_pyav) or in the video (spread)
+    rate: int = 16  # frames apart at TARGET_FPS (released_pyav) or in the video (spread)
     sampling: str = "released_pyav"
     jitter_scales: Tuple[int, int] = (224, 256)
     crop_size: int = 224
-    flip: float = 0.5                     # probability of a left-right mirror
+    flip: float = 0.5  # probability of a left-right mirror
 
     def __post_init__(self):
         low, high = self.jitter_scales
         if self.sampling not in SAMPLINGS:
             raise UserError(f"training frame sampling must be one of {SAMPLINGS}, got {self.sampling!r}")
         if not self.crop_size <= low <= high:
-            raise UserError(f"jitter scales {list(self.jitter_scales)} must satisfy crop size ({self.crop_size}) "
-                            "<= low <= high: the crop is taken inside the scaled frame")
+            raise UserError(
+                f"jitter scales {list(self.jitter_scales)} must satisfy crop size ({self.crop_size}) "
+                "<= low <= high: the crop is taken inside the scaled frame"
+            )
         if not 0.0 <= self.flip <= 1.0:
             raise UserError(f"flip is a probability, got {self.flip}")
 
@@ -73,8 +75,9 @@ class ClipDraw:
 def draw(generator: torch.Generator, augmentation: ClipAugmentation) -> ClipDraw:
     start, scale, top, left, flip = torch.rand(5, generator=generator, dtype=torch.float64).tolist()
     low, high = augmentation.jitter_scales
-    return ClipDraw(start=start, scale=int(round(low + scale * (high - low))), top=top, left=left,
-                    flip=flip < augmentation.flip)
+    return ClipDraw(
+        start=start, scale=int(round(low + scale * (high - low))), top=top, left=left, flip=flip < augmentation.flip
+    )
 
 
 def sample_generator(seed: int, epoch: int, item: int) -> torch.Generator:
@@ -95,7 +98,7 @@ def scale_crop_flip(frames: np.ndarray, sample: ClipDraw, size: int) -> torch.Te
         x = F.interpolate(x, size=(new_h, new_w), mode="bilinear", align_corners=False)
         height, width = new_h, new_w
     top, left = sample.offsets(height, width, size)
-    x = x[:, :, top:top + size, left:left + size]
+    x = x[:, :, top : top + size, left : left + size]
     if x.shape[-2:] != (size, size):
         raise ValueError(f"a {height}x{width} frame cannot give a {size}x{size} crop")
     return x.flip(-1) if sample.flip else x
@@ -107,8 +110,9 @@ def decode_clip(path: Path, augmentation: ClipAugmentation, sample: ClipDraw) ->
 
     reader = decord.VideoReader(str(path), num_threads=1)
     fps = reader.get_avg_fps() if augmentation.sampling == "released_pyav" else TARGET_FPS
-    indices = clip_indices(len(reader), augmentation.num_frames, augmentation.rate, sample.start,
-                           augmentation.sampling, fps)
+    indices = clip_indices(
+        len(reader), augmentation.num_frames, augmentation.rate, sample.start, augmentation.sampling, fps
+    )
     unique, inverse = np.unique(indices, return_inverse=True)
     return reader.get_batch(unique.tolist()).asnumpy()[inverse]
 
@@ -141,8 +145,10 @@ class VideoClips(Dataset):
         try:
             frames = decode_clip(self.paths[item], self.augmentation, sample)
         except Exception as error:
-            raise RuntimeError(f"training video {self.paths[item]} could not be decoded although it was indexed "
-                               "as readable; was it changed after the training-video rule ran?") from error
+            raise RuntimeError(
+                f"training video {self.paths[item]} could not be decoded although it was indexed "
+                "as readable; was it changed after the training-video rule ran?"
+            ) from error
         clip = scale_crop_flip(frames, sample, self.augmentation.crop_size)
         return standardise(clip), self.labels[item]
 

@@ -36,8 +36,9 @@ class FrameStore:
         self.path = Path(path)
         meta_file = self.path / "meta.json"
         if not meta_file.is_file():
-            raise MissingInput(f"frame store {self.path} does not exist or is incomplete (run the frame "
-                               "extraction rule first)")
+            raise MissingInput(
+                f"frame store {self.path} does not exist or is incomplete (run the frame extraction rule first)"
+            )
         self.meta = json.loads(meta_file.read_text())
         self.format = self.meta["format"]
         self.shape = tuple(self.meta["shape"])
@@ -56,7 +57,7 @@ class FrameStore:
         if self.format == "raw":
             return np.asarray(self._frames[i])
         bounds = self._offsets[i]
-        return np.stack([decode_jpeg(self._blob[bounds[f]:bounds[f + 1]]) for f in range(len(bounds) - 1)])
+        return np.stack([decode_jpeg(self._blob[bounds[f] : bounds[f + 1]]) for f in range(len(bounds) - 1)])
 
     def __getitem__(self, key):
         if isinstance(key, (int, np.integer)):

@@ -26,8 +26,9 @@ from .videos import Unreadable, decode_views
 log = logging.getLogger(__name__)
 
 
-def _decode_one(path: Path, num_frames: int, rate: int, views: int, size: int, fmt: str, quality: int,
-                sampling: str = "spread"):
+def _decode_one(
+    path: Path, num_frames: int, rate: int, views: int, size: int, fmt: str, quality: int, sampling: str = "spread"
+):
     """One video's frames (raw array, or a list of JPEG bytes), or why the video is unreadable. Only the video's
     own faults count (:class:`~openvclip.data.videos.Unreadable`); any other error is a bug and propagates."""
     try:
@@ -80,34 +81,69 @@ def _shard_is_complete(path: Path, rows: int, count: int, fmt: str) -> bool:
             for name in archive.namelist():
                 with archive.open(name) as member:
                     version = np.lib.format.read_magic(member)
-                    header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                              else np.lib.format.read_array_header_2_0)
-                    shapes[name[:-len(".npy")]] = header(member)[0]
+                    header = (
+                        np.lib.format.read_array_header_1_0
+                        if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0
+                    )
+                    shapes[name[: -len(".npy")]] = header(member)[0]
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         log.info("%s: unreadable (%s); decoding its videos again", path, error)
         return False
     frames = ("frames",) if fmt == "raw" else ("blob", "offsets")
     expected = (rows, count) if fmt == "raw" else (rows, count + 1)
-    if any(k not in shapes for k in frames + ("unreadable", "errors")) or \
-            shapes["errors"] != shapes["unreadable"] or shapes[frames[-1]][:2] != expected:
+    if (
+        any(k not in shapes for k in frames + ("unreadable", "errors"))
+        or shapes["errors"] != shapes["unreadable"]
+        or shapes[frames[-1]][:2] != expected
+    ):
         log.info("%s: not a shard of this store; decoding its videos again", path)
         return False
     return True
 
 
-def store_settings(paths: Sequence[Path], num_frames: int, size: int, views: int = 1, rate: int = 0,
-                   fmt: str = "raw", quality: int = 90, sampling: str = "spread", skip: Sequence[int] = ()) -> dict:
+def store_settings(
+    paths: Sequence[Path],
+    num_frames: int,
+    size: int,
+    views: int = 1,
+    rate: int = 0,
+    fmt: str = "raw",
+    quality: int = 90,
+    sampling: str = "spread",
+    skip: Sequence[int] = (),
+) -> dict:
     """What a store's shards depend on (``<out>.partial/settings.json``): shards written under other settings
     are never reused."""
     skipped = sorted(set(int(i) for i in skip))
-    return {"videos": [str(p) for p in paths], "skip": skipped, "num_frames": num_frames, "size": size,
-            "views": views, "rate": rate, "format": fmt, "quality": quality, "sampling": sampling,
-            "shard_videos": shard_size(len(paths) - len(skipped))}
+    return {
+        "videos": [str(p) for p in paths],
+        "skip": skipped,
+        "num_frames": num_frames,
+        "size": size,
+        "views": views,
+        "rate": rate,
+        "format": fmt,
+        "quality": quality,
+        "sampling": sampling,
+        "shard_videos": shard_size(len(paths) - len(skipped)),
+    }
 
 
-def write_store(paths: Sequence[Path], out: Path, num_frames: int, size: int, views: int = 1, rate: int = 0,
-                fmt: str = "raw", quality: int = 90, progress: bool = True, threads: int = 1,
-                sampling: str = "spread", skip: Sequence[int] = ()) -> dict:
+def write_store(
+    paths: Sequence[Path],
+    out: Path,
+    num_frames: int,
+    size: int,
+    views: int = 1,
+    rate: int = 0,
+    fmt: str = "raw",
+    quality: int = 90,
+    progress: bool = True,
+    threads: int = 1,
+    sampling: str = "spread",
+    skip: Sequence[int] = (),
+) -> dict:
     """Decode every video of ``paths`` into the store folder ``out``, ``threads`` videos at a time. Rows in
     ``skip`` are not decoded (videos only training reads, which decodes its own clips): they hold no frames, are
     listed as ``skipped`` and are not valid.
@@ -133,15 +169,52 @@ def write_store(paths: Sequence[Path], out: Path, num_frames: int, size: int, vi
     shard_file = [partial / f"shard-{k:05d}.npz" for k in range(len(shards))]
     done = {k for k, rows in enumerate(shards) if _shard_is_complete(shard_file[k], len(rows), count, fmt)}
     if done:
-        log.info("%s: reusing %d of %d shards an earlier run decoded (%d of %d videos)", out.name, len(done),
-                 len(shards), sum(len(shards[k]) for k in done), len(paths))
-    _decode_shards(paths, [(shards[k], shard_file[k]) for k in range(len(shards)) if k not in done], shape[1:],
-                   set(skipped), fmt, quality, progress, threads, out.name,
-                   functools.partial(_decode_one, num_frames=num_frames, rate=rate, views=views, size=size,
-                                     fmt=fmt, quality=quality, sampling=sampling))
-    meta = _assemble(out, shards, shard_file, shape, fmt, {
-        "num_frames": num_frames, "views": views, "rate": rate, "sampling": sampling, "size": size,
-        "quality": quality if fmt == "jpeg" else None, "skipped": skipped, "videos": settings["videos"]})
+        log.info(
+            "%s: reusing %d of %d shards an earlier run decoded (%d of %d videos)",
+            out.name,
+            len(done),
+            len(shards),
+            sum(len(shards[k]) for k in done),
+            len(paths),
+        )
+    _decode_shards(
+        paths,
+        [(shards[k], shard_file[k]) for k in range(len(shards)) if k not in done],
+        shape[1:],
+        set(skipped),
+        fmt,
+        quality,
+        progress,
+        threads,
+        out.name,
+        functools.partial(
+            _decode_one,
+            num_frames=num_frames,
+            rate=rate,
+            views=views,
+            size=size,
+            fmt=fmt,
+            quality=quality,
+            sampling=sampling,
+        ),
+    )
+    meta = _assemble(
+        out,
+        shards,
+        shard_file,
+        shape,
+        fmt,
+        {
+            "num_frames": num_frames,
+            "views": views,
+            "rate": rate,
+            "sampling": sampling,
+            "size": size,
+            "quality": quality if fmt == "jpeg" else None,
+            "skipped": skipped,
+            "videos": settings["videos"],
+        },
+    )
     shutil.rmtree(partial)
     return meta
 
@@ -153,8 +226,9 @@ def _same_settings(path: Path, settings: dict) -> bool:
         return False
 
 
-def _decode_shards(paths, pending, frame_shape, skipped: set, fmt: str, quality: int, progress: bool,
-                   threads: int, name: str, decode) -> None:
+def _decode_shards(
+    paths, pending, frame_shape, skipped: set, fmt: str, quality: int, progress: bool, threads: int, name: str, decode
+) -> None:
     """Decode the rows of the ``pending`` shards ``(rows, file)`` in order, saving each shard as it completes."""
     rows = [i for shard_rows, _ in pending for i in shard_rows]
     decoded = _decoded_in_order(rows, lambda i: None if i in skipped else decode(paths[i]), threads)
@@ -170,8 +244,14 @@ def _decode_shards(paths, pending, frame_shape, skipped: set, fmt: str, quality:
                     black = np.zeros(frame_shape, np.uint8)
                     clip = black if fmt == "raw" else [encode_jpeg(frame, quality) for frame in black]
                 clips.append(clip)
-            _save_shard(file, {**_pack(clips, frame_shape, fmt), "unreadable": np.asarray(unreadable, np.int64),
-                               "errors": np.asarray(errors, dtype=str)})
+            _save_shard(
+                file,
+                {
+                    **_pack(clips, frame_shape, fmt),
+                    "unreadable": np.asarray(unreadable, np.int64),
+                    "errors": np.asarray(errors, dtype=str),
+                },
+            )
 
 
 def _pack(clips, frame_shape, fmt: str) -> dict:
@@ -210,18 +290,17 @@ def _assemble(out: Path, shards, files, shape, fmt: str, settings: dict) -> dict
                 with np.load(file, allow_pickle=False) as shard:
                     ends.append(int(shard["offsets"].max(initial=0)))  # the shard's blob length
             # Saved as .npy so it memory-maps as a flat byte array without reading it.
-            frames = np.lib.format.open_memmap(tmp / "frames.bin.npy", mode="w+", dtype=np.uint8,
-                                               shape=(sum(ends),))
+            frames = np.lib.format.open_memmap(tmp / "frames.bin.npy", mode="w+", dtype=np.uint8, shape=(sum(ends),))
             offsets = np.zeros((shape[0], shape[1] + 1), np.int64)
         position = 0
         for rows, file in zip(shards, files):
             with np.load(file, allow_pickle=False) as shard:
                 if fmt == "raw":
-                    frames[rows.start:rows.stop] = shard["frames"]
+                    frames[rows.start : rows.stop] = shard["frames"]
                 else:
                     blob = shard["blob"]
-                    frames[position:position + len(blob)] = blob
-                    offsets[rows.start:rows.stop] = shard["offsets"] + position
+                    frames[position : position + len(blob)] = blob
+                    offsets[rows.start : rows.stop] = shard["offsets"] + position
                     position += len(blob)
                 unreadable += [rows.start + int(r) for r in shard["unreadable"]]
                 errors += [str(e) for e in shard["errors"]]

@@ -14,8 +14,16 @@ from .manifest import missing_path, read_manifest, write_lines, write_manifest, 
 log = logging.getLogger(__name__)
 
 
-def _prepare_synthetic(world: Mapping, objects: Mapping, dataset: Mapping, name: str, seed: int, raw_dir: Path,
-                      manifest: Path, progress: bool = True) -> int:
+def _prepare_synthetic(
+    world: Mapping,
+    objects: Mapping,
+    dataset: Mapping,
+    name: str,
+    seed: int,
+    raw_dir: Path,
+    manifest: Path,
+    progress: bool = True,
+) -> int:
     """Render a synthetic data set as video files plus its manifest and class list."""
     from .synthetic import SyntheticSet, World, class_list, generate_set, split_objects
 
@@ -23,8 +31,7 @@ def _prepare_synthetic(world: Mapping, objects: Mapping, dataset: Mapping, name:
     spec = SyntheticSet.from_dict(dataset, name)
     groups = split_objects(seed=seed, **objects)
     if spec.objects not in groups or spec.objects == "heldout":
-        raise UserError(f"datasets.{name}.objects = {spec.objects!r}; allowed: finetune, appearance, "
-                        "compositional")
+        raise UserError(f"datasets.{name}.objects = {spec.objects!r}; allowed: finetune, appearance, compositional")
     chosen = groups[spec.objects]
     rows = generate_set(world_cfg, spec, chosen, Path(raw_dir), seed, progress)
     write_manifest(manifest, rows, extra=("object", "motion", "object_motion", "caption"))
@@ -32,8 +39,17 @@ def _prepare_synthetic(world: Mapping, objects: Mapping, dataset: Mapping, name:
     return len(rows)
 
 
-def prepare(dataset: Mapping, name: str, world: Mapping, objects: Mapping, seed: int, downloads: Path,
-                    raw: Path, manifest: Path, progress: bool = True) -> dict:
+def prepare(
+    dataset: Mapping,
+    name: str,
+    world: Mapping,
+    objects: Mapping,
+    seed: int,
+    downloads: Path,
+    raw: Path,
+    manifest: Path,
+    progress: bool = True,
+) -> dict:
     """Any data set of the config into its manifest and class list: rendered (synthetic) or fetched, unpacked
     and parsed from its own annotation files (real formats). Returns counts for the log."""
     if "format" not in dataset:
@@ -46,15 +62,18 @@ def prepare(dataset: Mapping, name: str, world: Mapping, objects: Mapping, seed:
     folders = materialise(spec, downloads, raw, progress)
     rows, classes, missing = parse(spec, folders)
     if not rows:
-        raise UserError(f"data set {name}: no video of its annotations was found among its files "
-                        f"({len(missing)} listed, none present under {raw})")
+        raise UserError(
+            f"data set {name}: no video of its annotations was found among its files "
+            f"({len(missing)} listed, none present under {raw})"
+        )
     extra = [c for c in rows[0] if c not in ("path", "label", "classname", "split")]
     write_missing(manifest, missing)
     write_lines(Path(manifest).with_suffix(".classes.txt"), classes)
     write_manifest(manifest, rows, extra=extra)
     if missing:
-        log.warning("%s: %d listed video(s) absent from the files, skipped; see %s", name, len(missing),
-                    missing_path(manifest))
+        log.warning(
+            "%s: %d listed video(s) absent from the files, skipped; see %s", name, len(missing), missing_path(manifest)
+        )
     return {"videos": len(rows), "classes": len(classes), "missing": len(missing)}
 
 
@@ -74,20 +93,32 @@ def extract_frames(manifest: Path, out: Path, settings: Mapping, progress: bool 
     if missing:
         raise UserError(f"frame settings lack key(s) {sorted(missing)}; given: {dict(settings)}")
     # The workflow passes every key (openvclip.plan.Plan.frames); a caller of its own gets write_store's defaults.
-    options = {"fmt" if key == "format" else key: value for key, value in settings.items()
-               if key not in ("size", "num_frames")}
-    meta = write_store([Path(r["path"]) for r in rows], out, settings["num_frames"], settings["size"],
-                       progress=progress, threads=threads, skip=train_only, **options)
+    options = {
+        "fmt" if key == "format" else key: value for key, value in settings.items() if key not in ("size", "num_frames")
+    }
+    meta = write_store(
+        [Path(r["path"]) for r in rows],
+        out,
+        settings["num_frames"],
+        settings["size"],
+        progress=progress,
+        threads=threads,
+        skip=train_only,
+        **options,
+    )
     if meta["unreadable"]:
-        log.warning("%d unreadable video(s), skipped by evaluation:\n  %s", len(meta["unreadable"]),
-                    "\n  ".join(meta["errors"][:20]))
+        log.warning(
+            "%d unreadable video(s), skipped by evaluation:\n  %s",
+            len(meta["unreadable"]),
+            "\n  ".join(meta["errors"][:20]),
+        )
     return {"videos": len(rows), "train_only_not_decoded": len(train_only), "unreadable": len(meta["unreadable"])}
 
 
-def reencode_train_videos(manifest: Path, videos: Path, index: Path, settings: Mapping, threads: int = 1,
-                          progress: bool = True) -> dict:
+def reencode_train_videos(
+    manifest: Path, videos: Path, index: Path, settings: Mapping, threads: int = 1, progress: bool = True
+) -> dict:
     """Re-encode (or check) the training split's videos once and index them (see data/train_videos.py)."""
     from .train_videos import Reencoding, reencode_videos
 
-    return reencode_videos(manifest, videos, index, Reencoding.from_dict(settings), threads=threads,
-                           progress=progress)
+    return reencode_videos(manifest, videos, index, Reencoding.from_dict(settings), threads=threads, progress=progress)

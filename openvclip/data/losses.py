@@ -36,8 +36,9 @@ class SplitVideos:
         return {"listed": self.listed, "missing": self.missing, "unreadable": self.unreadable, "scored": self.used}
 
 
-def check_losses(dataset: str, split: str, videos: SplitVideos, limit: Optional[float], missing_list: str,
-                 unreadable_list: str) -> None:
+def check_losses(
+    dataset: str, split: str, videos: SplitVideos, limit: Optional[float], missing_list: str, unreadable_list: str
+) -> None:
     """Refuse a split that lost more than ``limit`` (a fraction; None: the default) of its listed videos."""
     limit = DEFAULT_MAX_UNREADABLE if limit is None else float(limit)
     if videos.lost_fraction > limit:
@@ -46,4 +47,5 @@ def check_losses(dataset: str, split: str, videos: SplitVideos, limit: Optional[
             f"videos are lost ({videos.lost_fraction:.1%}: {videos.missing} missing on disk, listed in "
             f"{missing_list}; {videos.unreadable} unreadable, listed in {unreadable_list}), more than "
             f"datasets.{dataset}.max_unreadable = {limit:g} allows. Fetch or repair them, or raise max_unreadable "
-            "in the config to accept the loss (results then count what was lost).")
+            "in the config to accept the loss (results then count what was lost)."
+        )

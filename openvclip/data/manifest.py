@@ -49,8 +49,9 @@ def write_missing(manifest: Path, missing: Mapping[str, str]) -> None:
 
 def read_missing(manifest: Path) -> Dict[str, str]:
     path = missing_path(manifest)
-    rows = read_csv(path, f"{path} does not exist: it is written beside the manifest by the data preparation rule "
-                          "(re-run it)")
+    rows = read_csv(
+        path, f"{path} does not exist: it is written beside the manifest by the data preparation rule (re-run it)"
+    )
     return {row["video"]: row["split"] for row in rows}
 
 

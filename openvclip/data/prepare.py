@@ -45,13 +45,13 @@ class RealSet:
     protocol: str
     files: dict
     splits: list = dataclasses.field(default_factory=lambda: [1, 2, 3])  # ucf101 / hmdb51 official test splits
-    full: bool = False                    # ucf101: also a "full" split of every video
+    full: bool = False  # ucf101: also a "full" split of every video
     annotation_splits: dict = dataclasses.field(default_factory=lambda: {"train": "train.csv", "val": "val.csv"})
-    videos_from: str = "val"              # kinetics600_novel: K600 val (Open-VCLIP release) or test (ER-ZSAR)
-    split_source: str = "er_zsar"         # kinetics600_novel: er_zsar (fixed lists) | seeded
+    videos_from: str = "val"  # kinetics600_novel: K600 val (Open-VCLIP release) or test (ER-ZSAR)
+    split_source: str = "er_zsar"  # kinetics600_novel: er_zsar (fixed lists) | seeded
     seed: int = 0
-    eval_splits: list = dataclasses.field(default_factory=list)   # default: every split except train
-    frames: dict = dataclasses.field(default_factory=dict)        # frame store settings (see data/frames.py)
+    eval_splits: list = dataclasses.field(default_factory=list)  # default: every split except train
+    frames: dict = dataclasses.field(default_factory=dict)  # frame store settings (see data/frames.py)
     description: str = ""
     max_unreadable: float = DEFAULT_MAX_UNREADABLE  # read by training and evaluation (data/losses.py)
 
@@ -67,8 +67,10 @@ class RealSet:
         if spec.format == "kinetics600_novel" and spec.videos_from == "test" and "k600_test_csv" not in roles:
             needed.append("k600_test_csv")
         if needed:
-            raise UserError(f"datasets.{name}.files lacks role(s) {needed} that format {spec.format} needs "
-                            f"({', '.join(ROLES[spec.format])})")
+            raise UserError(
+                f"datasets.{name}.files lacks role(s) {needed} that format {spec.format} needs "
+                f"({', '.join(ROLES[spec.format])})"
+            )
         for role, sources in spec.files.items():
             for i, source in enumerate(_as_list(sources)):
                 Source.from_dict(source, f"datasets.{name}.files.{role}[{i}]")
@@ -94,8 +96,12 @@ def materialise(spec: RealSet, downloads: Path, raw: Path, progress: bool = True
                 folders.setdefault(role, path)
                 continue
             if is_archive(path):
-                extract(path, folder / archive_stem(path.name), nested=(spec.format, role.split("_")[0]) in NESTED,
-                        progress=progress)
+                extract(
+                    path,
+                    folder / archive_stem(path.name),
+                    nested=(spec.format, role.split("_")[0]) in NESTED,
+                    progress=progress,
+                )
             else:
                 link, target = folder / path.name, path.resolve()
                 if link.is_symlink() and link.resolve() != target:  # the source changed since the last run
@@ -122,5 +128,6 @@ def parse(spec: RealSet, folders: Mapping[str, Path]) -> Tuple[List[dict], List[
     if spec.format == "kinetics":
         return kinetics.parse(videos, annotations, spec.annotation_splits, folders.get("replacement"))
     k400 = [folders[r] for r in folders if r.startswith("k400_")]
-    return kinetics.parse_novel(videos, annotations, k400, spec.videos_from, spec.split_source, spec.seed,
-                                folders.get("replacement"))
+    return kinetics.parse_novel(
+        videos, annotations, k400, spec.videos_from, spec.split_source, spec.seed, folders.get("replacement")
+    )

@@ -14,8 +14,9 @@ SAMPLINGS = ("spread", "released_pyav", "released_torchvision")
 TARGET_FPS = 30.0  # the released loader's DATA.TARGET_FPS: `rate` counts frames of a 30 fps video
 
 
-def view_indices(length: int, num_frames: int, rate: int, views: int, sampling: str = "spread",
-                 fps: float = TARGET_FPS) -> np.ndarray:
+def view_indices(
+    length: int, num_frames: int, rate: int, views: int, sampling: str = "spread", fps: float = TARGET_FPS
+) -> np.ndarray:
     """``(views, num_frames)`` frame indices of a video of ``length`` frames at ``fps``.
 
     - ``spread``: clips of ``num_frames`` frames ``rate`` apart, their starts spread evenly from the first to the
@@ -46,8 +47,9 @@ def view_indices(length: int, num_frames: int, rate: int, views: int, sampling: 
     return np.minimum(starts[:, None] + rate * np.arange(num_frames)[None, :], length - 1)
 
 
-def clip_indices(length: int, num_frames: int, rate: int, start: float, sampling: str = "spread",
-                 fps: float = TARGET_FPS) -> np.ndarray:
+def clip_indices(
+    length: int, num_frames: int, rate: int, start: float, sampling: str = "spread", fps: float = TARGET_FPS
+) -> np.ndarray:
     """``(num_frames,)`` frame indices of one training clip whose start is drawn at ``start`` in [0, 1) of the
     room the video leaves (the released training loader's ``random.uniform(0, delta)``, PySlowFast's
     ``get_start_end_idx`` with ``clip_idx = -1``).
@@ -72,11 +74,18 @@ def clip_indices(length: int, num_frames: int, rate: int, start: float, sampling
     return np.minimum(first + rate * np.arange(num_frames), length - 1)
 
 
-def _released_indices(length: int, num_frames: int, rate: int, views: int, backend: str, fps: float,
-                      starts: Optional[Sequence[float]] = None) -> np.ndarray:
+def _released_indices(
+    length: int,
+    num_frames: int,
+    rate: int,
+    views: int,
+    backend: str,
+    fps: float,
+    starts: Optional[Sequence[float]] = None,
+) -> np.ndarray:
     if rate <= 0 or fps <= 0:
         raise ValueError(f"released sampling needs rate > 0 and the video's fps, got rate={rate}, fps={fps}")
-    span = rate * num_frames / TARGET_FPS * fps          # the clip, in the video's frames
+    span = rate * num_frames / TARGET_FPS * fps  # the clip, in the video's frames
     out = np.empty((views, num_frames), dtype=np.int64)
     for view in range(views):
         if backend == "released_pyav":

@@ -49,7 +49,7 @@ class Source:
     md5: Optional[str] = None
     size: Optional[int] = None
     verify_tls: bool = True
-    name: Optional[str] = None      # file name to save under (default: the URL's last path component)
+    name: Optional[str] = None  # file name to save under (default: the URL's last path component)
 
     @classmethod
     def from_dict(cls, values: Mapping, where: str) -> "Source":
@@ -57,8 +57,10 @@ class Source:
             values = {"url": values} if "://" in values else {"path": values}
         unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
-            raise UserError(f"{where} has unknown key(s) {sorted(unknown)}; allowed: url | path | url_list, "
-                            "sha256, md5, size, verify_tls, name")
+            raise UserError(
+                f"{where} has unknown key(s) {sorted(unknown)}; allowed: url | path | url_list, "
+                "sha256, md5, size, verify_tls, name"
+            )
         given = [k for k in ("url", "path", "url_list") if values.get(k)]
         if len(given) != 1:
             raise UserError(f"{where} must give exactly one of url, path, url_list (got {given or 'none'})")
@@ -77,8 +79,16 @@ class Source:
 
 def file_digest(path: Path, algorithm: str, progress: bool = False) -> str:
     digest = hashlib.new(algorithm)
-    with open(path, "rb") as f, tqdm(total=os.path.getsize(path), unit="B", unit_scale=True,
-                                     desc=f"{algorithm} {Path(path).name}", disable=not progress) as bar:
+    with (
+        open(path, "rb") as f,
+        tqdm(
+            total=os.path.getsize(path),
+            unit="B",
+            unit_scale=True,
+            desc=f"{algorithm} {Path(path).name}",
+            disable=not progress,
+        ) as bar,
+    ):
         for block in iter(lambda: f.read(CHUNK), b""):
             digest.update(block)
             bar.update(len(block))
@@ -123,9 +133,12 @@ def _transfer(url: str, part: Path, source: Source, progress: bool, timeout: flo
             start = 0
         length = response.headers.get("Content-Length")
         total = start + int(length) if length is not None else source.size
-        with open(part, "ab" if start else "wb") as out, tqdm(
-                total=total, initial=start, unit="B", unit_scale=True, desc=part.name[:-5],
-                disable=not progress) as bar:
+        with (
+            open(part, "ab" if start else "wb") as out,
+            tqdm(
+                total=total, initial=start, unit="B", unit_scale=True, desc=part.name[:-5], disable=not progress
+            ) as bar,
+        ):
             for block in iter(lambda: response.read(CHUNK), b""):
                 out.write(block)
                 bar.update(len(block))
@@ -133,8 +146,16 @@ def _transfer(url: str, part: Path, source: Source, progress: bool, timeout: flo
             raise ConnectionError(f"connection closed after {part.stat().st_size} of {start + int(length)} bytes")
 
 
-def download(url: str, dest: Path, source: Source, retries: int = 4, backoff: float = 1.0, timeout: float = 60.0,
-             progress: bool = True, sleep: Callable[[float], None] = time.sleep) -> Path:
+def download(
+    url: str,
+    dest: Path,
+    source: Source,
+    retries: int = 4,
+    backoff: float = 1.0,
+    timeout: float = 60.0,
+    progress: bool = True,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Path:
     """Fetch ``url`` to ``dest`` (resuming ``dest.part``), verify it, rename it into place; returns ``dest``."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -147,14 +168,19 @@ def download(url: str, dest: Path, source: Source, retries: int = 4, backoff: fl
             if 400 <= error.code < 500 and error.code not in (408, 429):
                 raise  # not found, forbidden, ...: retrying will not help
             reason = error
-        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError,
-                http.client.HTTPException) as error:  # HTTPException: e.g. IncompleteRead of a chunked answer
+        except (
+            urllib.error.URLError,
+            ConnectionError,
+            TimeoutError,
+            OSError,
+            http.client.HTTPException,
+        ) as error:  # HTTPException: e.g. IncompleteRead of a chunked answer
             if isinstance(error, urllib.error.URLError) and isinstance(error.reason, ssl.SSLError):
                 raise  # a certificate problem does not go away by retrying
             reason = error
         if attempt == retries:
             raise ConnectionError(f"{url}: gave up after {retries + 1} attempts: {reason}")
-        sleep(backoff * 2 ** attempt)
+        sleep(backoff * 2**attempt)
     problem = verify(part, source, progress)
     if problem:
         part.unlink()
@@ -183,8 +209,13 @@ def _local(source: Source, dest_dir: Path, progress: bool) -> Path:
 def _url_list(source: Source, dest_dir: Path, progress: bool, **kwargs) -> List[Path]:
     listing = dest_dir / f".{source.filename}"
     if not listing.is_file():  # kept: a finished set of shards is checked offline
-        download(source.url_list, listing, Source(url=source.url_list, verify_tls=source.verify_tls),
-                 progress=False, **kwargs)
+        download(
+            source.url_list,
+            listing,
+            Source(url=source.url_list, verify_tls=source.verify_tls),
+            progress=False,
+            **kwargs,
+        )
     urls = [line.strip() for line in listing.read_text().splitlines() if line.strip()]
     files = []
     for url in tqdm(urls, desc=f"shards of {source.filename}", disable=not progress or len(urls) < 2):

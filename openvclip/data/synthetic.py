@@ -23,12 +23,26 @@ from ..errors import UserError
 from .losses import DEFAULT_MAX_UNREADABLE
 
 COLOURS: Dict[str, Tuple[int, int, int]] = {
-    "red": (230, 40, 40), "green": (40, 200, 60), "blue": (50, 80, 235), "yellow": (235, 225, 50),
-    "magenta": (220, 50, 220), "cyan": (50, 220, 225), "white": (245, 245, 245), "orange": (245, 140, 30),
+    "red": (230, 40, 40),
+    "green": (40, 200, 60),
+    "blue": (50, 80, 235),
+    "yellow": (235, 225, 50),
+    "magenta": (220, 50, 220),
+    "cyan": (50, 220, 225),
+    "white": (245, 245, 245),
+    "orange": (245, 140, 30),
 }
 SHAPES = ("circle", "square", "triangle", "cross", "ring", "diamond", "star", "bar")
-MOTIONS = ("still", "moving sideways", "moving up and down", "moving diagonally", "circling", "shaking",
-           "pulsing", "blinking")
+MOTIONS = (
+    "still",
+    "moving sideways",
+    "moving up and down",
+    "moving diagonally",
+    "circling",
+    "shaking",
+    "pulsing",
+    "blinking",
+)
 
 Object = Tuple[str, str]  # (colour, shape)
 
@@ -100,17 +114,19 @@ class World:
     num_frames: int = 8
     min_radius: float = 5.0
     max_radius: float = 7.5
-    travel: float = 12.0        # pixels a moving object covers over the clip
-    noise: float = 6.0          # per-frame pixel noise (std, 0-255 scale)
+    travel: float = 12.0  # pixels a moving object covers over the clip
+    noise: float = 6.0  # per-frame pixel noise (std, 0-255 scale)
 
     @classmethod
     def from_dict(cls, values) -> "World":
         from ..config import from_mapping
+
         return from_mapping(cls, values, "world")
 
 
-def _composite(world: World, rng: np.random.Generator, bg: np.ndarray, obj: Object, path: Dict[str, np.ndarray]
-               ) -> np.ndarray:
+def _composite(
+    world: World, rng: np.random.Generator, bg: np.ndarray, obj: Object, path: Dict[str, np.ndarray]
+) -> np.ndarray:
     """``(F, H, W, 3)`` uint8 frames of ``obj`` along ``path`` (arrays of F centres, radii, angles, brightnesses)."""
     colour = np.asarray(COLOURS[obj[0]], np.float32)[None, None, None, :] * path["brightness"][:, None, None, None]
     cover = render_object(world.image_size, obj[1], path["cx"], path["cy"], path["radius"], path["angle"])
@@ -124,8 +140,13 @@ def render_image(world: World, obj: Object, rng: np.random.Generator) -> np.ndar
     size = world.image_size
     radius = rng.uniform(world.min_radius, world.max_radius)
     cx, cy = rng.uniform(radius, size - radius, size=2)
-    path = {"cx": np.array([cx]), "cy": np.array([cy]), "radius": np.array([radius]),
-            "angle": np.array([rng.uniform(0, 2 * math.pi)]), "brightness": np.array([rng.uniform(0.75, 1.0)])}
+    path = {
+        "cx": np.array([cx]),
+        "cy": np.array([cy]),
+        "radius": np.array([radius]),
+        "angle": np.array([rng.uniform(0, 2 * math.pi)]),
+        "brightness": np.array([rng.uniform(0.75, 1.0)]),
+    }
     return _composite(world, rng, background(rng, size), obj, path)[0]
 
 
@@ -197,8 +218,9 @@ def render_video(world: World, obj: Object, motion: str, rng: np.random.Generato
     return _composite(world, rng, background(rng, world.image_size), obj, path)
 
 
-def split_objects(seed: int, heldout_pretrain: int, finetune: int, appearance: int, compositional: int
-                  ) -> Dict[str, List[Object]]:
+def split_objects(
+    seed: int, heldout_pretrain: int, finetune: int, appearance: int, compositional: int
+) -> Dict[str, List[Object]]:
     """Disjoint groups of colour-shape pairs, the same for a seed.
 
     ``heldout``: never shown in CLIP pretraining; ``finetune``: the objects of the training videos;
@@ -207,14 +229,17 @@ def split_objects(seed: int, heldout_pretrain: int, finetune: int, appearance: i
     objects = all_objects()
     order = np.random.default_rng(seed).permutation(len(objects))
     objects = [objects[i] for i in order]
-    sizes = {"heldout": heldout_pretrain, "finetune": finetune, "appearance": appearance,
-             "compositional": compositional}
+    sizes = {
+        "heldout": heldout_pretrain,
+        "finetune": finetune,
+        "appearance": appearance,
+        "compositional": compositional,
+    }
     if sum(sizes.values()) > len(objects):
-        raise UserError(f"object groups need {sum(sizes.values())} colour-shape pairs, the world has "
-                        f"{len(objects)}")
+        raise UserError(f"object groups need {sum(sizes.values())} colour-shape pairs, the world has {len(objects)}")
     groups, start = {}, 0
     for name, count in sizes.items():
-        groups[name] = sorted(objects[start:start + count])
+        groups[name] = sorted(objects[start : start + count])
         start += count
     return groups
 
@@ -245,9 +270,9 @@ SPLIT_ORDER = ("train", "val", "test")
 class SyntheticSet:
     """A synthetic video data set (a ``datasets.<name>`` entry with ``source: synthetic``)."""
 
-    objects: str = "finetune"          # object group: finetune | appearance | compositional
-    labels: str = "motion"             # default labelling: motion | appearance | object_motion
-    protocol: str = "closedset"        # closedset | zeroshot | retrieval
+    objects: str = "finetune"  # object group: finetune | appearance | compositional
+    labels: str = "motion"  # default labelling: motion | appearance | object_motion
+    protocol: str = "closedset"  # closedset | zeroshot | retrieval
     splits: dict = dataclasses.field(default_factory=lambda: {"test": 64})
     motions: list = dataclasses.field(default_factory=lambda: list(MOTIONS))
     source: str = "synthetic"
@@ -257,6 +282,7 @@ class SyntheticSet:
     @classmethod
     def from_dict(cls, values, name: str) -> "SyntheticSet":
         from ..config import from_mapping
+
         spec = from_mapping(cls, values, f"datasets.{name}")
         unknown = set(spec.motions) - set(MOTIONS)
         if unknown:
@@ -267,8 +293,9 @@ class SyntheticSet:
         return spec
 
 
-def generate_set(world: World, spec: SyntheticSet, objects: Sequence[Object], out_dir: Path, seed: int,
-                 progress: bool = True) -> List[dict]:
+def generate_set(
+    world: World, spec: SyntheticSet, objects: Sequence[Object], out_dir: Path, seed: int, progress: bool = True
+) -> List[dict]:
     """Render and write every video of ``spec``; returns manifest rows (with object, motion, caption columns).
 
     Each split cycles through all (object, motion) combinations in a seeded order, so classes are balanced;
@@ -291,7 +318,16 @@ def generate_set(world: World, spec: SyntheticSet, objects: Sequence[Object], ou
             write_video(path, render_video(world, obj, motion, rng))
             name = label_text(obj, motion, spec.labels)
             both = label_text(obj, motion, "object_motion")
-            rows.append({"path": str(path), "label": classes.index(name), "classname": name, "split": split,
-                         "object": object_name(obj), "motion": motion, "object_motion": both,
-                         "caption": f"a {both}"})
+            rows.append(
+                {
+                    "path": str(path),
+                    "label": classes.index(name),
+                    "classname": name,
+                    "split": split,
+                    "object": object_name(obj),
+                    "motion": motion,
+                    "object_motion": both,
+                    "caption": f"a {both}",
+                }
+            )
     return rows

@@ -18,8 +18,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-from fractions import Fraction
 from concurrent.futures import ProcessPoolExecutor
+from fractions import Fraction
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional
 
@@ -38,10 +38,10 @@ INDEX_COLUMNS = ("row", "source", "path", "frames", "fps", "height", "width", "s
 class Reencoding:
     """The ``train_videos:`` config section."""
 
-    short_side: int = 256             # 0: keep the videos as they are
-    crf: int = 23                     # x264 quality (lower: better, larger)
+    short_side: int = 256  # 0: keep the videos as they are
+    crf: int = 23  # x264 quality (lower: better, larger)
     preset: str = "veryfast"
-    keyframe_interval: int = 16       # frames between keyframes
+    keyframe_interval: int = 16  # frames between keyframes
 
     @classmethod
     def from_dict(cls, values: Optional[Mapping]) -> "Reencoding":
@@ -108,11 +108,15 @@ def reencode(source: Path, out: Path, settings: Reencoding) -> None:
                     time_base = Fraction(1) / Fraction(rate)  # one tick a frame: a constant frame rate
                     stream.width, stream.height, stream.pix_fmt = new_w, new_h, "yuv420p"
                     stream.thread_count = 1
-                    stream.options = {"crf": str(settings.crf), "preset": settings.preset,
-                                      "x264-params": f"keyint={settings.keyframe_interval}:"
-                                                     f"min-keyint={settings.keyframe_interval}:scenecut=0"}
-                frame = frame.reformat(width=stream.width, height=stream.height, format="yuv420p",
-                                       interpolation="BILINEAR")
+                    stream.options = {
+                        "crf": str(settings.crf),
+                        "preset": settings.preset,
+                        "x264-params": f"keyint={settings.keyframe_interval}:"
+                        f"min-keyint={settings.keyframe_interval}:scenecut=0",
+                    }
+                frame = frame.reformat(
+                    width=stream.width, height=stream.height, format="yuv420p", interpolation="BILINEAR"
+                )
                 frame.pts, frame.time_base = count, time_base
                 writer.mux(stream.encode(frame))
                 count += 1
@@ -146,8 +150,17 @@ def copy_name(source: Path) -> str:
 def _one(job) -> Dict[str, object]:
     row, source, videos, settings = job
     source = Path(source)
-    entry = {"row": row, "source": str(source), "path": "", "frames": "", "fps": "", "height": "", "width": "",
-             "status": "ok", "error": ""}
+    entry = {
+        "row": row,
+        "source": str(source),
+        "path": "",
+        "frames": "",
+        "fps": "",
+        "height": "",
+        "width": "",
+        "status": "ok",
+        "error": "",
+    }
     target = Path(videos) / copy_name(source)
     entry["kept"] = target.is_file()  # done by an earlier (killed) run: kept, only checked
     try:
@@ -164,16 +177,16 @@ def _one(job) -> Dict[str, object]:
     return entry
 
 
-def reencode_videos(manifest: Path, videos: Path, index: Path, settings: Reencoding, threads: int = 1,
-                    progress: bool = True) -> dict:
+def reencode_videos(
+    manifest: Path, videos: Path, index: Path, settings: Reencoding, threads: int = 1, progress: bool = True
+) -> dict:
     """Re-encode (or check) every ``train``-split video of ``manifest`` into ``videos``; write ``index``."""
     rows = read_manifest(manifest)
     jobs = [(i, r["path"], str(videos), settings) for i, r in enumerate(rows) if in_split(r["split"], "train")]
     if not jobs:
         raise UserError(f"manifest {manifest} has no video in a 'train' split")
     entries: List[Dict[str, object]] = []
-    bar = tqdm(total=len(jobs), desc=f"training videos of {Path(manifest).stem}", unit="video",
-               disable=not progress)
+    bar = tqdm(total=len(jobs), desc=f"training videos of {Path(manifest).stem}", unit="video", disable=not progress)
     if threads <= 1:
         for job in jobs:
             entries.append(_one(job))
@@ -186,8 +199,12 @@ def reencode_videos(manifest: Path, videos: Path, index: Path, settings: Reencod
     bar.close()
     write_csv(index, entries, INDEX_COLUMNS)
     lost = [e for e in entries if e["status"] != "ok"]
-    return {"videos": len(entries), "unreadable": len(lost), "kept": sum(bool(e["kept"]) for e in entries),
-            "examples": [f"{e['source']}: {e['error']}" for e in lost[:10]]}
+    return {
+        "videos": len(entries),
+        "unreadable": len(lost),
+        "kept": sum(bool(e["kept"]) for e in entries),
+        "examples": [f"{e['source']}: {e['error']}" for e in lost[:10]],
+    }
 
 
 def read_index(index: Path) -> List[Dict[str, str]]:

@@ -44,4 +44,4 @@ def _released_resize_crop(x, size: int):
     if (new_h, new_w) != (height, width):
         x = F.interpolate(x, size=(new_h, new_w), mode="bilinear", antialias=False, align_corners=False)
     top, left = math.ceil((new_h - size) / 2), math.ceil((new_w - size) / 2)
-    return x[:, :, top:top + size, left:left + size]
+    return x[:, :, top : top + size, left : left + size]

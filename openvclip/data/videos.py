@@ -73,8 +73,7 @@ def read_frames(path: Path, num_frames: int, size: int) -> np.ndarray:
     return reader.get_batch(view_indices(len(reader), num_frames, 0, 1)[0].tolist()).asnumpy()
 
 
-def decode_views(path: Path, num_frames: int, rate: int, views: int, size: int, sampling: str = "spread"
-                 ) -> np.ndarray:
+def decode_views(path: Path, num_frames: int, rate: int, views: int, size: int, sampling: str = "spread") -> np.ndarray:
     """``(views * num_frames, size, size, 3)`` uint8 frames of the protocol's temporal views, resized and
     centre-cropped (:func:`~openvclip.data.transform.resize_crop`), or :class:`Unreadable`."""
     reader = open_video(path)

@@ -30,7 +30,6 @@ from ..data.loader import normalise
 from ..data.sets import in_split
 from ..errors import UserError
 from ..models import encode_video
-
 from ..train import interpolate
 from .metrics import retrieval_metrics, topk_accuracy
 
@@ -43,12 +42,12 @@ class EvalSet:
 
     name: str
     protocol: str
-    store: object                     # (N, V*T, H, W, 3) uint8 frames: a FrameStore or an array
-    labels: np.ndarray                # (N,) class index per video (retrieval: caption index = row)
-    splits: np.ndarray                # (N,) the split names of each video, space-separated ("test1 test3")
-    text: torch.Tensor                # classification: (D, C) classifier; retrieval: (N, D) caption embeddings
+    store: object  # (N, V*T, H, W, 3) uint8 frames: a FrameStore or an array
+    labels: np.ndarray  # (N,) class index per video (retrieval: caption index = row)
+    splits: np.ndarray  # (N,) the split names of each video, space-separated ("test1 test3")
+    text: torch.Tensor  # classification: (D, C) classifier; retrieval: (N, D) caption embeddings
     eval_splits: Sequence[str] = ("val", "test")
-    views: int = 1                    # temporal views per video in the store, embeddings averaged
+    views: int = 1  # temporal views per video in the store, embeddings averaged
     # split -> the classes (indices into ``text``'s columns) it is scored over: K600's fixed lists of 160 of the
     # 220 novel classes, whether or not every class kept a readable video. Splits not named: every class.
     split_classes: Mapping[str, Sequence[int]] = dataclasses.field(default_factory=dict)
@@ -70,11 +69,14 @@ def embed_frames(model, frames: np.ndarray, views: int = 1, device="cpu") -> tor
     return embeddings.view(count, views, -1).mean(dim=1).float().cpu()
 
 
-def embed_videos(model, store, batch_size: int = 128, progress: bool = False, device="cpu",
-                 desc: str = "embed", views: int = 1) -> torch.Tensor:
+def embed_videos(
+    model, store, batch_size: int = 128, progress: bool = False, device="cpu", desc: str = "embed", views: int = 1
+) -> torch.Tensor:
     """``(N, D)`` per video (see :func:`embed_frames`), in batches of ``batch_size``."""
-    out = [embed_frames(model, np.asarray(store[start:start + batch_size]), views, device)
-           for start in tqdm(range(0, len(store), batch_size), desc=desc, disable=not progress, leave=False)]
+    out = [
+        embed_frames(model, np.asarray(store[start : start + batch_size]), views, device)
+        for start in tqdm(range(0, len(store), batch_size), desc=desc, disable=not progress, leave=False)
+    ]
     return torch.cat(out)
 
 
@@ -105,16 +107,26 @@ def score_set(video_embeddings: torch.Tensor, item: EvalSet) -> List[dict]:
                 position = {int(c): i for i, c in enumerate(columns)}
                 outside = sorted({int(label) for label in labels} - set(position))
                 if outside:
-                    raise UserError(f"{item.name} {split}: videos of classes {outside[:5]} outside the split's "
-                                    "class list")
+                    raise UserError(
+                        f"{item.name} {split}: videos of classes {outside[:5]} outside the split's class list"
+                    )
                 labels = np.array([position[int(label)] for label in labels])
             scores = (embeddings @ item.text.float()[:, torch.from_numpy(columns)]).numpy()
             metrics = {f"top{k}": 100.0 * topk_accuracy(scores, labels, k) for k in (1, 5)}
             classes = len(columns)
-        rows += [{"dataset": item.name, "split": split, "metric": metric, "value": round(value, 4),
-                  "n_videos": count, "n_classes": classes, "n_missing": item.missing.get(split, 0),
-                  "n_unreadable": item.unreadable.get(split, 0)}
-                 for metric, value in metrics.items()]
+        rows += [
+            {
+                "dataset": item.name,
+                "split": split,
+                "metric": metric,
+                "value": round(value, 4),
+                "n_videos": count,
+                "n_classes": classes,
+                "n_missing": item.missing.get(split, 0),
+                "n_unreadable": item.unreadable.get(split, 0),
+            }
+            for metric, value in metrics.items()
+        ]
     return rows + split_statistics(rows)
 
 
@@ -133,18 +145,34 @@ def split_statistics(rows: Sequence[Mapping]) -> List[dict]:
         if len(group) < 2:
             continue
         values = [row["value"] for row in group]
-        common = {"dataset": group[0]["dataset"], "metric": metric, "n_videos": sum(r["n_videos"] for r in group),
-                  "n_classes": round(statistics.fmean(r["n_classes"] for r in group)),
-                  "n_missing": sum(r["n_missing"] for r in group),
-                  "n_unreadable": sum(r["n_unreadable"] for r in group)}
-        out += [{**common, "split": "mean", "value": round(statistics.fmean(values), 4)},
-                {**common, "split": "std", "value": round(statistics.stdev(values), 4)}]
+        common = {
+            "dataset": group[0]["dataset"],
+            "metric": metric,
+            "n_videos": sum(r["n_videos"] for r in group),
+            "n_classes": round(statistics.fmean(r["n_classes"] for r in group)),
+            "n_missing": sum(r["n_missing"] for r in group),
+            "n_unreadable": sum(r["n_unreadable"] for r in group),
+        }
+        out += [
+            {**common, "split": "mean", "value": round(statistics.fmean(values), 4)},
+            {**common, "split": "std", "value": round(statistics.stdev(values), 4)},
+        ]
     return out
 
 
-def sweep(model, theta0: Mapping[str, torch.Tensor], theta: Mapping[str, torch.Tensor], ratios: Sequence[float],
-          sets: Sequence[EvalSet], variant: str, config_hash: str, batch_size: int = 128, device="cpu",
-          progress: bool = True, chunk_videos: int = 512) -> List[dict]:
+def sweep(
+    model,
+    theta0: Mapping[str, torch.Tensor],
+    theta: Mapping[str, torch.Tensor],
+    ratios: Sequence[float],
+    sets: Sequence[EvalSet],
+    variant: str,
+    config_hash: str,
+    batch_size: int = 128,
+    device="cpu",
+    progress: bool = True,
+    chunk_videos: int = 512,
+) -> List[dict]:
     """Score every set at every ratio; the model's vision tower is overwritten (keep theta0 to restore it).
 
     Each chunk of ``chunk_videos`` videos is decoded once and embedded at every ratio. The ratio order
@@ -160,20 +188,27 @@ def sweep(model, theta0: Mapping[str, torch.Tensor], theta: Mapping[str, torch.T
     rows = []
     for item in sets:
         embeddings = {ratio: [] for ratio in ratios}
-        bar = tqdm(total=len(item.store) * len(ratios), desc=f"{variant} on {item.name} ({len(ratios)} ratios)",
-                   unit="video", disable=not progress)
+        bar = tqdm(
+            total=len(item.store) * len(ratios),
+            desc=f"{variant} on {item.name} ({len(ratios)} ratios)",
+            unit="video",
+            disable=not progress,
+        )
         for number, start in enumerate(range(0, len(item.store), chunk_videos)):
-            chunk = np.asarray(item.store[start:start + chunk_videos])
-            for ratio in (ratios if number % 2 == 0 else ratios[::-1]):
+            chunk = np.asarray(item.store[start : start + chunk_videos])
+            for ratio in ratios if number % 2 == 0 else ratios[::-1]:
                 if ratio != loaded:
                     model.load_state_dict(interpolate(theta0, theta, ratio), strict=False)
                     loaded = ratio
                 for offset in range(0, len(chunk), batch_size):
-                    embeddings[ratio].append(embed_frames(model, chunk[offset:offset + batch_size], item.views,
-                                                          device))
+                    embeddings[ratio].append(
+                        embed_frames(model, chunk[offset : offset + batch_size], item.views, device)
+                    )
                 bar.update(len(chunk))
         bar.close()
         for ratio in ratios:
-            rows += [{"variant": variant, "ratio": ratio, **row, "config_hash": config_hash}
-                     for row in score_set(torch.cat(embeddings[ratio]), item)]
+            rows += [
+                {"variant": variant, "ratio": ratio, **row, "config_hash": config_hash}
+                for row in score_set(torch.cat(embeddings[ratio]), item)
+            ]
     return rows

@@ -31,13 +31,27 @@ def novel_split_classes(dataset: Mapping, name: str, classes: Sequence[str]) -> 
     the data set's ``split_source`` and ``seed``)."""
     spec = RealSet.from_dict(dataset, name)
     index = {c: i for i, c in enumerate(classes)}
-    return {f"test{k + 1}": sorted(index[c] for c in split)
-            for k, split in enumerate(novel_splits(list(classes), spec.split_source, spec.seed))}
+    return {
+        f"test{k + 1}": sorted(index[c] for c in split)
+        for k, split in enumerate(novel_splits(list(classes), spec.split_source, spec.seed))
+    }
 
 
-def run(model_spec: Mapping, theta0: Path, weights: Path, temporal: bool, boundary: str,
-                     ratios: Sequence[float], sets: Sequence[Mapping], variant: str, hash_of: Mapping,
-                     out: Path, batch_size: int = 128, progress: bool = True, device: str = "auto") -> int:
+def run(
+    model_spec: Mapping,
+    theta0: Path,
+    weights: Path,
+    temporal: bool,
+    boundary: str,
+    ratios: Sequence[float],
+    sets: Sequence[Mapping],
+    variant: str,
+    hash_of: Mapping,
+    out: Path,
+    batch_size: int = 128,
+    progress: bool = True,
+    device: str = "auto",
+) -> int:
     """Sweep test-time interpolation ratios and score every set; writes one tidy CSV plus a JSON sidecar.
 
     ``sets`` items: ``{name, protocol, frames, manifest, text, column}``, optionally ``eval_splits`` (default:
@@ -61,8 +75,10 @@ def run(model_spec: Mapping, theta0: Path, weights: Path, temporal: bool, bounda
         splits = np.array([r["split"] for r in rows])
         store = load_store(item["frames"])
         if len(store) != len(rows):
-            raise UserError(f"frame store {item['frames']} holds {len(store)} videos, manifest {item['manifest']} "
-                            f"lists {len(rows)}; re-run frame extraction")
+            raise UserError(
+                f"frame store {item['frames']} holds {len(store)} videos, manifest {item['manifest']} "
+                f"lists {len(rows)}; re-run frame extraction"
+            )
         eval_splits = item.get("eval_splits") or sorted({s for field in splits for s in field.split()} - {"train"})
         # Only the videos of the scored splits are embedded (a training set's train split is not), and only
         # those that decoded (the frame store lists the others).
@@ -73,20 +89,49 @@ def run(model_spec: Mapping, theta0: Path, weights: Path, temporal: bool, bounda
         missing = split_counts(read_missing(item["manifest"]).values(), eval_splits)
         for split in eval_splits:
             videos = SplitVideos(missing[split], unreadable[split], int((split_mask(splits, split) & valid).sum()))
-            check_losses(item["name"], split, videos, item.get("max_unreadable"),
-                         str(missing_path(item["manifest"])), f"{item['frames']}/meta.json ('errors')")
+            check_losses(
+                item["name"],
+                split,
+                videos,
+                item.get("max_unreadable"),
+                str(missing_path(item["manifest"])),
+                f"{item['frames']}/meta.json ('errors')",
+            )
         if len(keep) == 0:
             raise UserError(f"{item['manifest']} has no readable video in split(s) {eval_splits} to score")
         if item["protocol"] == "retrieval":
             text = text[torch.from_numpy(keep)]
-        split_classes = novel_split_classes(item["novel_splits"], item["name"], classes) \
-            if item.get("novel_splits") else {}
-        eval_sets.append(EvalSet(item["name"], item["protocol"], StoreRows(store, keep), labels[keep], splits[keep],
-                                 text, eval_splits, store.meta["views"], split_classes, unreadable, missing))
+        split_classes = (
+            novel_split_classes(item["novel_splits"], item["name"], classes) if item.get("novel_splits") else {}
+        )
+        eval_sets.append(
+            EvalSet(
+                item["name"],
+                item["protocol"],
+                StoreRows(store, keep),
+                labels[keep],
+                splits[keep],
+                text,
+                eval_splits,
+                store.meta["views"],
+                split_classes,
+                unreadable,
+                missing,
+            )
+        )
     digest = config_hash(hash_of)
-    rows = sweep(model, theta0_visual, theta, ratios, eval_sets, variant, digest, batch_size, device=device,
-                 progress=progress)
+    rows = sweep(
+        model, theta0_visual, theta, ratios, eval_sets, variant, digest, batch_size, device=device, progress=progress
+    )
     write_rows(out, rows, RESULT_COLUMNS)
-    write_json(Path(str(out) + ".json"), {"config_hash": digest, "config": hash_of, "weights": str(weights),
-                                          "temporal": temporal, "versions": versions()})
+    write_json(
+        Path(str(out) + ".json"),
+        {
+            "config_hash": digest,
+            "config": hash_of,
+            "weights": str(weights),
+            "temporal": temporal,
+            "versions": versions(),
+        },
+    )
     return len(rows)

@@ -12,7 +12,6 @@ from torch import nn
 from ..errors import UserError
 from .temporal import enable_temporal_attention
 
-
 SPEC_KEYS = ("name", "pretrained", "config", "cache_dir", "quick_gelu", "temporal")
 
 
@@ -60,12 +59,19 @@ def build_clip(spec: Mapping[str, Any], device: str | torch.device = "cpu") -> n
     if unknown:
         raise UserError(f"unknown model spec keys {sorted(unknown)}; allowed: {', '.join(SPEC_KEYS)}")
     if ("name" in spec) == ("config" in spec):
-        raise UserError("a model spec needs exactly one of 'name' (open_clip architecture, e.g. 'ViT-B-16') "
-                        "or 'config' (a dict of open_clip.CLIP arguments)")
+        raise UserError(
+            "a model spec needs exactly one of 'name' (open_clip architecture, e.g. 'ViT-B-16') "
+            "or 'config' (a dict of open_clip.CLIP arguments)"
+        )
     quick_gelu = bool(uses_quick_gelu(spec))
     if "name" in spec:
-        model = open_clip.create_model(spec["name"], pretrained=spec.get("pretrained"),
-                                       cache_dir=spec.get("cache_dir"), device=device, force_quick_gelu=quick_gelu)
+        model = open_clip.create_model(
+            spec["name"],
+            pretrained=spec.get("pretrained"),
+            cache_dir=spec.get("cache_dir"),
+            device=device,
+            force_quick_gelu=quick_gelu,
+        )
     else:
         model = open_clip.CLIP(**{**dict(spec["config"]), "quick_gelu": quick_gelu}).to(device)
     temporal = spec.get("temporal") or {}
@@ -102,8 +108,10 @@ def tensors_of(model: nn.Module, names) -> Dict[str, torch.Tensor]:
     own = dict(model.named_parameters())
     unknown = sorted(set(names) - set(own))
     if unknown:
-        raise UserError(f"weights hold tensors the model lacks ({', '.join(unknown[:5])}): is the model the "
-                        "architecture they were trained with?")
+        raise UserError(
+            f"weights hold tensors the model lacks ({', '.join(unknown[:5])}): is the model the "
+            "architecture they were trained with?"
+        )
     return {k: own[k].detach().clone() for k in names}
 
 
@@ -120,8 +128,9 @@ def freeze_text_tower(model: nn.Module) -> Tuple[int, int]:
     return trainable, frozen
 
 
-def clone_parameters(params: Mapping[str, torch.Tensor], dtype: Optional[torch.dtype] = None
-                     ) -> Dict[str, torch.Tensor]:
+def clone_parameters(
+    params: Mapping[str, torch.Tensor], dtype: Optional[torch.dtype] = None
+) -> Dict[str, torch.Tensor]:
     """Detached copies (theta0): they never receive gradients and never change."""
     return {k: v.detach().clone().to(dtype or v.dtype) for k, v in params.items()}
 
@@ -142,8 +151,7 @@ def load_clip(model_spec: Mapping, weights: Optional[Path], temporal: bool = Fal
     if weights is not None:
         missing, unexpected = model.load_state_dict(state, strict=False)
         if missing or unexpected:
-            raise UserError(f"{weights} does not fit model {spec}: missing {missing[:5]}, unexpected "
-                            f"{unexpected[:5]}")
+            raise UserError(f"{weights} does not fit model {spec}: missing {missing[:5]}, unexpected {unexpected[:5]}")
     if temporal:
         enable_temporal_attention(model, boundary)
     return model.eval()

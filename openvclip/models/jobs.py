@@ -28,17 +28,27 @@ def fetch_clip(model_spec: Mapping, out: Path) -> None:
         raise UserError("clip.model.pretrained is not set: name the open_clip weights to fetch (e.g. 'openai')")
     name = model_spec.get("name")
     if name not in open_clip.list_models():
-        raise UserError(f"clip.model.name {name!r} is not an open_clip architecture; e.g. ViT-B-16, ViT-B-32, "
-                        "ViT-L-14 (open_clip.list_models() lists them)")
+        raise UserError(
+            f"clip.model.name {name!r} is not an open_clip architecture; e.g. ViT-B-16, ViT-B-32, "
+            "ViT-L-14 (open_clip.list_models() lists them)"
+        )
     tags = open_clip.list_pretrained_tags_by_model(name)
     if pretrained not in tags:
         # Not a registered tag: a local file (OpenAI .pt, open_clip .bin/.safetensors) or an hf-hub: name.
         if not str(pretrained).startswith("hf-hub:") and not Path(pretrained).is_file():
-            raise UserError(f"clip.model.pretrained {pretrained!r} is neither a weights tag of {name} "
-                            f"({', '.join(tags) or 'none'}) nor an existing file")
+            raise UserError(
+                f"clip.model.pretrained {pretrained!r} is neither a weights tag of {name} "
+                f"({', '.join(tags) or 'none'}) nor an existing file"
+            )
     model = build_clip(model_spec)
-    save_weights(model.state_dict(), out, {"source": f"open_clip {model_spec['name']} {model_spec['pretrained']}",
-                                           "quick_gelu": bool(uses_quick_gelu(model_spec))})
+    save_weights(
+        model.state_dict(),
+        out,
+        {
+            "source": f"open_clip {model_spec['name']} {model_spec['pretrained']}",
+            "quick_gelu": bool(uses_quick_gelu(model_spec)),
+        },
+    )
 
 
 def import_released(model_spec: Mapping, checkpoint: Path, out: Path) -> str:
@@ -51,13 +61,17 @@ def import_released(model_spec: Mapping, checkpoint: Path, out: Path) -> str:
     report = imported.report()
     if imported.missing:
         raise UserError(f"{checkpoint} lacks vision weights the model {spec} has; nothing written.\n{report}")
-    save_weights(imported.weights, out, {"source": f"released checkpoint {checkpoint}",
-                                         "epoch": imported.epoch, "boundary": "zeros"})
+    save_weights(
+        imported.weights,
+        out,
+        {"source": f"released checkpoint {checkpoint}", "epoch": imported.epoch, "boundary": "zeros"},
+    )
     return report
 
 
-def embed_text(model_spec: Mapping, theta0: Path, manifest: Path, column: str, protocol: str,
-               templates: Sequence[str], out: Path) -> None:
+def embed_text(
+    model_spec: Mapping, theta0: Path, manifest: Path, column: str, protocol: str, templates: Sequence[str], out: Path
+) -> None:
     """Cache the text side of a data set: the class classifier, or one caption embedding per video."""
     model = load_clip(model_spec, theta0)
     tokenizer = build_tokenizer(model_spec)
@@ -65,12 +79,20 @@ def embed_text(model_spec: Mapping, theta0: Path, manifest: Path, column: str, p
     if protocol == "retrieval":
         with torch.no_grad():
             captions = [r[column] for r in rows]
-            embeddings = torch.cat([F.normalize(model.encode_text(tokenizer(captions[i:i + 256])), dim=-1)
-                                    for i in range(0, len(captions), 256)])
+            embeddings = torch.cat(
+                [
+                    F.normalize(model.encode_text(tokenizer(captions[i : i + 256])), dim=-1)
+                    for i in range(0, len(captions), 256)
+                ]
+            )
         payload = {"kind": "captions", "captions": captions, "embeddings": embeddings}
     else:
         templates = check_templates(PAPER_TEMPLATES if templates in (None, "paper") else templates)
-        payload = {"kind": "classifier", "classnames": classes, "templates": list(templates),
-                   "classifier": build_classifier(model, tokenizer, classes, templates)}
+        payload = {
+            "kind": "classifier",
+            "classnames": classes,
+            "templates": list(templates),
+            "classifier": build_classifier(model, tokenizer, classes, templates),
+        }
     with atomic_path(out) as tmp:
         torch.save(payload, tmp)

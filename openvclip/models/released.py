@@ -29,17 +29,21 @@ OPENAI_EXTRAS = ("input_resolution", "context_length", "vocab_size")
 
 @dataclasses.dataclass
 class Imported:
-    weights: Dict[str, torch.Tensor]      # the vision tower (``visual.*``) and the trained logit scale
-    missing: List[str]                    # vision keys the model has and the checkpoint lacks
-    unexpected: List[str]                 # checkpoint keys the model does not have
-    text_keys: int                        # text-tower tensors in the checkpoint (not imported: it stays frozen)
+    weights: Dict[str, torch.Tensor]  # the vision tower (``visual.*``) and the trained logit scale
+    missing: List[str]  # vision keys the model has and the checkpoint lacks
+    unexpected: List[str]  # checkpoint keys the model does not have
+    text_keys: int  # text-tower tensors in the checkpoint (not imported: it stays frozen)
     epoch: object = None
 
     def report(self) -> str:
         vision = sum(k.startswith("visual.") for k in self.weights)
-        lines = [f"{vision} vision tensors" + (" and the logit scale" if "logit_scale" in self.weights else "")
-                 + " imported" + (f" (epoch {self.epoch})" if self.epoch else ""),
-                 f"{self.text_keys} text-tower tensors left out (the text encoder stays frozen: theta0's is used)"]
+        lines = [
+            f"{vision} vision tensors"
+            + (" and the logit scale" if "logit_scale" in self.weights else "")
+            + " imported"
+            + (f" (epoch {self.epoch})" if self.epoch else ""),
+            f"{self.text_keys} text-tower tensors left out (the text encoder stays frozen: theta0's is used)",
+        ]
         if self.missing:
             lines.append(f"missing {len(self.missing)}: {', '.join(self.missing[:10])}")
         if self.unexpected:
@@ -55,9 +59,10 @@ def load_checkpoint(path: Path) -> dict:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        raise UserError(f"{path} holds objects other than tensors and plain containers, so it is not loaded "
-                        f"(weights_only=True; arbitrary unpickling can run code): {str(error).splitlines()[0]}"
-                        ) from None
+        raise UserError(
+            f"{path} holds objects other than tensors and plain containers, so it is not loaded "
+            f"(weights_only=True; arbitrary unpickling can run code): {str(error).splitlines()[0]}"
+        ) from None
     except (RuntimeError, EOFError) as error:
         raise UserError(f"{path} is not a readable torch checkpoint: {str(error).splitlines()[0]}") from None
     if not isinstance(payload, Mapping):
@@ -74,7 +79,7 @@ def state_dict_of(payload: Mapping) -> Dict[str, torch.Tensor]:
             continue
         for prefix in PREFIXES:
             if key.startswith(prefix):
-                key = key[len(prefix):]
+                key = key[len(prefix) :]
         out[key] = value
     if not out:
         raise UserError(f"no tensors found in the checkpoint (looked in {', '.join(STATE_KEYS)} and the top level)")
@@ -96,14 +101,18 @@ def import_released(path: Path, model: torch.nn.Module) -> Imported:
             unexpected.append(key)
             continue
         if tuple(value.shape) != tuple(own[key].shape):
-            raise UserError(f"{path}: {key} has shape {tuple(value.shape)}, the model {tuple(own[key].shape)}: "
-                            "is it the same architecture (ViT-B/16 vs B/32, L/14)?")
+            raise UserError(
+                f"{path}: {key} has shape {tuple(value.shape)}, the model {tuple(own[key].shape)}: "
+                "is it the same architecture (ViT-B/16 vs B/32, L/14)?"
+            )
         if key.startswith("visual.") or key == "logit_scale":  # what the released training changed
             weights[key] = value.to(own[key].dtype)
         else:
             text_keys += 1
     missing = sorted(k for k in own if k.startswith("visual.") and k not in weights)
     if not weights:
-        raise UserError(f"{path}: none of its {len(state)} tensors is a vision-tower weight of this model "
-                        f"(first keys: {', '.join(list(state)[:5])})")
+        raise UserError(
+            f"{path}: none of its {len(state)} tensors is a vision-tower weight of this model "
+            f"(first keys: {', '.join(list(state)[:5])})"
+        )
     return Imported(weights, missing, sorted(unexpected), text_keys, payload.get("epoch"))

@@ -38,7 +38,8 @@ def _vision_tower(model: nn.Module) -> nn.Module:
     if transformer is None or not hasattr(transformer, "resblocks") or not hasattr(visual, "conv1"):
         raise UserError(
             f"expected an open_clip CLIP whose vision tower is a VisionTransformer, got vision tower "
-            f"{type(visual).__name__}; ResNet and timm towers have no attention blocks to expand")
+            f"{type(visual).__name__}; ResNet and timm towers have no attention blocks to expand"
+        )
     return visual
 
 
@@ -48,7 +49,8 @@ def _check_block(block: nn.Module, index: int) -> None:
         raise UserError(
             f"vision block {index} uses {type(attn).__name__}; expand-temporal-view attention supports "
             "open_clip's default ResidualAttentionBlock (nn.MultiheadAttention with a packed in_proj); "
-            "models built with qk_norm/scaled_cosine_attn/scale_heads use custom blocks that are not supported")
+            "models built with qk_norm/scaled_cosine_attn/scale_heads use custom blocks that are not supported"
+        )
 
 
 def expand_temporal_window(x: torch.Tensor) -> torch.Tensor:
@@ -70,8 +72,13 @@ def window_mask(num_frames: int, tokens: int, device: torch.device) -> torch.Ten
     return has.repeat_interleave(tokens, dim=1).view(num_frames, 1, 1, 3 * tokens)
 
 
-def _temporal_attention(self, q_x: torch.Tensor, k_x: Optional[torch.Tensor] = None,
-                        v_x: Optional[torch.Tensor] = None, attn_mask: Optional[torch.Tensor] = None):
+def _temporal_attention(
+    self,
+    q_x: torch.Tensor,
+    k_x: Optional[torch.Tensor] = None,
+    v_x: Optional[torch.Tensor] = None,
+    attn_mask: Optional[torch.Tensor] = None,
+):
     """Replacement for ``ResidualAttentionBlock.attention``; input ``(B*T, L, D)`` (or ``(L, B*T, D)``)."""
     if k_x is not None or v_x is not None or attn_mask is not None:
         raise NotImplementedError("expand-temporal-view attention is self-attention without an attention mask")
@@ -100,8 +107,12 @@ def _temporal_attention(self, q_x: torch.Tensor, k_x: Optional[torch.Tensor] = N
     # q as its own tensor: a view would keep the whole packed q/k/v projection alive for backward (3x q's memory);
     # k and v are copies already (the expanded window).
     out = F.scaled_dot_product_attention(
-        q.reshape(n, heads, length, -1).contiguous(), k.reshape(n, heads, keys, -1), v.reshape(n, heads, keys, -1),
-        attn_mask=mask, dropout_p=attn.dropout if self.training else 0.0)
+        q.reshape(n, heads, length, -1).contiguous(),
+        k.reshape(n, heads, keys, -1),
+        v.reshape(n, heads, keys, -1),
+        attn_mask=mask,
+        dropout_p=attn.dropout if self.training else 0.0,
+    )
     out = F.linear(out.transpose(1, 2).reshape(n, length, width), attn.out_proj.weight, attn.out_proj.bias)
     return out if attn.batch_first else out.transpose(0, 1)
 
@@ -175,8 +186,12 @@ def temporal_attention_boundary(model: nn.Module) -> Optional[str]:
     return getattr(blocks[0], _BOUNDARY_ATTR, None) if len(blocks) else None
 
 
-def encode_video(model: nn.Module, video: torch.Tensor, params: Optional[Mapping[str, torch.Tensor]] = None,
-                 expected_frames: Optional[int] = None) -> torch.Tensor:
+def encode_video(
+    model: nn.Module,
+    video: torch.Tensor,
+    params: Optional[Mapping[str, torch.Tensor]] = None,
+    expected_frames: Optional[int] = None,
+) -> torch.Tensor:
     """Frame embeddings of ``video`` ``(B, T, 3, H, W)`` -> ``(B, T, D)``, not normalised.
 
     Without ``enable_temporal_attention`` every frame is encoded alone (the image model). ``params`` optionally
@@ -215,13 +230,14 @@ def encode_video(model: nn.Module, video: torch.Tensor, params: Optional[Mapping
     return out.reshape(batch, frames, -1)
 
 
-def _strip_visual_prefix(model: nn.Module, visual: nn.Module, params: Mapping[str, torch.Tensor]
-                         ) -> Dict[str, torch.Tensor]:
+def _strip_visual_prefix(
+    model: nn.Module, visual: nn.Module, params: Mapping[str, torch.Tensor]
+) -> Dict[str, torch.Tensor]:
     if visual is model:
         return dict(params)
     stripped = {}
     for name, tensor in params.items():
         if not name.startswith("visual."):
             raise KeyError(f"parameter {name!r} is not in the vision tower; encode_video takes 'visual.*' names")
-        stripped[name[len("visual."):]] = tensor
+        stripped[name[len("visual.") :]] = tensor
     return stripped

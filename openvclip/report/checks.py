@@ -48,8 +48,12 @@ def checks(rows, spec: Mapping) -> List[Tuple[str, str, Optional[bool]]]:
     closed, appearance = spec["train_set"], spec["zeroshot"][0]
     compositional = spec["zeroshot"][1] if len(spec["zeroshot"]) > 1 else None
     baseline, frozen = spec["baseline"], spec.get("frozen")
-    v = lambda variant, dataset, ratio: None if variant is None else value(  # noqa: E731
-        rows, variant=variant, ratio=ratio, dataset=dataset, split="test", metric="top1")
+
+    def v(variant, dataset, ratio):
+        if variant is None:
+            return None
+        return value(rows, variant=variant, ratio=ratio, dataset=dataset, split="test", metric="top1")
+
     out: List[Tuple[str, str, Optional[bool]]] = []
 
     def row(what, numbers, holds):
@@ -65,32 +69,44 @@ def checks(rows, spec: Mapping) -> List[Tuple[str, str, Optional[bool]]]:
     frozen_app, frozen_closed, ft = v(frozen, appearance, 1.0), v(frozen, closed, 1.0), v(baseline, closed, 0.0)
     if "frozen_zeroshot_min" in expect:
         limit = expect["frozen_zeroshot_min"]
-        row(f"frozen CLIP ({frozen}): {appearance} zero-shot >= {limit:g}%", {f"{frozen} on {appearance}": frozen_app},
-            lambda: (f"{fmt(frozen_app)}%", frozen_app >= limit))
+        row(
+            f"frozen CLIP ({frozen}): {appearance} zero-shot >= {limit:g}%",
+            {f"{frozen} on {appearance}": frozen_app},
+            lambda: (f"{fmt(frozen_app)}%", frozen_app >= limit),
+        )
     if "frozen_closed_above_chance_max" in expect:
         limit = expect["frozen_closed_above_chance_max"]
         classes = [int(r["n_classes"]) for r in rows if r["dataset"] == closed and r["metric"] == "top1"]
         chance = 100.0 / classes[0] if classes else None
-        row(f"frozen CLIP ({frozen}): {closed} closed-set near chance (within {limit:g} points)",
+        row(
+            f"frozen CLIP ({frozen}): {closed} closed-set near chance (within {limit:g} points)",
             {f"{frozen} on {closed}": frozen_closed, f"the class count of {closed}": chance},
-            lambda: (f"{fmt(frozen_closed)}% (chance {fmt(chance)}%)", frozen_closed <= chance + limit))
+            lambda: (f"{fmt(frozen_closed)}% (chance {fmt(chance)}%)", frozen_closed <= chance + limit),
+        )
     if "baseline_closed_min" in expect:
         limit = expect["baseline_closed_min"]
-        row(f"{baseline} (r=0): {closed} >= {limit:g}%", {f"{baseline} on {closed}": ft},
-            lambda: (f"{fmt(ft)}%", ft >= limit))
+        row(
+            f"{baseline} (r=0): {closed} >= {limit:g}%",
+            {f"{baseline} on {closed}": ft},
+            lambda: (f"{fmt(ft)}%", ft >= limit),
+        )
     if "temporal_gain_min" in expect:
         limit = expect["temporal_gain_min"]
         for other in spec.get("without_temporal", []):
             o = v(other, closed, 0.0)
-            row(f"temporal attention: {closed} {baseline} >= {limit:g} points above {other}",
+            row(
+                f"temporal attention: {closed} {baseline} >= {limit:g} points above {other}",
                 {f"{baseline} on {closed}": ft, f"{other} on {closed}": o},
-                lambda: (f"{fmt(ft)} vs {fmt(o)} ({fmt(ft - o)} points)", ft - o >= limit))
+                lambda o=o: (f"{fmt(ft)} vs {fmt(o)} ({fmt(ft - o)} points)", ft - o >= limit),
+            )
     if "forgetting_min" in expect:
         limit = expect["forgetting_min"]
         fa = v(baseline, appearance, 0.0)
-        row(f"forgetting: {baseline} (r=0) {appearance} >= {limit:g} points below {frozen}",
+        row(
+            f"forgetting: {baseline} (r=0) {appearance} >= {limit:g} points below {frozen}",
             {f"{baseline} on {appearance}": fa, f"{frozen} on {appearance}": frozen_app},
-            lambda: (f"{fmt(fa)} vs {fmt(frozen_app)} ({fmt(frozen_app - fa)} points)", frozen_app - fa >= limit))
+            lambda: (f"{fmt(fa)} vs {fmt(frozen_app)} ({fmt(frozen_app - fa)} points)", frozen_app - fa >= limit),
+        )
     if expect.get("intermediate_ratio") and compositional:
         for variant in (baseline, spec["method"]):
             points = curve(rows, variant, closed, compositional)
@@ -99,11 +115,16 @@ def checks(rows, spec: Mapping) -> List[Tuple[str, str, Optional[bool]]]:
             def beats(points):
                 ends = max(points[0][2], points[-1][2])
                 best = max(points[1:-1], key=lambda p: p[2])
-                return (f"r={best[0]}: {fmt(best[2])} vs ends {fmt(points[0][2])} / {fmt(points[-1][2])}",
-                        best[2] > ends)
+                return (
+                    f"r={best[0]}: {fmt(best[2])} vs ends {fmt(points[0][2])} / {fmt(points[-1][2])}",
+                    best[2] > ends,
+                )
 
-            row(f"{variant}: an intermediate ratio beats both ends on {compositional}",
-                {f"three ratios of {variant} on {compositional}": enough}, lambda: beats(enough))
+            row(
+                f"{variant}: an intermediate ratio beats both ends on {compositional}",
+                {f"three ratios of {variant} on {compositional}": enough},
+                lambda enough=enough: beats(enough),
+            )
     return out
 
 
@@ -124,12 +145,16 @@ def verdict(members: Mapping[str, list], spec: Mapping) -> str:
             if {method, baseline} <= set(means):
                 margins.append(means[method] - means[baseline])
         if not margins:
-            sentences.append(f"On {zs}, the claim cannot be tested: the trade-off curve of {method} or {baseline} "
-                             f"is {MISSING} (a variant needs results at two or more ratios).")
+            sentences.append(
+                f"On {zs}, the claim cannot be tested: the trade-off curve of {method} or {baseline} "
+                f"is {MISSING} (a variant needs results at two or more ratios)."
+            )
             continue
         wins = sum(m > 0 for m in margins)
-        how = ("holds" if wins == len(margins) else "does not hold" if wins == 0 else "is mixed")
-        sentences.append(f"On {zs}, the claim {how}: {method}'s curve is above {baseline}'s in {wins} of "
-                         f"{len(margins)} seed(s) (margins {', '.join(f'{m:+.1f}' for m in margins)} points of mean "
-                         "zero-shot top-1 at equal closed-set accuracy).")
+        how = "holds" if wins == len(margins) else "does not hold" if wins == 0 else "is mixed"
+        sentences.append(
+            f"On {zs}, the claim {how}: {method}'s curve is above {baseline}'s in {wins} of "
+            f"{len(margins)} seed(s) (margins {', '.join(f'{m:+.1f}' for m in margins)} points of mean "
+            "zero-shot top-1 at equal closed-set accuracy)."
+        )
     return " ".join(sentences)

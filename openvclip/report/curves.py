@@ -56,8 +56,14 @@ def mean_curve(rows, variant, closed, zeroshot) -> Curve:
     if not per_seed:
         return []
     ratios = sorted(set.intersection(*[{p[0] for p in c} for c in per_seed]))
-    return [(r, statistics.fmean(p[1] for c in per_seed for p in c if p[0] == r),
-             statistics.fmean(p[2] for c in per_seed for p in c if p[0] == r)) for r in ratios]
+    return [
+        (
+            r,
+            statistics.fmean(p[1] for c in per_seed for p in c if p[0] == r),
+            statistics.fmean(p[2] for c in per_seed for p in c if p[0] == r),
+        )
+        for r in ratios
+    ]
 
 
 def envelope(points: Curve, x: float) -> float:

@@ -55,13 +55,20 @@ def video_counts(rows) -> Dict[str, Dict[str, Dict[str, Optional[int]]]]:
             continue
         scored, missing, unreadable = (_count(row.get(k)) for k in ("n_videos", "n_missing", "n_unreadable"))
         listed = None if None in (scored, missing, unreadable) else scored + missing + unreadable
-        out.setdefault(row["dataset"], {})[row["split"]] = {"listed": listed, "missing": missing,
-                                                            "unreadable": unreadable, "scored": scored}
+        out.setdefault(row["dataset"], {})[row["split"]] = {
+            "listed": listed,
+            "missing": missing,
+            "unreadable": unreadable,
+            "scored": scored,
+        }
     return out
 
 
 def videos_table(counts: Mapping[str, Mapping[str, Mapping[str, Optional[int]]]]) -> str:
-    body = [[dataset, split] + ["not recorded" if c[k] is None else str(c[k])
-                                for k in ("listed", "missing", "unreadable", "scored")]
-            for dataset, splits in counts.items() for split, c in splits.items()]
+    body = [
+        [dataset, split]
+        + ["not recorded" if c[k] is None else str(c[k]) for k in ("listed", "missing", "unreadable", "scored")]
+        for dataset, splits in counts.items()
+        for split, c in splits.items()
+    ]
     return table(["data set", "split", "listed", "missing on disk", "unreadable", "scored"], body)

@@ -19,8 +19,7 @@ def plot(groups: Mapping[str, list], spec: Mapping, path: Path) -> None:
 
     names = list(groups)
     columns = list(spec["zeroshot"])
-    fig, axes = plt.subplots(len(names), len(columns), figsize=(5.2 * len(columns), 4.4 * len(names)),
-                             squeeze=False)
+    fig, axes = plt.subplots(len(names), len(columns), figsize=(5.2 * len(columns), 4.4 * len(names)), squeeze=False)
     for i, name in enumerate(names):
         rows = groups[name]
         for j, zs in enumerate(columns):
@@ -33,13 +32,20 @@ def plot(groups: Mapping[str, list], spec: Mapping, path: Path) -> None:
                 if len(points) == 1:
                     ax.scatter(xs, ys, marker="*", s=160, zorder=5, color="black", label=variant)
                 else:
-                    line, = ax.plot(xs, ys, marker="o", ms=3, label=variant)
+                    (line,) = ax.plot(xs, ys, marker="o", ms=3, label=variant)
                     for r, x, y in points:
                         if r in (0.0, 0.5, 1.0):
-                            ax.annotate(f"r={r:g}", (x, y), fontsize=7, color=line.get_color(),
-                                        xytext=(3, 3), textcoords="offset points")
-            ax.set_xlabel(f"closed-set top-1 on {spec['train_set']} "
-                          f"({split_words(reported_split(rows, spec['train_set']))}, %)")
+                            ax.annotate(
+                                f"r={r:g}",
+                                (x, y),
+                                fontsize=7,
+                                color=line.get_color(),
+                                xytext=(3, 3),
+                                textcoords="offset points",
+                            )
+            ax.set_xlabel(
+                f"closed-set top-1 on {spec['train_set']} ({split_words(reported_split(rows, spec['train_set']))}, %)"
+            )
             ax.set_ylabel(f"zero-shot top-1 on {zs} ({split_words(reported_split(rows, zs))}, %)")
             ax.set_title(f"{name}: {spec['train_set']} vs {zs}" if name else f"{spec['train_set']} vs {zs}")
             ax.grid(alpha=0.3)

@@ -8,8 +8,19 @@ from typing import Dict, List, Mapping, Optional, Sequence
 from ..errors import UserError
 from ..io import read_csv, write_csv
 
-RESULT_COLUMNS = ("variant", "ratio", "dataset", "split", "metric", "value", "n_videos", "n_classes",
-                  "n_missing", "n_unreadable", "config_hash")
+RESULT_COLUMNS = (
+    "variant",
+    "ratio",
+    "dataset",
+    "split",
+    "metric",
+    "value",
+    "n_videos",
+    "n_classes",
+    "n_missing",
+    "n_unreadable",
+    "config_hash",
+)
 
 
 def write_rows(path: Path, rows: Sequence[Mapping[str, object]], columns: Sequence[str]) -> None:
@@ -36,8 +47,11 @@ def collect(inputs: Sequence[Path], out: Path, extra: Optional[Sequence[Mapping[
 
 def value(rows: Sequence[Mapping[str, str]], **match) -> Optional[float]:
     """The value of the one row matching ``match`` (ratio compared as a number), or None."""
-    found = [r for r in rows if all(
-        (abs(float(r[k]) - float(v)) < 1e-9) if k == "ratio" else str(r[k]) == str(v) for k, v in match.items())]
+    found = [
+        r
+        for r in rows
+        if all((abs(float(r[k]) - float(v)) < 1e-9) if k == "ratio" else str(r[k]) == str(v) for k, v in match.items())
+    ]
     if len(found) > 1:
         raise UserError(f"{len(found)} rows match {match}; add keys to pick one")
     return float(found[0]["value"]) if found else None

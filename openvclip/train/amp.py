@@ -15,8 +15,9 @@ def amp_mode(cfg: TrainConfig, device: torch.device) -> str:
     return ("fp16" if device.type == "cuda" else "off") if cfg.amp == "auto" else cfg.amp
 
 
-def autocast_and_scaler(cfg: TrainConfig, device: torch.device
-                        ) -> Tuple[Callable[[], ContextManager], Optional[torch.amp.GradScaler]]:
+def autocast_and_scaler(
+    cfg: TrainConfig, device: torch.device
+) -> Tuple[Callable[[], ContextManager], Optional[torch.amp.GradScaler]]:
     """(a factory of the forward pass's autocast context, the gradient scaler; None unless fp16)."""
     mode = amp_mode(cfg, device)
     if mode == "off":

@@ -36,8 +36,11 @@ def _checkpoint_dirs(root: Path):
     # A folder still named epoch-NNNN.tmp (atomic_path's temporary) is one a killed run left half written.
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("epoch-")
-                  and not p.name.endswith(".tmp") and (p / "state.pt").is_file())
+    return sorted(
+        p
+        for p in root.iterdir()
+        if p.is_dir() and p.name.startswith("epoch-") and not p.name.endswith(".tmp") and (p / "state.pt").is_file()
+    )
 
 
 def latest_checkpoint(out_dir: Path) -> Optional[Path]:
@@ -50,19 +53,39 @@ def read_state(checkpoint: Path) -> dict:
     return torch.load(checkpoint / "state.pt", map_location="cpu", weights_only=True)
 
 
-def save_checkpoint(out_dir: Path, epoch: int, step: int, params, optimizer, scheduler, swa, scaler, alpha_rng,
-                    keep: int, fingerprint: Optional[dict] = None) -> Path:
+def save_checkpoint(
+    out_dir: Path,
+    epoch: int,
+    step: int,
+    params,
+    optimizer,
+    scheduler,
+    swa,
+    scaler,
+    alpha_rng,
+    keep: int,
+    fingerprint: Optional[dict] = None,
+) -> Path:
     """Write ``checkpoints/epoch-NNNN/`` in one rename, then remove all but the last ``keep`` checkpoints."""
     root = out_dir / "checkpoints"
     final = root / f"epoch-{epoch:04d}"
     with atomic_path(final) as tmp:
         tmp.mkdir()
         save_weights(params, tmp / "model.safetensors", {"epoch": epoch, "step": step})
-        torch.save({"epoch": epoch, "step": step, "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(), "swa": swa.state_dict() if swa is not None else None,
-                    "scaler": scaler.state_dict() if scaler is not None else None,
-                    "alpha_rng": alpha_rng.get_state(), "rng": rng_state(), "fingerprint": fingerprint},
-                   tmp / "state.pt")
+        torch.save(
+            {
+                "epoch": epoch,
+                "step": step,
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "swa": swa.state_dict() if swa is not None else None,
+                "scaler": scaler.state_dict() if scaler is not None else None,
+                "alpha_rng": alpha_rng.get_state(),
+                "rng": rng_state(),
+                "fingerprint": fingerprint,
+            },
+            tmp / "state.pt",
+        )
         shutil.rmtree(final, ignore_errors=True)  # a folder cannot be renamed onto a non-empty one
     for old in _checkpoint_dirs(root)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)

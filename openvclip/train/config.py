@@ -18,7 +18,7 @@ AMP_MODES = ("auto", "off", "bf16", "fp16")
 class TrainConfig:
     """The ``train:`` section. Defaults are the paper's recipe where it has one (ViT-B/16, K400)."""
 
-    objective: str = "openvclip"        # frozen (no training) | finetune (plain loss) | openvclip
+    objective: str = "openvclip"  # frozen (no training) | finetune (plain loss) | openvclip
     epochs: int = 22
     batch_size: int = 8
     num_frames: int = 8
@@ -27,25 +27,25 @@ class TrainConfig:
     warmup_start_lr: float = 3.33e-8
     end_lr: float = 3.33e-8
     weight_decay: float = 0.01
-    clip_grad_norm: float = 1.0         # 0 switches clipping off
+    clip_grad_norm: float = 1.0  # 0 switches clipping off
     alpha_low: float = 0.0
     alpha_high: float = 0.6
     lam: float = 0.5
-    gradient: str = "paper"             # paper: (1-alpha) chain-rule factor | official: the released code's
-    train_logit_scale: bool = False     # train CLIP's logit scale beside the vision tower (the released code does)
-    swa: Optional[bool] = None          # None: on for openvclip, off otherwise
+    gradient: str = "paper"  # paper: (1-alpha) chain-rule factor | official: the released code's
+    train_logit_scale: bool = False  # train CLIP's logit scale beside the vision tower (the released code does)
+    swa: Optional[bool] = None  # None: on for openvclip, off otherwise
     swa_start_epoch: int = 2
     swa_every: int = 1
-    amp: str = "auto"                   # auto: fp16 on CUDA (the paper's mixed precision), off on CPU
+    amp: str = "auto"  # auto: fp16 on CUDA (the paper's mixed precision), off on CPU
     grad_checkpointing: bool = False
     seed: int = 0
     num_workers: int = 0
     keep_checkpoints: int = 1
-    max_steps_per_epoch: int = 0        # 0: the whole data set each epoch
+    max_steps_per_epoch: int = 0  # 0: the whole data set each epoch
     # Training clips (openvclip/data/clips.py), as the released loader draws them: num_frames frames
     # sampling_rate apart at 30 fps from a random start, the short side jittered in jitter_scales, a random
     # crop_size crop, a left-right mirror with probability flip.
-    frame_sampling: str = "released_pyav"   # released_pyav | spread (rate <= 0: over the whole video)
+    frame_sampling: str = "released_pyav"  # released_pyav | spread (rate <= 0: over the whole video)
     sampling_rate: int = 16
     jitter_scales: List[int] = dataclasses.field(default_factory=lambda: [224, 256])
     crop_size: int = 224
@@ -55,6 +55,7 @@ class TrainConfig:
         def need(ok: bool, key: str, allowed: str) -> None:
             if not ok:
                 raise UserError(f"config key 'train.{key}' = {getattr(self, key)!r} is invalid; allowed: {allowed}")
+
         need(self.objective in OBJECTIVES, "objective", " | ".join(OBJECTIVES))
         need(self.gradient in GRADIENTS, "gradient", " | ".join(GRADIENTS))
         need(self.amp in AMP_MODES, "amp", " | ".join(AMP_MODES))
@@ -72,14 +73,23 @@ class TrainConfig:
         need(self.keep_checkpoints >= 1, "keep_checkpoints", ">= 1")
         need(self.max_steps_per_epoch >= 0, "max_steps_per_epoch", ">= 0")
         need(self.frame_sampling in SAMPLINGS, "frame_sampling", " | ".join(SAMPLINGS))
-        need(len(self.jitter_scales) == 2 and self.crop_size <= self.jitter_scales[0] <= self.jitter_scales[1],
-             "jitter_scales", "[low, high] with train.crop_size <= low <= high")
+        need(
+            len(self.jitter_scales) == 2 and self.crop_size <= self.jitter_scales[0] <= self.jitter_scales[1],
+            "jitter_scales",
+            "[low, high] with train.crop_size <= low <= high",
+        )
         need(0 <= self.flip <= 1, "flip", "0 .. 1 (a probability)")
 
     def augmentation(self) -> ClipAugmentation:
         """How each training clip is drawn from its video."""
-        return ClipAugmentation(num_frames=self.num_frames, rate=self.sampling_rate, sampling=self.frame_sampling,
-                                jitter_scales=tuple(self.jitter_scales), crop_size=self.crop_size, flip=self.flip)
+        return ClipAugmentation(
+            num_frames=self.num_frames,
+            rate=self.sampling_rate,
+            sampling=self.frame_sampling,
+            jitter_scales=tuple(self.jitter_scales),
+            crop_size=self.crop_size,
+            flip=self.flip,
+        )
 
     @property
     def interpolated(self) -> bool:

@@ -106,7 +106,7 @@ def sum_gradients(params: Mapping[str, torch.Tensor], procs: Processes) -> None:
     offset = 0
     for p in tensors:
         count = p.numel()
-        p.grad.copy_(flat[offset:offset + count].view_as(p.grad))
+        p.grad.copy_(flat[offset : offset + count].view_as(p.grad))
         offset += count
 
 
@@ -132,8 +132,9 @@ class GlobalBatches(Sampler[List[int]]):
     process takes part in every all-reduce.
     """
 
-    def __init__(self, size: int, batch_size: int, seed: int, epoch: int, procs: Processes = Processes(),
-                 max_batches: int = 0):
+    def __init__(
+        self, size: int, batch_size: int, seed: int, epoch: int, procs: Processes = Processes(), max_batches: int = 0
+    ):
         if size < 1:
             raise ValueError("the training set is empty")
         self.size, self.batch_size, self.procs = size, batch_size, procs
@@ -147,11 +148,11 @@ class GlobalBatches(Sampler[List[int]]):
         return self.batches
 
     def _piece(self, index: int) -> Tuple[List[int], int]:
-        batch = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        batch = self.order[index * self.batch_size : (index + 1) * self.batch_size]
         base, extra = divmod(len(batch), self.procs.world)
         rank = self.procs.rank
         start = rank * base + min(rank, extra)
-        return batch[start:start + base + (rank < extra)], len(batch)
+        return batch[start : start + base + (rank < extra)], len(batch)
 
     def counts(self, index: int) -> Tuple[int, int]:
         """(samples of batch ``index`` this process scores, samples in the global batch)."""
@@ -161,4 +162,4 @@ class GlobalBatches(Sampler[List[int]]):
     def __iter__(self) -> Iterator[List[int]]:
         for index in range(self.batches):
             piece, total = self._piece(index)
-            yield piece if piece else self.order[index * self.batch_size:][:1]
+            yield piece if piece else self.order[index * self.batch_size :][:1]

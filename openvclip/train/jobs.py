@@ -26,8 +26,16 @@ from .weights import save_weights
 log = logging.getLogger(__name__)
 
 
-def pretrain_clip(model_spec: Mapping, world: Mapping, objects: Mapping, pretrain: Mapping, seed: int,
-                  out: Path, metrics: Path, progress: bool = True) -> dict:
+def pretrain_clip(
+    model_spec: Mapping,
+    world: Mapping,
+    objects: Mapping,
+    pretrain: Mapping,
+    seed: int,
+    out: Path,
+    metrics: Path,
+    progress: bool = True,
+) -> dict:
     """Pretrain the demo CLIP on captioned still images (theta0 of the demo), and measure its zero-shot."""
     from ..data.synthetic import World, all_objects, split_objects
     from .pretrain import PretrainConfig, zero_shot_accuracy
@@ -41,77 +49,146 @@ def pretrain_clip(model_spec: Mapping, world: Mapping, objects: Mapping, pretrai
     heldout = set(split_objects(seed=seed, **objects)["heldout"])
     seen = [o for o in all_objects() if o not in heldout]
     log = run(model, tokenizer, world_cfg, seen, cfg, progress)
-    accuracy = zero_shot_accuracy(model, tokenizer, world_cfg, all_objects(), cfg.eval_images_per_object,
-                                  cfg.seed + 7)
+    accuracy = zero_shot_accuracy(model, tokenizer, world_cfg, all_objects(), cfg.eval_images_per_object, cfg.seed + 7)
     summary = {
         "zero_shot_top1_all": 100 * float(np.mean(list(accuracy.values()))),
-        "zero_shot_top1_seen": 100 * float(np.mean([v for k, v in accuracy.items()
-                                                    if tuple(k.split(" ", 1)) not in heldout])),
+        "zero_shot_top1_seen": 100
+        * float(np.mean([v for k, v in accuracy.items() if tuple(k.split(" ", 1)) not in heldout])),
         "zero_shot_top1_heldout": 100 * float(np.mean([accuracy[f"{c} {s}"] for c, s in heldout])),
-        "final_loss": log[-1]["loss"], "logit_scale": log[-1]["logit_scale"], "steps": cfg.steps,
+        "final_loss": log[-1]["loss"],
+        "logit_scale": log[-1]["logit_scale"],
+        "steps": cfg.steps,
     }
     save_weights(model.state_dict(), out, {"source": "synthetic pretraining", "seed": cfg.seed})
-    write_json(metrics, {"summary": summary, "per_class_top1": accuracy, "log_every_50": log[::50],
-                         "versions": versions()})
+    write_json(
+        metrics, {"summary": summary, "per_class_top1": accuracy, "log_every_50": log[::50], "versions": versions()}
+    )
     return summary
 
 
-def run(model_spec: Mapping, theta0: Path, temporal: bool, boundary: str, train: Mapping,
-                  videos: Path, manifest: Path, text: Path, column: str, out_dir: Path, device: str = "auto",
-                  progress: bool = True, max_unreadable: Optional[float] = None) -> dict:
+def run(
+    model_spec: Mapping,
+    theta0: Path,
+    temporal: bool,
+    boundary: str,
+    train: Mapping,
+    videos: Path,
+    manifest: Path,
+    text: Path,
+    column: str,
+    out_dir: Path,
+    device: str = "auto",
+    progress: bool = True,
+    max_unreadable: Optional[float] = None,
+) -> dict:
     """Train one variant; under torchrun every process runs this and joins the process group first.
     ``max_unreadable``: the training set's limit on lost videos (None: the default)."""
     cfg = TrainConfig.from_dict(train)
     procs, device = setup(device)
     try:
-        return _run(model_spec, theta0, temporal, boundary, cfg, videos, manifest, text, column, out_dir,
-                              device, progress, max_unreadable)
+        return _run(
+            model_spec,
+            theta0,
+            temporal,
+            boundary,
+            cfg,
+            videos,
+            manifest,
+            text,
+            column,
+            out_dir,
+            device,
+            progress,
+            max_unreadable,
+        )
     finally:
         teardown(procs)
 
 
-def training_clips(index: Path, manifest: Path, column: str, cfg, max_unreadable: Optional[float] = None
-                   ) -> Tuple[torch.utils.data.Dataset, dict]:
+def training_clips(
+    index: Path, manifest: Path, column: str, cfg, max_unreadable: Optional[float] = None
+) -> Tuple[torch.utils.data.Dataset, dict]:
     """The training set: the indexed training videos that decode (clips drawn on the fly), and what was lost;
     more lost (missing on disk or unreadable) than ``max_unreadable`` allows is refused."""
     rows, classes, labels = labelled(manifest, column)
     entries = read_index(index)
     if any(int(e["row"]) >= len(rows) for e in entries):
-        raise UserError(f"training-video index {index} does not match manifest {manifest} (rows past its end); "
-                        "re-run the train_videos rule")
+        raise UserError(
+            f"training-video index {index} does not match manifest {manifest} (rows past its end); "
+            "re-run the train_videos rule"
+        )
     usable = [e for e in entries if e["status"] == "ok"]
     lost = [e for e in entries if e["status"] != "ok"]
     if not usable:
         raise UserError(f"none of the {len(entries)} training videos indexed in {index} is readable")
     missing = split_counts(read_missing(manifest).values(), ["train"])["train"]
-    check_losses(Path(manifest).stem, "train", SplitVideos(missing, len(lost), len(usable)), max_unreadable,
-                 str(missing_path(manifest)), f"{index} (column 'error')")
-    dataset = VideoClips([e["path"] for e in usable], [int(labels[int(e["row"])]) for e in usable],
-                         cfg.augmentation(), seed=cfg.seed)
-    return dataset, {"train_videos": len(usable), "train_videos_skipped": len(lost), "train_videos_missing": missing,
-                     "train_videos_skipped_examples": [f"{e['source']}: {e['error']}" for e in lost[:10]],
-                     "classes": len(classes)}
+    check_losses(
+        Path(manifest).stem,
+        "train",
+        SplitVideos(missing, len(lost), len(usable)),
+        max_unreadable,
+        str(missing_path(manifest)),
+        f"{index} (column 'error')",
+    )
+    dataset = VideoClips(
+        [e["path"] for e in usable], [int(labels[int(e["row"])]) for e in usable], cfg.augmentation(), seed=cfg.seed
+    )
+    return dataset, {
+        "train_videos": len(usable),
+        "train_videos_skipped": len(lost),
+        "train_videos_missing": missing,
+        "train_videos_skipped_examples": [f"{e['source']}: {e['error']}" for e in lost[:10]],
+        "classes": len(classes),
+    }
 
 
-def _run(model_spec, theta0, temporal, boundary, cfg, videos, manifest, text, column, out_dir, device,
-                   progress, max_unreadable) -> dict:
+def _run(
+    model_spec,
+    theta0,
+    temporal,
+    boundary,
+    cfg,
+    videos,
+    manifest,
+    text,
+    column,
+    out_dir,
+    device,
+    progress,
+    max_unreadable,
+) -> dict:
     model = load_clip(model_spec, theta0, temporal, boundary)
     size = model.visual.image_size
     size = size if isinstance(size, int) else size[0]
     if cfg.crop_size != size:
-        raise UserError(f"config key 'train.crop_size' = {cfg.crop_size} differs from the model's input size "
-                        f"{size}; set train.crop_size: {size} (and train.jitter_scales to match)")
+        raise UserError(
+            f"config key 'train.crop_size' = {cfg.crop_size} differs from the model's input size "
+            f"{size}; set train.crop_size: {size} (and train.jitter_scales to match)"
+        )
     _, classes, _ = labelled(manifest, column)
     payload = load_text(text)
     if payload.get("classnames") != classes:
-        raise UserError(f"text classifier {text} was built for other classes than {manifest} labelled by "
-                        f"{column!r}; rebuild it")
+        raise UserError(
+            f"text classifier {text} was built for other classes than {manifest} labelled by {column!r}; rebuild it"
+        )
     dataset, counts = training_clips(videos, manifest, column, cfg, max_unreadable)
     if current().main:  # the log says what training lost before it starts
-        log.info("training on %d videos; skipped %d unreadable (listed in %s) and %d missing on disk%s",
-                 counts["train_videos"], counts["train_videos_skipped"], videos, counts["train_videos_missing"],
-                 "".join(f"\n  {e}" for e in counts["train_videos_skipped_examples"]))
-    result = fit(model, dataset, payload["classifier"], cfg, out_dir, device=device, progress=progress,
-                 metadata={"temporal": temporal, "boundary": boundary, "labels": column, **counts,
-                           "versions": versions()})
+        log.info(
+            "training on %d videos; skipped %d unreadable (listed in %s) and %d missing on disk%s",
+            counts["train_videos"],
+            counts["train_videos_skipped"],
+            videos,
+            counts["train_videos_missing"],
+            "".join(f"\n  {e}" for e in counts["train_videos_skipped_examples"]),
+        )
+    result = fit(
+        model,
+        dataset,
+        payload["classifier"],
+        cfg,
+        out_dir,
+        device=device,
+        progress=progress,
+        metadata={"temporal": temporal, "boundary": boundary, "labels": column, **counts, "versions": versions()},
+    )
     return {k: str(v) for k, v in result.items()}

@@ -30,8 +30,14 @@ from ..errors import UserError
 from ..io import write_json
 from ..models import clone_parameters, encode_video, freeze_text_tower, trained_parameters, video_logits
 from .amp import amp_mode, autocast_and_scaler
-from .checkpoint import (fingerprint_differences, latest_checkpoint, read_state, restore_checkpoint,
-                         save_checkpoint, training_fingerprint)
+from .checkpoint import (
+    fingerprint_differences,
+    latest_checkpoint,
+    read_state,
+    restore_checkpoint,
+    save_checkpoint,
+    training_fingerprint,
+)
 from .config import TrainConfig
 from .distributed import GlobalBatches, barrier, current, sum_gradients, sum_values
 from .log import CsvLog
@@ -52,9 +58,18 @@ def weight_decay_split(params: Mapping[str, torch.Tensor]) -> Tuple[List[str], L
     return [k for k in params if k not in no_decay], no_decay
 
 
-def fit(model: nn.Module, dataset: Dataset, classifier: torch.Tensor, cfg: TrainConfig, out_dir: Path,
-        device: str | torch.device = "cpu", theta0: Optional[Mapping[str, torch.Tensor]] = None,
-        progress: bool = True, collate_fn: Optional[Callable] = None, metadata: Optional[dict] = None) -> dict:
+def fit(
+    model: nn.Module,
+    dataset: Dataset,
+    classifier: torch.Tensor,
+    cfg: TrainConfig,
+    out_dir: Path,
+    device: str | torch.device = "cpu",
+    theta0: Optional[Mapping[str, torch.Tensor]] = None,
+    progress: bool = True,
+    collate_fn: Optional[Callable] = None,
+    metadata: Optional[dict] = None,
+) -> dict:
     """Train ``model``'s vision tower on ``dataset`` (items ``(video (T,3,H,W) float, label int)``).
 
     ``theta0`` defaults to the model's weights on entry. Writes into ``out_dir``: ``checkpoints/epoch-NNNN/``,
@@ -77,9 +92,15 @@ def fit(model: nn.Module, dataset: Dataset, classifier: torch.Tensor, cfg: Train
         raise UserError(f"theta0 holds {sorted(set(theta0) ^ set(params))[:5]} unlike the trained weights")
     classifier = classifier.to(device)
     frozen_logit_scale = model.logit_scale.detach()
-    info = {"objective": cfg.objective, "config": dataclasses.asdict(cfg), "metadata": metadata or {},
-            "torch": torch.__version__, "processes": procs.world, "device": str(device),
-            "amp": amp_mode(cfg, device)}
+    info = {
+        "objective": cfg.objective,
+        "config": dataclasses.asdict(cfg),
+        "metadata": metadata or {},
+        "torch": torch.__version__,
+        "processes": procs.world,
+        "device": str(device),
+        "amp": amp_mode(cfg, device),
+    }
 
     if procs.main and latest_checkpoint(out_dir) is None:
         # A run that starts over leaves nothing of an earlier one that could be read as its result.
@@ -102,10 +123,14 @@ def fit(model: nn.Module, dataset: Dataset, classifier: torch.Tensor, cfg: Train
     total_steps = steps_per_epoch * cfg.epochs
     warmup_steps = round(cfg.warmup_epochs * steps_per_epoch)
     decay, no_decay = weight_decay_split(params)
-    optimizer = torch.optim.AdamW([{"params": [params[k] for k in decay], "weight_decay": cfg.weight_decay},
-                                   {"params": [params[k] for k in no_decay], "weight_decay": 0.0}], lr=cfg.lr)
-    scheduler = warmup_cosine_scheduler(optimizer, total_steps, warmup_steps, cfg.lr, cfg.warmup_start_lr,
-                                        cfg.end_lr)
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": [params[k] for k in decay], "weight_decay": cfg.weight_decay},
+            {"params": [params[k] for k in no_decay], "weight_decay": 0.0},
+        ],
+        lr=cfg.lr,
+    )
+    scheduler = warmup_cosine_scheduler(optimizer, total_steps, warmup_steps, cfg.lr, cfg.warmup_start_lr, cfg.end_lr)
     swa = WeightAverage(cfg.swa_start_epoch, cfg.swa_every) if cfg.use_swa else None
     alpha_rng = torch.Generator().manual_seed(cfg.seed + 1)
     autocast, scaler = autocast_and_scaler(cfg, device)
@@ -119,8 +144,11 @@ def fit(model: nn.Module, dataset: Dataset, classifier: torch.Tensor, cfg: Train
             # Written by a run with another config or data: resuming would mix two trainings.
             differing = fingerprint_differences(fingerprint, state.get("fingerprint"))
             if procs.main:
-                log.info("checkpoints in %s come from a run with other settings (%s); discarding them and "
-                         "starting afresh", out_dir / "checkpoints", ", ".join(differing) or "unknown")
+                log.info(
+                    "checkpoints in %s come from a run with other settings (%s); discarding them and starting afresh",
+                    out_dir / "checkpoints",
+                    ", ".join(differing) or "unknown",
+                )
                 shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)
                 for name in ("train_log.csv", "model.safetensors", "swa.safetensors"):
                     (out_dir / name).unlink(missing_ok=True)
@@ -138,8 +166,11 @@ def fit(model: nn.Module, dataset: Dataset, classifier: torch.Tensor, cfg: Train
         # (its first ``scored`` samples; none when it only pads a short last batch).
         visual = {k: v for k, v in weights.items() if k != "logit_scale"}
         with autocast():
-            logits = video_logits(encode_video(model, video, params=visual, expected_frames=cfg.num_frames),
-                                  classifier, weights.get("logit_scale", frozen_logit_scale))
+            logits = video_logits(
+                encode_video(model, video, params=visual, expected_frames=cfg.num_frames),
+                classifier,
+                weights.get("logit_scale", frozen_logit_scale),
+            )
         return F.cross_entropy(logits.float(), labels, reduction="none")[:scored].sum() / batch_total
 
     model.train()
@@ -147,8 +178,12 @@ def fit(model: nn.Module, dataset: Dataset, classifier: torch.Tensor, cfg: Train
     for epoch in range(start_epoch, cfg.epochs + 1):
         sampler.set_epoch(epoch)
         batches = sampler.batches
-        bar = tqdm(total=steps_per_epoch, desc=f"{cfg.objective} epoch {epoch}/{cfg.epochs}",
-                   disable=not (progress and procs.main), leave=False)
+        bar = tqdm(
+            total=steps_per_epoch,
+            desc=f"{cfg.objective} epoch {epoch}/{cfg.epochs}",
+            disable=not (progress and procs.main),
+            leave=False,
+        )
         for batch_index, (video, labels) in enumerate(loader):
             scored, batch_total = batches.counts(batch_index)
             began = time.perf_counter()
@@ -158,8 +193,9 @@ def fit(model: nn.Module, dataset: Dataset, classifier: torch.Tensor, cfg: Train
             alpha = float("nan")
             if cfg.interpolated:
                 alpha = float(torch.empty(()).uniform_(cfg.alpha_low, cfg.alpha_high, generator=alpha_rng))
-                loss, loss_alpha = interpolated_backward(loss_of, params, theta0, alpha, cfg.lam, cfg.gradient,
-                                                         scale=scale)
+                loss, loss_alpha = interpolated_backward(
+                    loss_of, params, theta0, alpha, cfg.lam, cfg.gradient, scale=scale
+                )
             else:
                 loss = loss_of(params)
                 scale(loss).backward()
@@ -169,7 +205,8 @@ def fit(model: nn.Module, dataset: Dataset, classifier: torch.Tensor, cfg: Train
             if scaler is not None:
                 scaler.unscale_(optimizer)
             grad_norm = torch.nn.utils.clip_grad_norm_(
-                list(params.values()), cfg.clip_grad_norm if cfg.clip_grad_norm > 0 else float("inf"))
+                list(params.values()), cfg.clip_grad_norm if cfg.clip_grad_norm > 0 else float("inf")
+            )
             lr = optimizer.param_groups[0]["lr"]
             if scaler is not None:
                 scaler.step(optimizer)
@@ -180,18 +217,37 @@ def fit(model: nn.Module, dataset: Dataset, classifier: torch.Tensor, cfg: Train
             step += 1
             if train_log is None:
                 continue
-            train_log.write({"epoch": epoch, "step": step, "lr": f"{lr:.6g}", "alpha": f"{alpha:.4f}",
-                             "loss": f"{loss.item():.6f}", "loss_interpolated": f"{loss_alpha.item():.6f}",
-                             "grad_norm": f"{grad_norm.item():.4f}",
-                             "seconds": f"{time.perf_counter() - began:.4f}"})
+            train_log.write(
+                {
+                    "epoch": epoch,
+                    "step": step,
+                    "lr": f"{lr:.6g}",
+                    "alpha": f"{alpha:.4f}",
+                    "loss": f"{loss.item():.6f}",
+                    "loss_interpolated": f"{loss_alpha.item():.6f}",
+                    "grad_norm": f"{grad_norm.item():.4f}",
+                    "seconds": f"{time.perf_counter() - began:.4f}",
+                }
+            )
             bar.set_postfix(loss=f"{loss.item():.3f}")
             bar.update()
         bar.close()
         if swa is not None and swa.due(epoch):
             swa.update(params, epoch)
         if procs.main:
-            save_checkpoint(out_dir, epoch, step, params, optimizer, scheduler, swa, scaler, alpha_rng,
-                            cfg.keep_checkpoints, fingerprint)
+            save_checkpoint(
+                out_dir,
+                epoch,
+                step,
+                params,
+                optimizer,
+                scheduler,
+                swa,
+                scaler,
+                alpha_rng,
+                cfg.keep_checkpoints,
+                fingerprint,
+            )
         barrier(procs)
 
     swa_path = out_dir / "swa.safetensors"
@@ -200,8 +256,9 @@ def fit(model: nn.Module, dataset: Dataset, classifier: torch.Tensor, cfg: Train
             save_weights(swa.averaged(params), swa_path, {"objective": cfg.objective, "swa_epochs": swa.epochs})
         else:
             write_no_swa(swa_path, cfg.objective)
-        write_json(out_dir / "train_info.json", {**info, "steps": step,
-                                                  "swa_epochs": swa.epochs if swa is not None else None})
+        write_json(
+            out_dir / "train_info.json", {**info, "steps": step, "swa_epochs": swa.epochs if swa is not None else None}
+        )
         # Last: model.safetensors is what the workflow waits for, so it marks a finished run.
         save_weights(params, out_dir / "model.safetensors", {"objective": cfg.objective, "steps": step})
     barrier(procs)
@@ -209,17 +266,29 @@ def fit(model: nn.Module, dataset: Dataset, classifier: torch.Tensor, cfg: Train
     return {"model": out_dir / "model.safetensors", "swa": swa_path, "steps": step}
 
 
-def training_loader(dataset: Dataset, cfg: TrainConfig, procs=None, device: torch.device = torch.device("cpu"),
-                    collate_fn: Optional[Callable] = None) -> Tuple[EpochBatches, DataLoader]:
+def training_loader(
+    dataset: Dataset,
+    cfg: TrainConfig,
+    procs=None,
+    device: str | torch.device = "cpu",
+    collate_fn: Optional[Callable] = None,
+) -> Tuple[EpochBatches, DataLoader]:
     """This process's loader over all epochs (call ``sampler.set_epoch(e)`` before iterating epoch ``e``).
 
     Its workers persist across epochs and decode ahead (``prefetch_factor`` batches each); the epoch reaches
     them inside every sample's key, so what a sample gets depends on (seed, epoch, sample) alone."""
     procs = procs or current()
-    sampler = EpochBatches(lambda epoch: GlobalBatches(len(dataset), cfg.batch_size, cfg.seed, epoch, procs,
-                                                       cfg.max_steps_per_epoch),
-                           keyed=getattr(dataset, "takes_epoch", False))
+    sampler = EpochBatches(
+        lambda epoch: GlobalBatches(len(dataset), cfg.batch_size, cfg.seed, epoch, procs, cfg.max_steps_per_epoch),
+        keyed=getattr(dataset, "takes_epoch", False),
+    )
     workers = {"persistent_workers": True, "prefetch_factor": 4} if cfg.num_workers > 0 else {}
-    loader = DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.num_workers, collate_fn=collate_fn,
-                        pin_memory=device.type == "cuda", **workers)
+    loader = DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        num_workers=cfg.num_workers,
+        collate_fn=collate_fn,
+        pin_memory=torch.device(device).type == "cuda",
+        **workers,
+    )
     return sampler, loader

@@ -18,8 +18,9 @@ GRADIENTS = ("paper", "official")
 LossOf = Callable[[Mapping[str, torch.Tensor]], torch.Tensor]
 
 
-def check_compatible(theta0: Mapping[str, torch.Tensor], theta: Mapping[str, torch.Tensor],
-                     names: Tuple[str, str] = ("theta0", "theta")) -> None:
+def check_compatible(
+    theta0: Mapping[str, torch.Tensor], theta: Mapping[str, torch.Tensor], names: Tuple[str, str] = ("theta0", "theta")
+) -> None:
     """Same keys and shapes, or a ValueError naming the differences."""
     keys0, keys1 = set(theta0), set(theta)
     if keys0 != keys1:
@@ -27,11 +28,14 @@ def check_compatible(theta0: Mapping[str, torch.Tensor], theta: Mapping[str, tor
         raise UserError(
             f"state dicts have different keys: only in {names[0]}: {only0[:5]}{' …' if len(only0) > 5 else ''} "
             f"({len(only0)}), only in {names[1]}: {only1[:5]}{' …' if len(only1) > 5 else ''} ({len(only1)}); "
-            "both must come from the same architecture")
+            "both must come from the same architecture"
+        )
     for key in theta0:
         if tuple(theta0[key].shape) != tuple(theta[key].shape):
-            raise UserError(f"state dicts disagree on the shape of {key!r}: {names[0]} has "
-                            f"{tuple(theta0[key].shape)}, {names[1]} has {tuple(theta[key].shape)}")
+            raise UserError(
+                f"state dicts disagree on the shape of {key!r}: {names[0]} has "
+                f"{tuple(theta0[key].shape)}, {names[1]} has {tuple(theta[key].shape)}"
+            )
 
 
 def _check_ratio(value: float, name: str) -> float:
@@ -41,8 +45,9 @@ def _check_ratio(value: float, name: str) -> float:
     return value
 
 
-def interpolate(theta0: Mapping[str, torch.Tensor], theta: Mapping[str, torch.Tensor], ratio: float
-                ) -> Dict[str, torch.Tensor]:
+def interpolate(
+    theta0: Mapping[str, torch.Tensor], theta: Mapping[str, torch.Tensor], ratio: float
+) -> Dict[str, torch.Tensor]:
     """``ratio*theta0 + (1-ratio)*theta`` key by key (ratio 0 gives theta, 1 gives theta0, both exactly).
 
     Non-floating tensors (counters) are taken from theta0 when ratio is 1 and from theta otherwise.
@@ -62,8 +67,9 @@ def interpolate(theta0: Mapping[str, torch.Tensor], theta: Mapping[str, torch.Te
     return out
 
 
-def interpolated_params(params: Mapping[str, torch.Tensor], theta0: Mapping[str, torch.Tensor], alpha: float,
-                        gradient: str = "paper") -> Dict[str, torch.Tensor]:
+def interpolated_params(
+    params: Mapping[str, torch.Tensor], theta0: Mapping[str, torch.Tensor], alpha: float, gradient: str = "paper"
+) -> Dict[str, torch.Tensor]:
     """theta_alpha = alpha*theta0 + (1-alpha)*theta, differentiable with respect to ``params``.
 
     ``gradient="paper"``: d theta_alpha / d theta = (1-alpha) (chain rule, the paper's gradient).
@@ -88,8 +94,14 @@ def interpolated_params(params: Mapping[str, torch.Tensor], theta0: Mapping[str,
     return out
 
 
-def interpolated_loss(loss_of: LossOf, params: Mapping[str, torch.Tensor], theta0: Mapping[str, torch.Tensor],
-                      alpha: float, lam: float = 0.5, gradient: str = "paper") -> torch.Tensor:
+def interpolated_loss(
+    loss_of: LossOf,
+    params: Mapping[str, torch.Tensor],
+    theta0: Mapping[str, torch.Tensor],
+    alpha: float,
+    lam: float = 0.5,
+    gradient: str = "paper",
+) -> torch.Tensor:
     """``loss_of(params) + lam * loss_of(theta_alpha)``, differentiable with respect to ``params``.
 
     Summing keeps both passes' activations alive until backward; ``interpolated_backward`` gives the same
@@ -99,10 +111,15 @@ def interpolated_loss(loss_of: LossOf, params: Mapping[str, torch.Tensor], theta
     return loss_of(params) + lam * loss_of(theta_alpha)
 
 
-def interpolated_backward(loss_of: LossOf, params: Mapping[str, torch.Tensor],
-                          theta0: Mapping[str, torch.Tensor], alpha: float, lam: float = 0.5,
-                          gradient: str = "paper", scale: Callable[[torch.Tensor], torch.Tensor] = lambda x: x
-                          ) -> Tuple[torch.Tensor, torch.Tensor]:
+def interpolated_backward(
+    loss_of: LossOf,
+    params: Mapping[str, torch.Tensor],
+    theta0: Mapping[str, torch.Tensor],
+    alpha: float,
+    lam: float = 0.5,
+    gradient: str = "paper",
+    scale: Callable[[torch.Tensor], torch.Tensor] = lambda x: x,
+) -> Tuple[torch.Tensor, torch.Tensor]:
     """Accumulate the objective's gradient into ``params[k].grad``, backpropagating each pass in turn.
 
     Same gradient as ``interpolated_loss(...).backward()``, but the first pass's activations are freed before

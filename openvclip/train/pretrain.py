@@ -41,9 +41,9 @@ class PretrainConfig:
     lr: float = 1e-3
     weight_decay: float = 0.1
     warmup_steps: int = 100
-    images_per_object: int = 400   # pool of pre-rendered images, reused across steps
-    exposures_per_motion: int = 20   # pool of long exposures per object and motion
-    exposure_share: float = 0.5    # share of each batch that are long exposures (pairs: one object, two motions)
+    images_per_object: int = 400  # pool of pre-rendered images, reused across steps
+    exposures_per_motion: int = 20  # pool of long exposures per object and motion
+    exposure_share: float = 0.5  # share of each batch that are long exposures (pairs: one object, two motions)
     eval_images_per_object: int = 10
     seed: int = 0
 
@@ -52,11 +52,11 @@ class PretrainConfig:
             if getattr(self, key) < 1:
                 raise UserError(f"config key 'clip.pretrain.{key}' must be >= 1, got {getattr(self, key)}")
         if not 0.0 <= self.exposure_share <= 1.0:
-            raise UserError(f"config key 'clip.pretrain.exposure_share' must be in [0, 1], got "
-                            f"{self.exposure_share}")
+            raise UserError(f"config key 'clip.pretrain.exposure_share' must be in [0, 1], got {self.exposure_share}")
         if not 0 <= self.warmup_steps <= self.steps:
-            raise UserError(f"config key 'clip.pretrain.warmup_steps' must be in 0 .. clip.pretrain.steps, got "
-                            f"{self.warmup_steps}")
+            raise UserError(
+                f"config key 'clip.pretrain.warmup_steps' must be in 0 .. clip.pretrain.steps, got {self.warmup_steps}"
+            )
 
     @classmethod
     def from_dict(cls, values) -> "PretrainConfig":
@@ -72,13 +72,24 @@ def render_pool(world: World, objects: Sequence, per_object: int, seed: int) -> 
 def render_exposure_pool(world: World, objects: Sequence, per_motion: int, seed: int) -> np.ndarray:
     """``(per_motion, len(objects), len(MOTIONS), H, W, 3)`` uint8 long exposures."""
     rng = np.random.default_rng([seed, 1])
-    return np.stack([np.stack([np.stack([render_exposure(world, obj, motion, rng) for motion in MOTIONS])
-                               for obj in objects]) for _ in range(per_motion)])
+    return np.stack(
+        [
+            np.stack([np.stack([render_exposure(world, obj, motion, rng) for motion in MOTIONS]) for obj in objects])
+            for _ in range(per_motion)
+        ]
+    )
 
 
 @torch.no_grad()
-def zero_shot_accuracy(model, tokenizer, world: World, objects: Sequence, per_object: int, seed: int,
-                       templates: Sequence[str] = CAPTION_TEMPLATES) -> Dict[str, float]:
+def zero_shot_accuracy(
+    model,
+    tokenizer,
+    world: World,
+    objects: Sequence,
+    per_object: int,
+    seed: int,
+    templates: Sequence[str] = CAPTION_TEMPLATES,
+) -> Dict[str, float]:
     """Top-1 over all ``objects`` as classes, on freshly rendered images; per object name."""
     model.eval()
     classifier = build_classifier(model, tokenizer, [object_name(o) for o in objects], templates)
@@ -90,8 +101,9 @@ def zero_shot_accuracy(model, tokenizer, world: World, objects: Sequence, per_ob
     return {object_name(o): float(correct[:, i].float().mean()) for i, o in enumerate(objects)}
 
 
-def pretrain_clip(model, tokenizer, world: World, objects: Sequence, cfg: PretrainConfig, progress: bool = True
-                  ) -> List[dict]:
+def pretrain_clip(
+    model, tokenizer, world: World, objects: Sequence, cfg: PretrainConfig, progress: bool = True
+) -> List[dict]:
     """Train ``model`` contrastively on captioned images of ``objects``; returns the per-step log."""
     seed_everything(cfg.seed)
     pool = torch.from_numpy(render_pool(world, objects, cfg.images_per_object, cfg.seed))
@@ -102,23 +114,32 @@ def pretrain_clip(model, tokenizer, world: World, objects: Sequence, cfg: Pretra
     loss_fn = open_clip.ClipLoss()
     model.train()
     log = []
-    pairs = int(round(len(objects) * cfg.exposure_share)) // 2   # objects shown as two exposures each
+    pairs = int(round(len(objects) * cfg.exposure_share)) // 2  # objects shown as two exposures each
     bar = tqdm(range(cfg.steps), desc="pretrain CLIP", disable=not progress)
     for step in bar:
         # Every caption in a batch is distinct: still objects, then (object, motion) pairs on other objects.
         order = rng.permutation(len(objects))
-        still, paired = order[:len(objects) - 2 * pairs], order[len(objects) - 2 * pairs:][:pairs]
-        motions = np.stack([rng.choice(len(MOTIONS), 2, replace=False) for _ in paired]).reshape(-1) \
-            if pairs else np.zeros(0, int)
+        still, paired = order[: len(objects) - 2 * pairs], order[len(objects) - 2 * pairs :][:pairs]
+        motions = (
+            np.stack([rng.choice(len(MOTIONS), 2, replace=False) for _ in paired]).reshape(-1)
+            if pairs
+            else np.zeros(0, int)
+        )
         paired = np.repeat(paired, 2)
-        images = torch.cat([
-            pool[rng.integers(0, cfg.images_per_object, size=len(still)), still],
-            exposures[rng.integers(0, cfg.exposures_per_motion, size=len(paired)), paired, motions]])
+        images = torch.cat(
+            [
+                pool[rng.integers(0, cfg.images_per_object, size=len(still)), still],
+                exposures[rng.integers(0, cfg.exposures_per_motion, size=len(paired)), paired, motions],
+            ]
+        )
         names = [object_name(objects[i]) for i in still] + [
-            label_text(objects[i], MOTIONS[m], "object_motion") for i, m in zip(paired, motions)]
+            label_text(objects[i], MOTIONS[m], "object_motion") for i, m in zip(paired, motions)
+        ]
         images = normalise(images)
-        captions = [CAPTION_TEMPLATES[t].format(name)
-                    for name, t in zip(names, rng.integers(0, len(CAPTION_TEMPLATES), size=len(names)))]
+        captions = [
+            CAPTION_TEMPLATES[t].format(name)
+            for name, t in zip(names, rng.integers(0, len(CAPTION_TEMPLATES), size=len(names)))
+        ]
         image_features, text_features, logit_scale = model(images, tokenizer(captions))[:3]
         loss = loss_fn(image_features, text_features, logit_scale)
         optimizer.zero_grad(set_to_none=True)

@@ -17,9 +17,11 @@ def seed_everything(seed: int) -> None:
 def rng_state() -> dict:
     """Every global generator's state as tensors and plain values (what ``torch.load(weights_only=True)`` reads)."""
     name, keys, position, has_gauss, cached = np.random.get_state()
-    state = {"torch": torch.get_rng_state(), "numpy": (name, torch.from_numpy(keys.astype(np.int64)), int(position),
-                                                       int(has_gauss), float(cached)),
-             "python": random.getstate()}
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": (name, torch.from_numpy(keys.astype(np.int64)), int(position), int(has_gauss), float(cached)),
+        "python": random.getstate(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state

@@ -18,8 +18,7 @@ class WeightAverage:
 
     def __init__(self, start_epoch: int = 1, every: int = 1):
         if start_epoch < 0 or every < 1:
-            raise ValueError(f"SWA needs start_epoch >= 0 and every >= 1, got start_epoch={start_epoch}, "
-                             f"every={every}")
+            raise ValueError(f"SWA needs start_epoch >= 0 and every >= 1, got start_epoch={start_epoch}, every={every}")
         self.start_epoch = start_epoch
         self.every = every
         self.average: Dict[str, torch.Tensor] = {}
@@ -39,8 +38,9 @@ class WeightAverage:
             if set(weights) != set(self.average):
                 raise ValueError("SWA update got weights with other names than the running average")
             keys = list(self.average)
-            self._update([self.average[k] for k in keys], [weights[k].detach().float() for k in keys],
-                         self.num_averaged)
+            self._update(
+                [self.average[k] for k in keys], [weights[k].detach().float() for k in keys], self.num_averaged
+            )
         self.num_averaged += 1
         if epoch is not None:
             self.epochs.append(int(epoch))
@@ -52,12 +52,16 @@ class WeightAverage:
         return {k: v.to(like[k].dtype) if like is not None else v.clone() for k, v in self.average.items()}
 
     def state_dict(self) -> dict:
-        return {"average": self.average, "num_averaged": self.num_averaged, "epochs": list(self.epochs),
-                "start_epoch": self.start_epoch, "every": self.every}
+        return {
+            "average": self.average,
+            "num_averaged": self.num_averaged,
+            "epochs": list(self.epochs),
+            "start_epoch": self.start_epoch,
+            "every": self.every,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.average = {k: v.clone() for k, v in state["average"].items()}
         self.num_averaged = state["num_averaged"].clone()
         self.epochs = list(state["epochs"])
         self.start_epoch, self.every = state["start_epoch"], state["every"]
-

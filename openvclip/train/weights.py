@@ -28,9 +28,11 @@ def load_weights(path: Path) -> Dict[str, torch.Tensor]:
     if not weights:
         with safe_open(str(path), "pt") as f:
             if (f.metadata() or {}).get("swa") == "off":
-                raise UserError(f"{path} holds no SWA average: its training ran with SWA off (train.swa; on by "
-                                f"default for the openvclip objective only); its weights are {path.parent}/"
-                                "model.safetensors")
+                raise UserError(
+                    f"{path} holds no SWA average: its training ran with SWA off (train.swa; on by "
+                    f"default for the openvclip objective only); its weights are {path.parent}/"
+                    "model.safetensors"
+                )
     return weights
 
 

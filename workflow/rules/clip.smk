@@ -6,21 +6,21 @@ if PLAN.pretrains_clip():
         output:
             weights="models/clip/theta0.safetensors",
             metrics="models/clip/pretrain_metrics.json",
+        log:
+            "logs/pretrain_clip.log",
+        benchmark:
+            "benchmarks/pretrain_clip.tsv"
+        conda:
+            CONDA_ENV
+        threads: PRETRAIN_THREADS
+        resources:
+            **PLAN.model_job_resources(mem_mb=4000, runtime=60),
         params:
             model=js(config["clip"]["model"]),
             world=js(config.get("world", {})),
             objects=js(config.get("objects", {})),
             pretrain=js(config["clip"].get("pretrain", {})),
             seed=config["seed"],
-        conda:
-            CONDA_ENV
-        log:
-            "logs/pretrain_clip.log",
-        benchmark:
-            "benchmarks/pretrain_clip.tsv"
-        threads: PRETRAIN_THREADS
-        resources:
-            **PLAN.model_job_resources(mem_mb=4000, runtime=60),
         shell:
             "openvclip --threads {threads} pretrain-clip --model {params.model:q} --world {params.world:q}"
             " --objects {params.objects:q} --pretrain {params.pretrain:q} --seed {params.seed}"
@@ -31,17 +31,17 @@ else:
     rule fetch_clip:
         output:
             weights="models/clip/theta0.safetensors",
-        params:
-            model=js(config["clip"]["model"]),
-        conda:
-            CONDA_ENV
         log:
             "logs/fetch_clip.log",
         benchmark:
             "benchmarks/fetch_clip.tsv"
+        conda:
+            CONDA_ENV
         threads: 1
         resources:
             mem_mb=4000,
             runtime=60,
+        params:
+            model=js(config["clip"]["model"]),
         shell:
             "openvclip fetch-clip --model {params.model:q} --out {output.weights} > {log} 2>&1"

@@ -7,12 +7,12 @@ rule collect_protocol:
         lambda wc: PLAN.runs_of(MAIN, PLAN.main_seed(), wc.ds),
     output:
         "results/{protocol}_{ds}.csv",
-    conda:
-        CONDA_ENV
     log:
         "logs/collect/{protocol}_{ds}.log",
     benchmark:
         "benchmarks/collect/{protocol}_{ds}.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=500,
@@ -27,12 +27,12 @@ rule collect_sweep:
         lambda wc: [PLAN.run_file(MAIN, PLAN.main_seed(), wc.variant, d) for d in PLAN.variant_datasets(wc.variant)],
     output:
         "results/sweep_{variant}.csv",
-    conda:
-        CONDA_ENV
     log:
         "logs/collect/sweep_{variant}.log",
     benchmark:
         "benchmarks/collect/sweep_{variant}.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=500,
@@ -47,18 +47,19 @@ rule collect_experiment:
         lambda wc: [f for s in EXPERIMENTS[wc.exp]["seeds"] for f in PLAN.runs_of(wc.exp, s)],
     output:
         "results/study/{exp}.csv",
-    params:
-        extra=lambda wc: js([{"experiment": wc.exp, "seed": s} for s in EXPERIMENTS[wc.exp]["seeds"]
-                             for _ in PLAN.runs_of(wc.exp, s)]),
-    conda:
-        CONDA_ENV
     log:
         "logs/collect/study_{exp}.log",
     benchmark:
         "benchmarks/collect/study_{exp}.tsv"
+    conda:
+        CONDA_ENV
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
+    params:
+        extra=lambda wc: js(
+            [{"experiment": wc.exp, "seed": s} for s in EXPERIMENTS[wc.exp]["seeds"] for _ in PLAN.runs_of(wc.exp, s)]
+        ),
     shell:
         "openvclip collect --inputs {input} --extra {params.extra:q} --out {output} > {log} 2>&1"

@@ -6,8 +6,11 @@ from openvclip.errors import UserError
 from openvclip.plan import Plan, as_json, launcher, threads_per_process
 
 # A config may name a `base:` file it is merged over (the paper configs share config/paper_base.yaml).
-_validated = validate_config(resolve_base(config, workflow.basedir), Path(workflow.basedir) / SCHEMA,
-                             source="the active config (config.yaml and any --configfile/--config)")
+_validated = validate_config(
+    resolve_base(config, workflow.basedir),
+    Path(workflow.basedir) / SCHEMA,
+    source="the active config (config.yaml and any --configfile/--config)",
+)
 config.clear()
 config.update(_validated)
 

@@ -8,6 +8,16 @@ rule prepare_dataset:
         manifest="data/manifests/{ds}.csv",
         classes="data/manifests/{ds}.classes.txt",
         missing="data/manifests/{ds}.missing.csv",
+    log:
+        "logs/prepare_dataset/{ds}.log",
+    benchmark:
+        "benchmarks/prepare_dataset/{ds}.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=lambda wc: 30 if PLAN.is_synthetic(wc.ds) else 24 * 60,
     params:
         dataset=lambda wc: js(DATASETS[wc.ds]),
         world=js(config.get("world", {})),
@@ -17,16 +27,6 @@ rule prepare_dataset:
         # 6 GB download (it resumes), and unpacking is atomic on its own.
         downloads="data/downloads/{ds}",
         raw="data/raw/{ds}",
-    conda:
-        CONDA_ENV
-    log:
-        "logs/prepare_dataset/{ds}.log",
-    benchmark:
-        "benchmarks/prepare_dataset/{ds}.tsv"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=lambda wc: 30 if PLAN.is_synthetic(wc.ds) else 24 * 60,
     shell:
         "openvclip prepare --dataset {params.dataset:q} --name {wildcards.ds} --world {params.world:q}"
         " --objects {params.objects:q} --seed {params.seed} --downloads {params.downloads} --raw {params.raw}"
@@ -38,18 +38,18 @@ rule extract_frames:
         manifest="data/manifests/{ds}.csv",
     output:
         directory("data/frames/{ds}"),
-    params:
-        frames=lambda wc: js(PLAN.frames(wc.ds)),
-    conda:
-        CONDA_ENV
     log:
         "logs/extract_frames/{ds}.log",
     benchmark:
         "benchmarks/extract_frames/{ds}.tsv"
+    conda:
+        CONDA_ENV
     threads: lambda wc: PLAN.data_threads(wc.ds)
     resources:
         mem_mb=lambda wc, threads: 2000 + 500 * threads,
         runtime=lambda wc: 60 if PLAN.is_synthetic(wc.ds) else 24 * 60,
+    params:
+        frames=lambda wc: js(PLAN.frames(wc.ds)),
     shell:
         "openvclip --threads {threads} frames --manifest {input.manifest} --out {output}"
         " --settings {params.frames:q} > {log} 2>&1"
@@ -62,19 +62,19 @@ rule train_videos:
         # The copies themselves (data/train_videos/{ds}/videos) are not a declared output: a killed job keeps
         # the finished ones and its rerun redoes only the rest. The index is written last.
         index="data/train_videos/{ds}/index.csv",
-    params:
-        settings=js(config["train_videos"]),
-        videos="data/train_videos/{ds}/videos",
-    conda:
-        CONDA_ENV
     log:
         "logs/train_videos/{ds}.log",
     benchmark:
         "benchmarks/train_videos/{ds}.tsv"
+    conda:
+        CONDA_ENV
     threads: lambda wc: PLAN.data_threads(wc.ds)
     resources:
         mem_mb=lambda wc, threads: 1000 + 300 * threads,
         runtime=lambda wc: 30 if PLAN.is_synthetic(wc.ds) else 48 * 60,
+    params:
+        settings=js(config["train_videos"]),
+        videos="data/train_videos/{ds}/videos",
     shell:
         "openvclip --threads {threads} train-videos --manifest {input.manifest} --videos {params.videos}"
         " --index {output.index} --settings {params.settings:q} > {log} 2>&1"
@@ -88,14 +88,14 @@ if OTHER_DATASETS:
             lambda wc: dataset_not_in_config(wc.other, f"results/{wc.protocol}_{wc.other}.csv"),
         output:
             "results/{protocol}_{other}.csv",
-        wildcard_constraints:
-            other="|".join(OTHER_DATASETS),
-        conda:
-            CONDA_ENV
         log:
             "logs/dataset_not_in_config/{protocol}_{other}.log",
         benchmark:
             "benchmarks/dataset_not_in_config/{protocol}_{other}.tsv"
+        wildcard_constraints:
+            other="|".join(OTHER_DATASETS),
+        conda:
+            CONDA_ENV
         threads: 1
         resources:
             mem_mb=100,

@@ -11,6 +11,15 @@ rule evaluate:
         text=lambda wc: PLAN.text_file(wc.exp, wc.ds),
     output:
         "results/runs/{exp}/seed{seed}/{variant}/{ds}.csv",
+    log:
+        "logs/evaluate/{exp}/seed{seed}/{variant}/{ds}.log",
+    benchmark:
+        "benchmarks/evaluate/{exp}/seed{seed}/{variant}/{ds}.tsv"
+    conda:
+        CONDA_ENV
+    threads: THREADS
+    resources:
+        **PLAN.model_job_resources(mem_mb=4000, runtime=120, gpus=min(PLAN.gpus(), 1)),
     params:
         model=js(config["clip"]["model"]),
         temporal=temporal_flag,
@@ -19,15 +28,6 @@ rule evaluate:
         sets=lambda wc, input: js([PLAN.eval_set(wc.exp, wc.ds, input.frames, input.manifest, input.text)]),
         hash_of=lambda wc: js(PLAN.result_hash_of(wc.exp, wc.seed, wc.variant, wc.ds)),
         batch=config["eval"]["batch_size"],
-    conda:
-        CONDA_ENV
-    log:
-        "logs/evaluate/{exp}/seed{seed}/{variant}/{ds}.log",
-    benchmark:
-        "benchmarks/evaluate/{exp}/seed{seed}/{variant}/{ds}.tsv"
-    threads: THREADS
-    resources:
-        **PLAN.model_job_resources(mem_mb=4000, runtime=120, gpus=min(PLAN.gpus(), 1)),
     shell:
         # Lower CPU priority: on a laptop, evaluations fill the cycles the training jobs (the critical path)
         # leave free instead of slowing them down; on a cluster each job has its own cores and it changes nothing.

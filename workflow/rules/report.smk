@@ -12,6 +12,16 @@ rule report:
         # For DVC's metrics and plots commands (dvc.yaml: metrics, plots).
         metrics="results/metrics.json",
         points="results/tradeoff.csv",
+    log:
+        "logs/report.log",
+    benchmark:
+        "benchmarks/report.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
     params:
         spec=lambda wc, input: js(
             PLAN.report_spec(
@@ -20,16 +30,6 @@ rule report:
                 pretrain_metrics="models/clip/pretrain_metrics.json" if PLAN.pretrains_clip() else None,
             )
         ),
-    conda:
-        CONDA_ENV
-    log:
-        "logs/report.log",
-    benchmark:
-        "benchmarks/report.tsv"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
     shell:
         "openvclip report --spec {params.spec:q} --summary {output.summary} --plot {output.plot}"
         " --metrics {output.metrics} --points {output.points} > {log} 2>&1"
@@ -41,6 +41,16 @@ rule study_report:
     output:
         summary=report("results/study/summary.md", caption="../report/study.rst", category="Study"),
         plot=report("results/study/tradeoff.png", caption="../report/study.rst", category="Study"),
+    log:
+        "logs/study_report.log",
+    benchmark:
+        "benchmarks/study_report.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
     params:
         spec=lambda wc, input: js(
             PLAN.report_spec(
@@ -50,15 +60,5 @@ rule study_report:
                 pretrain_metrics="models/clip/pretrain_metrics.json" if PLAN.pretrains_clip() else None,
             )
         ),
-    conda:
-        CONDA_ENV
-    log:
-        "logs/study_report.log",
-    benchmark:
-        "benchmarks/study_report.tsv"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
     shell:
         "openvclip report --spec {params.spec:q} --summary {output.summary} --plot {output.plot} > {log} 2>&1"

@@ -13,6 +13,15 @@ rule train_variant:
         # model.safetensors is written last (after swa.safetensors and the log), so it marks a finished run.
         weights="models/{exp}/seed{seed}/{variant}/model.safetensors",
         swa="models/{exp}/seed{seed}/{variant}/swa.safetensors",
+    log:
+        "logs/train_variant/{exp}/seed{seed}/{variant}.log",
+    benchmark:
+        "benchmarks/train_variant/{exp}/seed{seed}/{variant}.tsv"
+    conda:
+        CONDA_ENV
+    threads: THREADS
+    resources:
+        **PLAN.model_job_resources(mem_mb=6000, runtime=24 * 60, gpus=lambda wc: PLAN.train_gpus(wc.variant)),
     params:
         model=js(config["clip"]["model"]),
         train=lambda wc: js(PLAN.train(wc.exp, wc.seed, wc.variant)),
@@ -23,15 +32,6 @@ rule train_variant:
         out_dir="models/{exp}/seed{seed}/{variant}",
         launcher=lambda wc, resources: launcher(resources),
         threads=lambda wc, threads, resources: threads_per_process(threads, resources),
-    conda:
-        CONDA_ENV
-    log:
-        "logs/train_variant/{exp}/seed{seed}/{variant}.log",
-    benchmark:
-        "benchmarks/train_variant/{exp}/seed{seed}/{variant}.tsv"
-    threads: THREADS
-    resources:
-        **PLAN.model_job_resources(mem_mb=6000, runtime=24 * 60, gpus=lambda wc: PLAN.train_gpus(wc.variant)),
     shell:
         "{params.launcher} --threads {params.threads} train --model {params.model:q} --theta0 {input.theta0}"
         " {params.temporal} --boundary {params.boundary} --train {params.train:q} --videos {input.videos}"

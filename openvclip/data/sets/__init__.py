@@ -15,6 +15,7 @@ from ...errors import MissingInput
 
 Roots = Union[Path, str, Sequence[Union[Path, str]]]
 
+
 def as_roots(roots: Roots) -> List[Path]:
     """One folder or several (the roles that together hold one kind of file)."""
     return [Path(roots)] if isinstance(roots, (str, Path)) else [Path(r) for r in roots]
@@ -44,8 +45,7 @@ class VideoIndex:
                 self.by_tail.setdefault(f"{path.parent.name}/{path.name}".lower(), path)
                 self.by_name.setdefault(path.name.lower(), path)
         if not self.by_name:
-            raise MissingInput(f"no video files ({', '.join(self.SUFFIXES)}) under "
-                               f"{', '.join(map(str, self.roots))}")
+            raise MissingInput(f"no video files ({', '.join(self.SUFFIXES)}) under {', '.join(map(str, self.roots))}")
 
     def find(self, entry: str) -> Optional[Path]:
         """The file of a split-list entry such as ``ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi`` or a bare name."""

@@ -18,8 +18,9 @@ def class_text(name: str) -> str:
     return name.replace("_", " ")
 
 
-def parse(videos: Roots, annotations: Roots, splits: Sequence[int] = (1, 2, 3)
-          ) -> Tuple[List[dict], List[str], Dict[str, str]]:
+def parse(
+    videos: Roots, annotations: Roots, splits: Sequence[int] = (1, 2, 3)
+) -> Tuple[List[dict], List[str], Dict[str, str]]:
     """``(rows, classes, missing)``; a video's ``split`` lists the test splits (``test1``..) it is in."""
     files = {}
     for path in find_files(annotations, "*_test_split*.txt"):
@@ -28,8 +29,10 @@ def parse(videos: Roots, annotations: Roots, splits: Sequence[int] = (1, 2, 3)
             files[(match["cls"], int(match["k"]))] = path
     names = sorted({cls for cls, _ in files})
     if not names:
-        raise MissingInput(f"no <class>_test_split<k>.txt files under {annotations}: is the HMDB51 split "
-                           "archive (test_train_splits.rar) among the data set's files?")
+        raise MissingInput(
+            f"no <class>_test_split<k>.txt files under {annotations}: is the HMDB51 split "
+            "archive (test_train_splits.rar) among the data set's files?"
+        )
     for cls in names:
         lacking = [k for k in splits if (cls, k) not in files]
         if lacking:
@@ -47,6 +50,8 @@ def parse(videos: Roots, annotations: Roots, splits: Sequence[int] = (1, 2, 3)
                 continue
             membership.setdefault(video, (names.index(cls), set()))[1].add(f"test{k}")
     classes = [class_text(n) for n in names]
-    rows = [{"path": str(path), "label": label, "classname": classes[label], "split": join_splits(s)}
-            for path, (label, s) in sorted(membership.items())]
+    rows = [
+        {"path": str(path), "label": label, "classname": classes[label], "split": join_splits(s)}
+        for path, (label, s) in sorted(membership.items())
+    ]
     return rows, classes, {name: join_splits(s) for name, s in missing.items()}

@@ -42,16 +42,19 @@ def read_annotations(path: Path) -> List[dict]:
         reader = csv.DictReader(f)
         lacking = {"label", "youtube_id", "time_start", "time_end"} - set(reader.fieldnames or ())
         if lacking:
-            raise UserError(f"{path} lacks column(s) {sorted(lacking)}; expected the CVDF columns "
-                            "label,youtube_id,time_start,time_end,split")
+            raise UserError(
+                f"{path} lacks column(s) {sorted(lacking)}; expected the CVDF columns "
+                "label,youtube_id,time_start,time_end,split"
+            )
         return [{**row, "label": row["label"].strip().strip('"')} for row in reader]
 
 
 def find_annotation(roots: Roots, name: str) -> Path:
     found = list(find_files(roots, name))
     if not found:
-        raise MissingInput(f"{name} not found under {roots}: are the Kinetics annotation CSVs among the data "
-                           "set's files?")
+        raise MissingInput(
+            f"{name} not found under {roots}: are the Kinetics annotation CSVs among the data set's files?"
+        )
     return found[0]
 
 
@@ -62,8 +65,9 @@ def _index(videos: Roots, replacement: Optional[Path]) -> VideoIndex:
     return index
 
 
-def parse(videos: Roots, annotations: Roots, splits: Dict[str, str], replacement: Optional[Path] = None
-          ) -> Tuple[List[dict], List[str], Dict[str, str]]:
+def parse(
+    videos: Roots, annotations: Roots, splits: Dict[str, str], replacement: Optional[Path] = None
+) -> Tuple[List[dict], List[str], Dict[str, str]]:
     """``(rows, classes, missing)`` for ``splits`` (split name -> annotation CSV file name, e.g. ``val: val.csv``).
 
     Classes: the sorted labels of all given CSVs (Kinetics' usual label order), names as given.
@@ -80,8 +84,9 @@ def parse(videos: Roots, annotations: Roots, splits: Dict[str, str], replacement
             if path is None:
                 missing[name] = split
                 continue
-            rows.append({"path": str(path), "label": label_of[entry["label"]], "classname": entry["label"],
-                         "split": split})
+            rows.append(
+                {"path": str(path), "label": label_of[entry["label"]], "classname": entry["label"], "split": split}
+            )
     return rows, classes, missing
 
 
@@ -96,37 +101,52 @@ def novel_classes(k400: Iterable[str], k600: Iterable[str]) -> List[str]:
     return sorted({name.strip().strip('"') for name in k600 if normalise_name(name) not in seen}, key=normalise_name)
 
 
-def novel_splits(novel: Sequence[str], source: str = "er_zsar", seed: int = 0, size: int = 160, count: int = 3
-                 ) -> List[List[str]]:
+def novel_splits(
+    novel: Sequence[str], source: str = "er_zsar", seed: int = 0, size: int = 160, count: int = 3
+) -> List[List[str]]:
     """Three class lists of ``size`` novel classes each: ER-ZSAR's fixed lists or seeded draws."""
     if source == "er_zsar":
         by_key = {normalise_name(n): n for n in novel}
         lists = novel_facts()["er_zsar_test_classes"]
         absent = sorted({c for split in lists for c in split} - {normalise_name(n) for n in novel})
         if absent:
-            raise UserError(f"ER-ZSAR split classes absent from the novel classes found: {absent[:5]} (are the "
-                            "K400 and K600 annotation files complete?); or use splits: seeded")
+            raise UserError(
+                f"ER-ZSAR split classes absent from the novel classes found: {absent[:5]} (are the "
+                "K400 and K600 annotation files complete?); or use splits: seeded"
+            )
         return [[by_key[c] for c in split] for split in lists]
     if source == "seeded":
         if len(novel) < size:
             raise UserError(f"only {len(novel)} novel classes, cannot draw splits of {size}")
-        return [sorted(np.random.default_rng([seed, k]).choice(sorted(novel), size, replace=False).tolist())
-                for k in range(count)]
+        return [
+            sorted(np.random.default_rng([seed, k]).choice(sorted(novel), size, replace=False).tolist())
+            for k in range(count)
+        ]
     raise UserError(f"unknown K600 split source {source!r}; known: {SPLIT_SOURCES}")
 
 
-def parse_novel(videos: Roots, annotations: Roots, k400_annotations: Roots, videos_from: str = "val",
-                split_source: str = "er_zsar", seed: int = 0, replacement: Optional[Path] = None
-                ) -> Tuple[List[dict], List[str], Dict[str, str]]:
+def parse_novel(
+    videos: Roots,
+    annotations: Roots,
+    k400_annotations: Roots,
+    videos_from: str = "val",
+    split_source: str = "er_zsar",
+    seed: int = 0,
+    replacement: Optional[Path] = None,
+) -> Tuple[List[dict], List[str], Dict[str, str]]:
     """``(rows, classes, missing)``: videos of the novel classes from K600's ``videos_from`` set (``val`` as the
     Open-VCLIP release, ``test`` as ER-ZSAR / ViFi-CLIP); a video's ``split`` lists the splits (``test1``..)
     whose classes include its class. ``classes`` are all novel classes; each split is scored over its own."""
     if videos_from not in ("val", "test"):
         raise UserError(f"videos_from must be 'val' or 'test', got {videos_from!r}")
-    k400 = {row["label"] for name in ("train.csv", "val.csv")
-            for row in read_annotations(find_annotation(k400_annotations, name))}
-    k600_all = {row["label"] for name in ("train.csv", "val.csv", "test.csv")
-                for row in _optional_table(annotations, name)}
+    k400 = {
+        row["label"]
+        for name in ("train.csv", "val.csv")
+        for row in read_annotations(find_annotation(k400_annotations, name))
+    }
+    k600_all = {
+        row["label"] for name in ("train.csv", "val.csv", "test.csv") for row in _optional_table(annotations, name)
+    }
     novel = novel_classes(k400, k600_all)
     facts = novel_facts()
     if len(k400) == 400 and len(k600_all) == 600 and len(novel) != facts["novel_count"]:
@@ -145,8 +165,14 @@ def parse_novel(videos: Roots, annotations: Roots, k400_annotations: Roots, vide
         if path is None:
             missing[name] = join_splits(member[key])
             continue
-        rows.append({"path": str(path), "label": label_of[key], "classname": novel[label_of[key]],
-                     "split": join_splits(member[key])})
+        rows.append(
+            {
+                "path": str(path),
+                "label": label_of[key],
+                "classname": novel[label_of[key]],
+                "split": join_splits(member[key]),
+            }
+        )
     return rows, novel, missing
 
 

@@ -16,8 +16,7 @@ COLUMNS = ("video_id", "sentence")
 def parse(videos: Roots, annotations: Roots) -> Tuple[List[dict], List[str], Dict[str, str]]:
     found = list(find_files(annotations, CSV_NAME))
     if not found:
-        raise MissingInput(f"{CSV_NAME} not found under {annotations}: is msrvtt_data.zip among the data "
-                           "set's files?")
+        raise MissingInput(f"{CSV_NAME} not found under {annotations}: is msrvtt_data.zip among the data set's files?")
     with open(found[0], newline="") as f:
         reader = csv.DictReader(f)
         lacking = set(COLUMNS) - set(reader.fieldnames or ())
@@ -31,6 +30,13 @@ def parse(videos: Roots, annotations: Roots) -> Tuple[List[dict], List[str], Dic
         if path is None:
             missing[entry["video_id"]] = "test"
             continue
-        rows.append({"path": str(path), "label": len(rows), "classname": entry["video_id"], "split": "test",
-                     "caption": entry["sentence"].strip()})
+        rows.append(
+            {
+                "path": str(path),
+                "label": len(rows),
+                "classname": entry["video_id"],
+                "split": "test",
+                "caption": entry["sentence"].strip(),
+            }
+        )
     return rows, [r["classname"] for r in rows], missing

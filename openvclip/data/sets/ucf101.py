@@ -1,4 +1,5 @@
-"""UCF101: ``classInd.txt`` and ``testlist0{1,2,3}.txt`` of the official splits, videos ``<Class>/v_<Class>_gXX_cYY.avi``.
+"""UCF101: ``classInd.txt`` and ``testlist0{1,2,3}.txt`` of the official splits, videos
+``<Class>/v_<Class>_gXX_cYY.avi``.
 
 Quirk: the folder ``HandstandPushups`` holds files named ``v_HandStandPushups_*``; the split lists name the
 folder as it is, so entries are resolved by folder and file name as listed, case-insensitively.
@@ -12,7 +13,6 @@ from typing import Dict, List, Sequence, Tuple
 
 from ...errors import MissingInput, UserError
 from . import Roots, VideoIndex, find_files, join_splits
-
 
 # Where the released Open-VCLIP label file (zs_label_db/ucf101-index2cls.json) names a class otherwise than the
 # CamelCase split gives: the text every published number was scored with.
@@ -30,13 +30,16 @@ def class_text(name: str) -> str:
 def _find_file(roots: Roots, name: str) -> Path:
     found = [p for p in find_files(roots, "*") if p.name.lower() == name.lower()]
     if not found:
-        raise MissingInput(f"{name} not found under {roots}: is the UCF101 split archive "
-                           "(UCF101TrainTestSplits-RecognitionTask.zip) among the data set's files?")
+        raise MissingInput(
+            f"{name} not found under {roots}: is the UCF101 split archive "
+            "(UCF101TrainTestSplits-RecognitionTask.zip) among the data set's files?"
+        )
     return found[0]
 
 
-def parse(videos: Roots, annotations: Roots, splits: Sequence[int] = (1, 2, 3), full: bool = False
-          ) -> Tuple[List[dict], List[str], Dict[str, str]]:
+def parse(
+    videos: Roots, annotations: Roots, splits: Sequence[int] = (1, 2, 3), full: bool = False
+) -> Tuple[List[dict], List[str], Dict[str, str]]:
     """``(rows, classes, missing)``: test-split membership ``test1``..``test3`` (and ``full`` for every video)."""
     folders = {}
     for line in _find_file(annotations, "classInd.txt").read_text().splitlines():
@@ -64,7 +67,8 @@ def parse(videos: Roots, annotations: Roots, splits: Sequence[int] = (1, 2, 3), 
             folder = tail.split("/")[0]
             if folder in folders:
                 membership.setdefault(path, (folders[folder][0], set()))[1].add("full")
-    rows = [{"path": str(path), "label": label, "classname": classes[label], "split": join_splits(names)}
-            for path, (label, names) in sorted(membership.items())]
+    rows = [
+        {"path": str(path), "label": label, "classname": classes[label], "split": join_splits(names)}
+        for path, (label, names) in sorted(membership.items())
+    ]
     return rows, classes, {name: join_splits(s) for name, s in missing.items()}
-
