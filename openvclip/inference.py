@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -24,6 +23,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .errors import MissingInput, UserError
+from .io import atomic_path
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg")
 CACHE_FOLDER = ".openvclip"
@@ -234,13 +234,9 @@ def retrieve(
     embeddings, unreadable = embed_video_files(vm, paths, sampling, progress, cached)
     reused = sum(1 for p, e in embeddings.items() if p in cached and e is cached[p]["embedding"])
     if len(embeddings) != reused or set(cached) != set(embeddings):
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_name(cache_file.name + ".tmp")
-        torch.save(
-            {"videos": [{"path": p, "stamp": list(_stamp(Path(p))), "embedding": e} for p, e in embeddings.items()]},
-            tmp,
-        )
-        os.replace(tmp, cache_file)
+        with atomic_path(cache_file) as tmp:
+            videos = [{"path": p, "stamp": list(_stamp(Path(p))), "embedding": e} for p, e in embeddings.items()]
+            torch.save({"videos": videos}, tmp)
     if not embeddings:
         raise UserError(f"none of the {len(paths)} videos under {folder} could be read")
     names = list(embeddings)

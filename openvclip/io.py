@@ -14,11 +14,11 @@ from typing import Any, Dict, Iterator, List, Mapping, Sequence
 from .errors import MissingInput
 
 
-def temporary_name(path: Path, keep_suffix: bool = False) -> Path:
+def temporary_name(path: Path, keep_suffix: bool = False, tag: str = ".tmp") -> Path:
     """The name ``path`` is written under until complete: ``<name>.tmp``, or ``<name>.tmp<suffix>`` for writers
     that choose the format from the suffix (matplotlib, PyAV)."""
     path = Path(path)
-    return path.with_name(path.name + ".tmp" + (path.suffix if keep_suffix else ""))
+    return path.with_name(path.name + tag + (path.suffix if keep_suffix else ""))
 
 
 def _remove(path: Path) -> None:
@@ -29,14 +29,14 @@ def _remove(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(path: Path, keep_suffix: bool = False) -> Iterator[Path]:
+def atomic_path(path: Path, keep_suffix: bool = False, tag: str = ".tmp") -> Iterator[Path]:
     """Yield a temporary path beside ``path`` (file or folder) to write; when the block completes it replaces
     ``path`` in one rename, so a reader sees the old output or the whole new one, never half of it. On an error
     (or Ctrl-C) the half-written temporary is removed and the error propagates. A killed run's leftover
     temporary folder is removed first (a leftover file is overwritten by the writer)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_name(path, keep_suffix)
+    tmp = temporary_name(path, keep_suffix, tag)
     if tmp.is_dir():
         _remove(tmp)
     try:

@@ -8,14 +8,13 @@ temporary folder that is renamed into place only when complete, so an interrupte
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path, PurePosixPath
 from typing import Iterator, List, Tuple
 
 from tqdm.auto import tqdm
 
 from ..errors import MissingInput, UserError
+from ..io import atomic_path
 
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".rar")
 
@@ -97,21 +96,14 @@ def extract(path: Path, dest: Path, nested: bool = False, progress: bool = True)
         return dest
     if not path.is_file():
         raise MissingInput(f"archive {path} does not exist")
-    tmp = dest.with_name(dest.name + ".unpacking")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    try:
+    with atomic_path(dest, tag=".unpacking") as tmp:
+        tmp.mkdir()
         _unpack(path, tmp, progress)
         if nested:
             inner = sorted(p for p in tmp.rglob("*") if p.is_file() and is_archive(p))
             for archive in tqdm(inner, desc=f"inner archives of {path.name}", disable=not progress or not inner):
                 _unpack(archive, archive.parent, progress=False)
                 archive.unlink()
-        os.replace(tmp, dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return dest
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import List, Mapping, Optional
 
 from ..io import write_csv, write_json, write_text
 from .checks import MISSING, auc_rows, checks, headline, verdict
@@ -13,6 +13,193 @@ from .exports import metrics_of, tradeoff_points
 from .markdown import fmt, mean_std, reported_text, split_words, table, video_counts, videos_table
 from .plot import plot
 from .tables import read_rows
+
+
+def title_section(spec: Mapping) -> List[str]:
+    """The title and the intro."""
+    lines = [f"# {spec.get('title', 'Results')}\n"]
+    if spec.get("intro"):
+        lines.append(spec["intro"] + "\n")
+    return lines
+
+
+def pretrain_section(spec: Mapping) -> List[str]:
+    """The pretrained CLIP's metrics, where the spec names an existing file."""
+    if not (spec.get("pretrain_metrics") and Path(spec["pretrain_metrics"]).is_file()):
+        return []
+    metrics = json.loads(Path(spec["pretrain_metrics"]).read_text())["summary"]
+    header = [
+        "zero-shot top-1, all 64 objects",
+        "seen in pretraining",
+        "held out of pretraining",
+        "steps",
+        "final loss",
+    ]
+    cells = [
+        fmt(metrics["zero_shot_top1_all"]),
+        fmt(metrics["zero_shot_top1_seen"]),
+        fmt(metrics["zero_shot_top1_heldout"]),
+        metrics["steps"],
+        fmt(metrics["final_loss"], 3),
+    ]
+    return ["## The demo's CLIP (theta0), pretrained on captioned still images\n", table(header, [cells])]
+
+
+def videos_section(groups: Mapping) -> List[str]:
+    """The videos per data set and split, from the first run."""
+    return [
+        "## Videos per data set and split\n",
+        "Listed by the data set's annotations; missing on disk (absent from the downloaded files); "
+        "unreadable (the file does not decode); scored. Lost videos are left out of the scores; a job "
+        "stops when a split loses more than its data set's `max_unreadable` allows.\n",
+        videos_table(video_counts(groups[sorted(groups)[0]])),
+    ]
+
+
+def experiment_heading(spec: Mapping, experiment: str, seeds: List[str]) -> List[str]:
+    """The experiment's heading and description (none in a single run)."""
+    if not experiment:
+        return []
+    lines = [f"## Experiment `{experiment}` (seeds {', '.join(seeds)})\n"]
+    if spec.get("experiments", {}).get(experiment):
+        lines.append(spec["experiments"][experiment] + "\n")
+    return lines
+
+
+def headline_section(spec: Mapping, members: Mapping[str, list], seeds: List[str]) -> List[str]:
+    """The headline table: test top-1 per variant, mean ± std over seeds."""
+    zs_names = list(spec["zeroshot"])
+    sets = [spec["train_set"]] + zs_names + list(spec.get("retrieval", []))
+    headlines = [headline(g, spec) for g in members.values()]
+    tables = [found for found, _ in headlines]
+    any_chosen = any(r is not None for _, chosen in headlines for r in chosen.values())
+    header = (
+        ["variant", "ratio", f"{spec['train_set']} closed-set"]
+        + [f"{d} zero-shot" for d in zs_names]
+        + [f"{d} t2v R@1" for d in spec.get("retrieval", [])]
+    )
+    body = []
+    for i, row in enumerate(tables[0]):
+        cells = [row["variant"], row["which"]]
+        for d in sets:
+            # One seed: the value (± std over test splits); several: mean ± std over seeds.
+            cells.append(row[d + " text"] if len(tables) == 1 else mean_std([t[i][d] for t in tables if i < len(t)]))
+        body.append(cells)
+    splits = ", ".join(f"{d}: {split_words(reported_split(members[seeds[0]], d))}" for d in sets)
+    return [
+        "### Test top-1 (%) per variant" + (" (mean ± std over seeds)" if len(seeds) > 1 else "") + "\n",
+        f"Splits reported: {splits}.\n",
+        "Ratios: r=0 is the trained model, r=1 the original CLIP"
+        + (
+            "; the val-chosen ratio maximises the mean of closed-set and zero-shot top-1 on the validation splits."
+            if any_chosen
+            else "; no ratio is chosen: the sets have no validation split apart from those "
+            "reported, so the configured test ratio is shown."
+        )
+        + "\n",
+        table(header, body),
+    ]
+
+
+def tradeoff_section(spec: Mapping, members: Mapping[str, list]) -> List[str]:
+    """The trade-off table (area under the curves per seed) and the claim's verdict."""
+    method, baseline = spec["method"], spec["baseline"]
+    body = []
+    for zs in spec["zeroshot"]:
+        per_seed = [auc_rows(g, spec, zs) for g in members.values()]
+        variants = sorted({v for p in per_seed for v in p[2]})
+        for variant in variants:
+            ranges = "; ".join(f"[{fmt(p[0])}, {fmt(p[1])}]" for p in per_seed)
+            body.append([zs, variant, mean_std([p[2].get(variant) for p in per_seed]), ranges])
+        if {method, baseline} <= set(variants):
+            wins = sum(p[2][method] > p[2][baseline] for p in per_seed)
+            body.append([zs, f"**{method} above {baseline}?**", f"{wins} of {len(per_seed)} seeds", ""])
+        else:
+            body.append([zs, f"**{method} above {baseline}?**", MISSING, ""])
+    return [
+        "### Trade-off curves: mean zero-shot top-1 over the common closed-set range\n",
+        table(["zero-shot set", "variant", "mean envelope (area / range)", "closed-set range"], body),
+        verdict(members, spec) + "\n",
+    ]
+
+
+def expectations_section(spec: Mapping, members: Mapping[str, list], experiment: str) -> List[str]:
+    """The expectations table (first seed), where the spec sets expectations for this run."""
+    expectations = spec.get("expectations") or {}
+    if not expectations or (experiment and not expectations.get("in_study")):
+        return []
+    found = checks(next(iter(members.values())), spec)
+    if not found:
+        return []
+    body = [[what, got, MISSING if ok is None else "yes" if ok else "**no**"] for what, got, ok in found]
+    return [
+        "### Expectations of the demo (test splits; thresholds: `report.expectations`)\n",
+        table(["expectation", "measured", "holds"], body),
+    ]
+
+
+def sweeps_section(spec: Mapping, members: Mapping[str, list], seeds: List[str], experiment: str) -> List[str]:
+    """The interpolation sweeps table (first seed)."""
+    first = next(iter(members.values()))
+    zs_names = list(spec["zeroshot"])
+    body = []
+    for variant in spec["variants"]:
+        for ratio in ratios_of(first, variant):
+            cells = [variant, f"{ratio:g}"]
+            for d in [spec["train_set"]] + zs_names:
+                cells.append(reported_text(first, d, "top1", variant=variant, ratio=ratio))
+            for d in spec.get("retrieval", []):
+                cells.append(reported_text(first, d, "t2v_r1", variant=variant, ratio=ratio))
+            body.append(cells)
+    header = ["variant", "r", spec["train_set"]] + zs_names + [f"{d} t2v R@1" for d in spec.get("retrieval", [])]
+    return [
+        "### Interpolation sweeps (top-1 % on the reported splits"
+        + (f", seed {seeds[0]}" if experiment else "")
+        + ")\n",
+        table(header, body),
+    ]
+
+
+def experiment_section(spec: Mapping, groups: Mapping, experiment: str) -> List[str]:
+    """One experiment's sections: heading, headline, trade-off, expectations and sweeps."""
+    seeds = sorted(k[1] for k in groups if k[0] == experiment)
+    members = {seed: groups[(experiment, seed)] for seed in seeds}
+    return (
+        experiment_heading(spec, experiment, seeds)
+        + headline_section(spec, members, seeds)
+        + tradeoff_section(spec, members)
+        + expectations_section(spec, members, experiment)
+        + sweeps_section(spec, members, seeds, experiment)
+    )
+
+
+def notes_section(spec: Mapping) -> List[str]:
+    """The notes, where the spec has them."""
+    return ["## Notes\n\n" + spec["notes"] + "\n"] if spec.get("notes") else []
+
+
+def provenance_section(spec: Mapping, rows: list) -> List[str]:
+    """The config hashes and config path, where the spec names a config."""
+    if not spec.get("config"):
+        return []
+    hashes = ", ".join(sorted({r["config_hash"] for r in rows}))
+    return ["## Provenance\n", f"Config hash(es) in the result files: {hashes}. Config: `{spec['config']}`.\n"]
+
+
+def write_exports(
+    spec: Mapping, groups: Mapping, plot_path: Path, metrics_path: Optional[Path], points_path: Optional[Path]
+) -> None:
+    """Write the trade-off plot, the metrics JSON and the trade-off CSV (the last two from the first run)."""
+    experiments = sorted({key[0] for key in groups})
+    plot(
+        {name or "": [r for k, g in groups.items() if k[0] == name for r in g] for name in experiments}, spec, plot_path
+    )
+    first = groups[sorted(groups)[0]]
+    if metrics_path is not None:
+        write_json(metrics_path, metrics_of(first, spec))
+    if points_path is not None:
+        points = tradeoff_points(first, spec)
+        write_csv(points_path, points, list(points[0]) if points else ["variant", "ratio"])
 
 
 def write_report(
@@ -30,159 +217,10 @@ def write_report(
     """
     rows = [r for f in spec["files"] for r in read_rows(f)]
     groups = seed_groups(rows)
-    experiments = sorted({key[0] for key in groups})
-    lines = [f"# {spec.get('title', 'Results')}\n"]
-    if spec.get("intro"):
-        lines.append(spec["intro"] + "\n")
-    if spec.get("pretrain_metrics") and Path(spec["pretrain_metrics"]).is_file():
-        metrics = json.loads(Path(spec["pretrain_metrics"]).read_text())["summary"]
-        lines.append("## The demo's CLIP (theta0), pretrained on captioned still images\n")
-        lines.append(
-            table(
-                [
-                    "zero-shot top-1, all 64 objects",
-                    "seen in pretraining",
-                    "held out of pretraining",
-                    "steps",
-                    "final loss",
-                ],
-                [
-                    [
-                        fmt(metrics["zero_shot_top1_all"]),
-                        fmt(metrics["zero_shot_top1_seen"]),
-                        fmt(metrics["zero_shot_top1_heldout"]),
-                        metrics["steps"],
-                        fmt(metrics["final_loss"], 3),
-                    ]
-                ],
-            )
-        )
-    lines.append("## Videos per data set and split\n")
-    lines.append(
-        "Listed by the data set's annotations; missing on disk (absent from the downloaded files); "
-        "unreadable (the file does not decode); scored. Lost videos are left out of the scores; a job "
-        "stops when a split loses more than its data set's `max_unreadable` allows.\n"
-    )
-    lines.append(videos_table(video_counts(groups[sorted(groups)[0]])))
-    zs_names = list(spec["zeroshot"])
-    for experiment in experiments:
-        seeds = sorted(k[1] for k in groups if k[0] == experiment)
-        members = {seed: groups[(experiment, seed)] for seed in seeds}
-        if experiment:
-            lines.append(f"## Experiment `{experiment}` (seeds {', '.join(seeds)})\n")
-            if spec.get("experiments", {}).get(experiment):
-                lines.append(spec["experiments"][experiment] + "\n")
-        # Headline metrics, mean ± std over seeds.
-        headlines = [headline(g, spec) for g in members.values()]
-        tables = [found for found, _ in headlines]
-        any_chosen = any(r is not None for _, chosen in headlines for r in chosen.values())
-        header = (
-            ["variant", "ratio", f"{spec['train_set']} closed-set"]
-            + [f"{d} zero-shot" for d in zs_names]
-            + [f"{d} t2v R@1" for d in spec.get("retrieval", [])]
-        )
-        body = []
-        for i, row in enumerate(tables[0]):
-            cells = [row["variant"], row["which"]]
-            for d in [spec["train_set"]] + zs_names + list(spec.get("retrieval", [])):
-                # One seed: the value (± std over test splits); several: mean ± std over seeds.
-                cells.append(
-                    row[d + " text"] if len(tables) == 1 else mean_std([t[i][d] for t in tables if i < len(t)])
-                )
-            body.append(cells)
-        lines.append("### Test top-1 (%) per variant" + (" (mean ± std over seeds)" if len(seeds) > 1 else "") + "\n")
-        lines.append(
-            "Splits reported: "
-            + ", ".join(
-                f"{d}: {split_words(reported_split(members[seeds[0]], d))}"
-                for d in [spec["train_set"]] + zs_names + list(spec.get("retrieval", []))
-            )
-            + ".\n"
-        )
-        lines.append(
-            "Ratios: r=0 is the trained model, r=1 the original CLIP"
-            + (
-                "; the val-chosen ratio maximises the mean of closed-set and zero-shot top-1 on the validation splits."
-                if any_chosen
-                else "; no ratio is chosen: the sets have no validation split apart from those "
-                "reported, so the configured test ratio is shown."
-            )
-            + "\n"
-        )
-        lines.append(table(header, body))
-        # Area under the trade-off curves.
-        lines.append("### Trade-off curves: mean zero-shot top-1 over the common closed-set range\n")
-        auc_body = []
-        for zs in zs_names:
-            per_seed = [auc_rows(g, spec, zs) for g in members.values()]
-            variants = sorted({v for p in per_seed for v in p[2]})
-            for variant in variants:
-                auc_body.append(
-                    [
-                        zs,
-                        variant,
-                        mean_std([p[2].get(variant) for p in per_seed]),
-                        "; ".join(f"[{fmt(p[0])}, {fmt(p[1])}]" for p in per_seed),
-                    ]
-                )
-            method, baseline = spec["method"], spec["baseline"]
-            if {method, baseline} <= set(variants):
-                wins = sum(p[2][method] > p[2][baseline] for p in per_seed)
-                auc_body.append([zs, f"**{method} above {baseline}?**", f"{wins} of {len(per_seed)} seeds", ""])
-            else:
-                auc_body.append([zs, f"**{method} above {baseline}?**", MISSING, ""])
-        lines.append(table(["zero-shot set", "variant", "mean envelope (area / range)", "closed-set range"], auc_body))
-        lines.append(verdict(members, spec) + "\n")
-        expectations = spec.get("expectations") or {}
-        if expectations and (not experiment or expectations.get("in_study")):
-            first = next(iter(members.values()))
-            found = checks(first, spec)
-            if found:
-                lines.append("### Expectations of the demo (test splits; thresholds: `report.expectations`)\n")
-                lines.append(
-                    table(
-                        ["expectation", "measured", "holds"],
-                        [[what, got, MISSING if ok is None else "yes" if ok else "**no**"] for what, got, ok in found],
-                    )
-                )
-        # Full sweeps (first seed).
-        first = next(iter(members.values()))
-        lines.append(
-            "### Interpolation sweeps (top-1 % on the reported splits"
-            + (f", seed {seeds[0]}" if experiment else "")
-            + ")\n"
-        )
-        sweep_body = []
-        for variant in spec["variants"]:
-            for ratio in ratios_of(first, variant):
-                cells = [variant, f"{ratio:g}"]
-                for d in [spec["train_set"]] + zs_names:
-                    cells.append(reported_text(first, d, "top1", variant=variant, ratio=ratio))
-                for d in spec.get("retrieval", []):
-                    cells.append(reported_text(first, d, "t2v_r1", variant=variant, ratio=ratio))
-                sweep_body.append(cells)
-        lines.append(
-            table(
-                ["variant", "r", spec["train_set"]] + zs_names + [f"{d} t2v R@1" for d in spec.get("retrieval", [])],
-                sweep_body,
-            )
-        )
-    if spec.get("notes"):
-        lines.append("## Notes\n\n" + spec["notes"] + "\n")
-    if spec.get("config"):
-        lines.append("## Provenance\n")
-        lines.append(
-            f"Config hash(es) in the result files: {', '.join(sorted({r['config_hash'] for r in rows}))}."
-            f" Config: `{spec['config']}`.\n"
-        )
-    plot(
-        {name or "": [r for k, g in groups.items() if k[0] == name for r in g] for name in experiments}, spec, plot_path
-    )
-    first = groups[sorted(groups)[0]]
-    if metrics_path is not None:
-        write_json(metrics_path, metrics_of(first, spec))
-    if points_path is not None:
-        points = tradeoff_points(first, spec)
-        write_csv(points_path, points, list(points[0]) if points else ["variant", "ratio"])
+    lines = title_section(spec) + pretrain_section(spec) + videos_section(groups)
+    for experiment in sorted({key[0] for key in groups}):
+        lines += experiment_section(spec, groups, experiment)
+    lines += notes_section(spec) + provenance_section(spec, rows)
+    write_exports(spec, groups, plot_path, metrics_path, points_path)
     # Written last: a summary on disk means the plot and the exports beside it were written too.
     write_text(summary_path, "\n".join(lines))
