@@ -8,7 +8,7 @@ import hashlib
 import json
 import typing
 from pathlib import Path
-from typing import Any, Mapping, Type, TypeVar
+from typing import Any, Dict, List, Mapping, Type, TypeVar
 
 from .errors import MissingInput, UserError
 
@@ -71,6 +71,24 @@ def resolve_base(config: Mapping[str, Any], root) -> dict:
         seen.append(path)
         config = merge_over(yaml.safe_load(path.read_text()) or {}, config)
     return config
+
+
+def shipped_datasets(root) -> Dict[str, List[str]]:
+    """Data set name -> the config files in ``<root>/config/`` that define it (with their bases; a file that is
+    only a base of others, such as config/paper_base.yaml, is not one to run)."""
+    import yaml
+
+    raw = {
+        f"config/{path.name}": yaml.safe_load(path.read_text()) or {}
+        for path in sorted(Path(root, "config").glob("*.yaml"))
+    }
+    bases = {str(c.get("base")) for c in raw.values() if c.get("base")}
+    found: Dict[str, List[str]] = {}
+    for name, content in raw.items():
+        if name not in bases:
+            for ds in resolve_base(content, root).get("datasets") or {}:
+                found.setdefault(ds, []).append(name)
+    return found
 
 
 def config_hash(config: Mapping[str, Any]) -> str:

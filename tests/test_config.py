@@ -130,3 +130,20 @@ def test_config_show_prints_the_resolved_config_with_defaults(tmp_path, capsys):
     (tmp_path / "shown.yaml").write_text(yaml.safe_dump(shown))
     assert main(["config", "--show", str(tmp_path / "shown.yaml"), "--root", str(root)]) == 0
     assert yaml.safe_load(capsys.readouterr().out) == shown
+
+
+def test_each_data_set_names_the_shipped_configs_that_define_it(tmp_path):
+    from openvclip.config import shipped_datasets
+
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "base.yaml").write_text(yaml.safe_dump({"datasets": {"k400": {}, "ucf": {}}}))
+    (tmp_path / "config" / "big.yaml").write_text(yaml.safe_dump({"base": "config/base.yaml"}))
+    (tmp_path / "config" / "extra.yaml").write_text(
+        yaml.safe_dump({"base": "config/base.yaml", "datasets": {"ssv2": {}}})
+    )
+    # A file that is only a base of others is not a config to run.
+    assert shipped_datasets(tmp_path) == {
+        "k400": ["config/big.yaml", "config/extra.yaml"],
+        "ucf": ["config/big.yaml", "config/extra.yaml"],
+        "ssv2": ["config/extra.yaml"],
+    }

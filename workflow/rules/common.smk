@@ -1,7 +1,7 @@
 # The active config, validated with its defaults filled in, the Plan that makes the workflow's decisions
 # (openvclip/plan.py, unit-tested), wildcard constraints and the rules' input functions. No logic of its own.
 
-from openvclip.config import SCHEMA, resolve_base, validate_config
+from openvclip.config import SCHEMA, resolve_base, shipped_datasets, validate_config
 from openvclip.errors import UserError
 from openvclip.plan import Plan, as_json, launcher, threads_per_process
 
@@ -33,27 +33,9 @@ js = as_json
 ACTIVE_CONFIG = ", ".join(map(str, workflow.overwrite_configfiles)) or "config.yaml"
 
 
-def datasets_of_shipped_configs():
-    """Data set name -> the config files shipped in config/ that define it (with their bases; a file that is
-    only a base of others, such as config/paper_base.yaml, is not one to run)."""
-    import yaml
-
-    raw = {
-        f"config/{path.name}": yaml.safe_load(path.read_text()) or {}
-        for path in sorted(Path(workflow.basedir, "config").glob("*.yaml"))
-    }
-    bases = {str(c.get("base")) for c in raw.values() if c.get("base")}
-    found = {}
-    for name, content in raw.items():
-        if name not in bases:
-            for ds in resolve_base(content, workflow.basedir).get("datasets") or {}:
-                found.setdefault(ds, []).append(name)
-    return found
-
-
 # Data sets other configs define but the active one does not: asking for their results fails while the DAG
 # is built (before any job runs), naming the config to use.
-OTHER_DATASETS = {k: v for k, v in datasets_of_shipped_configs().items() if k not in DATASETS}
+OTHER_DATASETS = {k: v for k, v in shipped_datasets(workflow.basedir).items() if k not in DATASETS}
 
 
 wildcard_constraints:
