@@ -249,3 +249,66 @@ def _cross_reference_problems(config: Mapping[str, Any]) -> list:
     if train.get("alpha_low", 0) > train.get("alpha_high", 0.6):
         problems.append("key 'train.alpha_low' must not exceed 'train.alpha_high'")
     return problems
+
+
+def _kind(schema: Mapping, root: Mapping) -> str:
+    """A schema's allowed values in a few words (for the key reference)."""
+    schema = _deref(schema, root)
+    if "enum" in schema:
+        return " \\| ".join(str(v) for v in schema["enum"])
+    if "const" in schema:
+        return str(schema["const"])
+    if "oneOf" in schema and any("type" in s or "const" in s or "$ref" in s for s in schema["oneOf"]):
+        return " or ".join(_kind(s, root) for s in schema["oneOf"])
+    kind = schema.get("type", "object" if "properties" in schema else "")
+    kind = " or ".join(kind) if isinstance(kind, list) else kind
+    bounds = [
+        f"{op} {schema[key]}"
+        for key, op in (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="))
+        if key in schema
+    ]
+    if kind == "array" and "items" in schema:
+        kind = f"list of {_kind(schema['items'], root)}"
+    return " ".join([kind, *bounds]).strip() or "any"
+
+
+def _reference_rows(schema: Mapping, root: Mapping, prefix: str, rows: list, shown: set) -> None:
+    """Rows of the keys under ``schema``; a ``$def`` whose keys are ``shown`` already is not listed again."""
+    if schema.get("$ref") in shown:
+        return
+    shown.update(p["$ref"] for p in [schema, *schema.get("allOf", [])] if "$ref" in p)
+    schema = _deref(schema, root)
+    parts = [schema, *(_deref(p, root) for p in schema.get("allOf", []))]
+    properties: Dict[str, dict] = {}
+    for part in parts:
+        for key, sub in part.get("properties", {}).items():
+            properties[key] = {**properties.get(key, {}), **sub}
+    for key, sub in properties.items():
+        path = f"{prefix}{key}"
+        target = _deref(sub, root)
+        default = sub.get("default", target.get("default", _NO_DEFAULT))
+        description = sub.get("description", target.get("description", ""))
+        written = "" if default is _NO_DEFAULT else json.dumps(default)
+        rows.append((path, _kind(sub, root), written, " ".join(str(description).split())))
+        _reference_rows(sub, root, f"{path}.", rows, shown)
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        if "if" in extra:  # the data sets: a real one (a format) or a synthetic one
+            _reference_rows(extra["then"], root, f"{prefix}<name> (real).", rows, shown)
+            _reference_rows(extra["else"], root, f"{prefix}<name> (synthetic).", rows, shown)
+        else:
+            _reference_rows(extra, root, f"{prefix}<name>.", rows, shown)
+
+
+def schema_reference(schema_path) -> str:
+    """Every key of the config as a markdown table (key, allowed values, default, what it does), as
+    config/README.md lists them (tests/test_config.py keeps the two equal)."""
+    root = load_schema(schema_path)
+    rows: list = []
+    _reference_rows(root, root, "", rows, set())
+    required = set(root.get("required", []))
+    lines = ["| key | allowed | default | what it does |", "| --- | --- | --- | --- |"]
+    for path, kind, default, description in rows:
+        name = f"`{path}`" + (" (required)" if path in required else "")
+        lines.append(f"| {name} | {kind} | {f'`{default}`' if default else ''} | {description} |")
+    return "\n".join(lines) + "\n"

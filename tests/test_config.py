@@ -147,3 +147,18 @@ def test_each_data_set_names_the_shipped_configs_that_define_it(tmp_path):
         "ucf": ["config/big.yaml", "config/extra.yaml"],
         "ssv2": ["config/extra.yaml"],
     }
+
+
+def test_the_config_reference_lists_every_key_of_the_schema():
+    from pathlib import Path
+
+    from openvclip.config import schema_reference
+
+    reference = (Path(__file__).resolve().parents[1] / "config" / "README.md").read_text()
+    table = schema_reference(_schema())
+    assert reference.endswith(table), (
+        "config/README.md's key table differs from the schema: replace it with "
+        "openvclip.config.schema_reference('workflow/schemas/config.schema.yaml')"
+    )
+    # Every key says what it does.
+    assert all(line.rstrip(" |").split(" | ")[-1] for line in table.splitlines()[2:])
