@@ -13,11 +13,12 @@ Under ``torchrun`` the processes split each global batch (``train.batch_size``) 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import shutil
 import time
 from pathlib import Path
-from typing import Callable, List, Mapping, Optional, Tuple
+from typing import Callable, ContextManager, Dict, List, Mapping, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -58,6 +59,21 @@ def weight_decay_split(params: Mapping[str, torch.Tensor]) -> Tuple[List[str], L
     return [k for k in params if k not in no_decay], no_decay
 
 
+@dataclasses.dataclass
+class _Training:
+    """What the training steps use and update; a checkpoint saves all of it but ``theta0`` and ``autocast``."""
+
+    params: Dict[str, torch.Tensor]
+    theta0: Mapping[str, torch.Tensor]
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    swa: Optional[WeightAverage]
+    scaler: Optional[torch.amp.GradScaler]
+    autocast: Callable[[], ContextManager]
+    alpha_rng: torch.Generator
+    step: int = 0
+
+
 def fit(
     model: nn.Module,
     dataset: Dataset,
@@ -82,16 +98,8 @@ def fit(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     device = torch.device(device)
-    model.to(device)
-    freeze_text_tower(model)
-    if cfg.train_logit_scale:
-        model.logit_scale.requires_grad_(True)
-    params = trained_parameters(model, cfg.train_logit_scale)
-    theta0 = clone_parameters(params) if theta0 is None else {k: v.to(device) for k, v in theta0.items()}
-    if set(theta0) != set(params):
-        raise UserError(f"theta0 holds {sorted(set(theta0) ^ set(params))[:5]} unlike the trained weights")
+    params, theta0 = _trained_weights(model, cfg, device, theta0)
     classifier = classifier.to(device)
-    frozen_logit_scale = model.logit_scale.detach()
     info = {
         "objective": cfg.objective,
         "config": dataclasses.asdict(cfg),
@@ -101,18 +109,11 @@ def fit(
         "device": str(device),
         "amp": amp_mode(cfg, device),
     }
-
     if procs.main and latest_checkpoint(out_dir) is None:
         # A run that starts over leaves nothing of an earlier one that could be read as its result.
-        for name in ("model.safetensors", "swa.safetensors"):
-            (out_dir / name).unlink(missing_ok=True)
+        _remove(out_dir, "model.safetensors", "swa.safetensors")
     if cfg.objective == "frozen":
-        if procs.main:
-            write_no_swa(out_dir / "swa.safetensors", "frozen")
-            save_weights(theta0, out_dir / "model.safetensors", {"objective": "frozen"})
-            write_json(out_dir / "train_info.json", {**info, "steps": 0})
-        barrier(procs)
-        return {"model": out_dir / "model.safetensors", "swa": out_dir / "swa.safetensors", "steps": 0}
+        return _write_frozen(out_dir, theta0, info, procs)
 
     seed_everything(cfg.seed)
     if cfg.grad_checkpointing:
@@ -120,6 +121,78 @@ def fit(
     if len(dataset) == 0:
         raise UserError("the training set is empty")
     steps_per_epoch = len(GlobalBatches(len(dataset), cfg.batch_size, cfg.seed, 1, procs, cfg.max_steps_per_epoch))
+    training = _start_training(params, theta0, cfg, device, steps_per_epoch)
+    fingerprint = training_fingerprint(cfg, metadata, len(dataset))
+    epochs_done = _resume(out_dir, fingerprint, training, procs)
+    train_log = CsvLog(out_dir / "train_log.csv", training.step if epochs_done else None) if procs.main else None
+    loss_on = functools.partial(_batch_loss, model, classifier, model.logit_scale.detach(), cfg, training.autocast)
+
+    model.train()
+    sampler, loader = training_loader(dataset, cfg, procs, device, collate_fn)
+    for epoch in range(epochs_done + 1, cfg.epochs + 1):
+        sampler.set_epoch(epoch)
+        batches = sampler.batches
+        bar = tqdm(
+            total=steps_per_epoch,
+            desc=f"{cfg.objective} epoch {epoch}/{cfg.epochs}",
+            disable=not (progress and procs.main),
+            leave=False,
+        )
+        for batch_index, (video, labels) in enumerate(loader):
+            scored, batch_total = batches.counts(batch_index)
+            began = time.perf_counter()
+            video, labels = video.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+            stats = _train_step(training, loss_on(video, labels, scored, batch_total), cfg, procs)
+            if train_log is not None:
+                train_log.write(_log_row(epoch, training.step, stats, began))
+                bar.set_postfix(loss=f"{stats['loss'].item():.3f}")
+                bar.update()
+        bar.close()
+        _end_epoch(out_dir, epoch, training, cfg, fingerprint, procs)
+    result = _write_results(out_dir, training, cfg, info, procs)
+    model.eval()
+    return result
+
+
+def _trained_weights(
+    model: nn.Module, cfg: TrainConfig, device: torch.device, theta0: Optional[Mapping[str, torch.Tensor]]
+) -> Tuple[Dict[str, torch.Tensor], Dict[str, torch.Tensor]]:
+    """Moves the model to ``device`` and freezes all but what trains; returns (trained weights, theta0 on device)."""
+    model.to(device)
+    freeze_text_tower(model)
+    if cfg.train_logit_scale:
+        model.logit_scale.requires_grad_(True)
+    params = trained_parameters(model, cfg.train_logit_scale)
+    theta0 = clone_parameters(params) if theta0 is None else {k: v.to(device) for k, v in theta0.items()}
+    if set(theta0) != set(params):
+        raise UserError(f"theta0 holds {sorted(set(theta0) ^ set(params))[:5]} unlike the trained weights")
+    return params, theta0
+
+
+def _remove(out_dir: Path, *names: str) -> None:
+    """Deletes these files of ``out_dir`` where they exist."""
+    for name in names:
+        (out_dir / name).unlink(missing_ok=True)
+
+
+def _write_frozen(out_dir: Path, theta0: Mapping[str, torch.Tensor], info: dict, procs) -> dict:
+    """The results of the frozen objective, which trains nothing: ``theta0`` and no SWA average."""
+    if procs.main:
+        write_no_swa(out_dir / "swa.safetensors", "frozen")
+        save_weights(theta0, out_dir / "model.safetensors", {"objective": "frozen"})
+        write_json(out_dir / "train_info.json", {**info, "steps": 0})
+    barrier(procs)
+    return {"model": out_dir / "model.safetensors", "swa": out_dir / "swa.safetensors", "steps": 0}
+
+
+def _start_training(
+    params: Dict[str, torch.Tensor],
+    theta0: Mapping[str, torch.Tensor],
+    cfg: TrainConfig,
+    device: torch.device,
+    steps_per_epoch: int,
+) -> _Training:
+    """The optimizer, learning-rate schedule, SWA average, mixed precision and alpha generator of a fresh run."""
     total_steps = steps_per_epoch * cfg.epochs
     warmup_steps = round(cfg.warmup_epochs * steps_per_epoch)
     decay, no_decay = weight_decay_split(params)
@@ -134,9 +207,11 @@ def fit(
     swa = WeightAverage(cfg.swa_start_epoch, cfg.swa_every) if cfg.use_swa else None
     alpha_rng = torch.Generator().manual_seed(cfg.seed + 1)
     autocast, scaler = autocast_and_scaler(cfg, device)
+    return _Training(params, theta0, optimizer, scheduler, swa, scaler, autocast, alpha_rng)
 
-    start_epoch, step = 1, 0
-    fingerprint = training_fingerprint(cfg, metadata, len(dataset))
+
+def _resume(out_dir: Path, fingerprint: dict, training: _Training, procs) -> int:
+    """Restores ``training`` from the last checkpoint in ``out_dir`` of this same run; returns its epoch (0: none)."""
     resume = latest_checkpoint(out_dir)
     if resume is not None:
         state = read_state(resume)
@@ -150,16 +225,31 @@ def fit(
                     ", ".join(differing) or "unknown",
                 )
                 shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)
-                for name in ("train_log.csv", "model.safetensors", "swa.safetensors"):
-                    (out_dir / name).unlink(missing_ok=True)
+                _remove(out_dir, "train_log.csv", "model.safetensors", "swa.safetensors")
             resume = None
     barrier(procs)  # every process has read the checkpoint (or seen it discarded) before anyone writes
-    if resume is not None:
-        restore_checkpoint(resume, state, params, optimizer, scheduler, swa, scaler, alpha_rng)
-        start_epoch, step = state["epoch"] + 1, state["step"]
-        if procs.main:  # a rerun after a kill says where it picks up
-            log.info("resuming from checkpoint %s (epoch %s, step %s)", resume, state["epoch"], step)
-    train_log = CsvLog(out_dir / "train_log.csv", step if resume is not None else None) if procs.main else None
+    if resume is None:
+        return 0
+    t = training
+    restore_checkpoint(resume, state, t.params, t.optimizer, t.scheduler, t.swa, t.scaler, t.alpha_rng)
+    training.step = state["step"]
+    if procs.main:  # a rerun after a kill says where it picks up
+        log.info("resuming from checkpoint %s (epoch %s, step %s)", resume, state["epoch"], training.step)
+    return state["epoch"]
+
+
+def _batch_loss(
+    model: nn.Module,
+    classifier: torch.Tensor,
+    frozen_logit_scale: torch.Tensor,
+    cfg: TrainConfig,
+    autocast: Callable[[], ContextManager],
+    video: torch.Tensor,
+    labels: torch.Tensor,
+    scored: int,
+    batch_total: int,
+) -> Callable[[Mapping[str, torch.Tensor]], torch.Tensor]:
+    """The loss of given weights on this batch."""
 
     def loss_of(weights: Mapping[str, torch.Tensor]) -> torch.Tensor:
         # This process's share of the global batch's mean loss: the sum over its samples / the global count
@@ -173,83 +263,84 @@ def fit(
             )
         return F.cross_entropy(logits.float(), labels, reduction="none")[:scored].sum() / batch_total
 
-    model.train()
-    sampler, loader = training_loader(dataset, cfg, procs, device, collate_fn)
-    for epoch in range(start_epoch, cfg.epochs + 1):
-        sampler.set_epoch(epoch)
-        batches = sampler.batches
-        bar = tqdm(
-            total=steps_per_epoch,
-            desc=f"{cfg.objective} epoch {epoch}/{cfg.epochs}",
-            disable=not (progress and procs.main),
-            leave=False,
-        )
-        for batch_index, (video, labels) in enumerate(loader):
-            scored, batch_total = batches.counts(batch_index)
-            began = time.perf_counter()
-            video, labels = video.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-            optimizer.zero_grad(set_to_none=True)
-            scale = scaler.scale if scaler is not None else (lambda x: x)
-            alpha = float("nan")
-            if cfg.interpolated:
-                alpha = float(torch.empty(()).uniform_(cfg.alpha_low, cfg.alpha_high, generator=alpha_rng))
-                loss, loss_alpha = interpolated_backward(
-                    loss_of, params, theta0, alpha, cfg.lam, cfg.gradient, scale=scale
-                )
-            else:
-                loss = loss_of(params)
-                scale(loss).backward()
-                loss, loss_alpha = loss.detach(), torch.tensor(float("nan"), device=device)
-            sum_gradients(params, procs)
-            loss, loss_alpha = sum_values(torch.stack([loss, loss_alpha]), procs)
-            if scaler is not None:
-                scaler.unscale_(optimizer)
-            grad_norm = torch.nn.utils.clip_grad_norm_(
-                list(params.values()), cfg.clip_grad_norm if cfg.clip_grad_norm > 0 else float("inf")
-            )
-            lr = optimizer.param_groups[0]["lr"]
-            if scaler is not None:
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                optimizer.step()
-            scheduler.step()
-            step += 1
-            if train_log is None:
-                continue
-            train_log.write(
-                {
-                    "epoch": epoch,
-                    "step": step,
-                    "lr": f"{lr:.6g}",
-                    "alpha": f"{alpha:.4f}",
-                    "loss": f"{loss.item():.6f}",
-                    "loss_interpolated": f"{loss_alpha.item():.6f}",
-                    "grad_norm": f"{grad_norm.item():.4f}",
-                    "seconds": f"{time.perf_counter() - began:.4f}",
-                }
-            )
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-            bar.update()
-        bar.close()
-        if swa is not None and swa.due(epoch):
-            swa.update(params, epoch)
-        if procs.main:
-            save_checkpoint(
-                out_dir,
-                epoch,
-                step,
-                params,
-                optimizer,
-                scheduler,
-                swa,
-                scaler,
-                alpha_rng,
-                cfg.keep_checkpoints,
-                fingerprint,
-            )
-        barrier(procs)
+    return loss_of
 
+
+def _train_step(
+    training: _Training, loss_of: Callable[[Mapping[str, torch.Tensor]], torch.Tensor], cfg: TrainConfig, procs
+) -> dict:
+    """One optimizer step on one global batch; returns its lr, alpha, losses and gradient norm."""
+    params, optimizer, scaler = training.params, training.optimizer, training.scaler
+    optimizer.zero_grad(set_to_none=True)
+    scale = scaler.scale if scaler is not None else (lambda x: x)
+    alpha = float("nan")
+    if cfg.interpolated:
+        alpha = float(torch.empty(()).uniform_(cfg.alpha_low, cfg.alpha_high, generator=training.alpha_rng))
+        loss, loss_alpha = interpolated_backward(
+            loss_of, params, training.theta0, alpha, cfg.lam, cfg.gradient, scale=scale
+        )
+    else:
+        loss = loss_of(params)
+        scale(loss).backward()
+        loss, loss_alpha = loss.detach(), torch.tensor(float("nan"), device=loss.device)
+    sum_gradients(params, procs)
+    loss, loss_alpha = sum_values(torch.stack([loss, loss_alpha]), procs)
+    if scaler is not None:
+        scaler.unscale_(optimizer)
+    grad_norm = torch.nn.utils.clip_grad_norm_(
+        list(params.values()), cfg.clip_grad_norm if cfg.clip_grad_norm > 0 else float("inf")
+    )
+    lr = optimizer.param_groups[0]["lr"]
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    training.scheduler.step()
+    training.step += 1
+    return {"lr": lr, "alpha": alpha, "loss": loss, "loss_interpolated": loss_alpha, "grad_norm": grad_norm}
+
+
+def _log_row(epoch: int, step: int, stats: dict, began: float) -> dict:
+    """The ``train_log.csv`` row of one step that began at ``began`` (``time.perf_counter``)."""
+    return {
+        "epoch": epoch,
+        "step": step,
+        "lr": f"{stats['lr']:.6g}",
+        "alpha": f"{stats['alpha']:.4f}",
+        "loss": f"{stats['loss'].item():.6f}",
+        "loss_interpolated": f"{stats['loss_interpolated'].item():.6f}",
+        "grad_norm": f"{stats['grad_norm'].item():.4f}",
+        # Timed last: the .item() calls above wait for the device to finish the step.
+        "seconds": f"{time.perf_counter() - began:.4f}",
+    }
+
+
+def _end_epoch(out_dir: Path, epoch: int, training: _Training, cfg: TrainConfig, fingerprint: dict, procs) -> None:
+    """Adds the weights to the SWA average when due and writes the epoch's checkpoint."""
+    t = training
+    if t.swa is not None and t.swa.due(epoch):
+        t.swa.update(t.params, epoch)
+    if procs.main:
+        save_checkpoint(
+            out_dir,
+            epoch,
+            t.step,
+            t.params,
+            t.optimizer,
+            t.scheduler,
+            t.swa,
+            t.scaler,
+            t.alpha_rng,
+            cfg.keep_checkpoints,
+            fingerprint,
+        )
+    barrier(procs)
+
+
+def _write_results(out_dir: Path, training: _Training, cfg: TrainConfig, info: dict, procs) -> dict:
+    """Writes ``swa.safetensors``, ``train_info.json`` and ``model.safetensors``; returns fit's result."""
+    params, swa, step = training.params, training.swa, training.step
     swa_path = out_dir / "swa.safetensors"
     if procs.main:
         if swa is not None:
@@ -262,7 +353,6 @@ def fit(
         # Last: model.safetensors is what the workflow waits for, so it marks a finished run.
         save_weights(params, out_dir / "model.safetensors", {"objective": cfg.objective, "steps": step})
     barrier(procs)
-    model.eval()
     return {"model": out_dir / "model.safetensors", "swa": swa_path, "steps": step}
 
 
