@@ -62,63 +62,7 @@ def run(
     model = load_clip(model_spec, theta0, temporal, boundary)
     theta = load_weights(weights)
     theta0_visual = tensors_of(model, theta)  # the vision tower, and the logit scale where it was trained
-    eval_sets = []
-    for item in sets:
-        rows, classes, labels = labelled(item["manifest"], item["column"])
-        payload = load_text(item["text"])
-        if item["protocol"] == "retrieval":
-            text = payload["embeddings"]
-        else:
-            if payload.get("classnames") != classes:
-                raise UserError(f"text classifier {item['text']} does not match the classes of {item['manifest']}")
-            text = payload["classifier"]
-        splits = np.array([r["split"] for r in rows])
-        store = load_store(item["frames"])
-        if len(store) != len(rows):
-            raise UserError(
-                f"frame store {item['frames']} holds {len(store)} videos, manifest {item['manifest']} "
-                f"lists {len(rows)}; re-run frame extraction"
-            )
-        eval_splits = item.get("eval_splits") or sorted({s for field in splits for s in field.split()} - {"train"})
-        # Only the videos of the scored splits are embedded (a training set's train split is not), and only
-        # those that decoded (the frame store lists the others).
-        scored = np.array([any(s in eval_splits for s in field.split()) for field in splits], dtype=bool)
-        valid = store.valid()
-        keep = np.flatnonzero(scored & valid)
-        unreadable = {split: int((split_mask(splits, split) & ~valid).sum()) for split in eval_splits}
-        missing = split_counts(read_missing(item["manifest"]).values(), eval_splits)
-        for split in eval_splits:
-            videos = SplitVideos(missing[split], unreadable[split], int((split_mask(splits, split) & valid).sum()))
-            check_losses(
-                item["name"],
-                split,
-                videos,
-                item.get("max_unreadable"),
-                str(missing_path(item["manifest"])),
-                f"{item['frames']}/meta.json ('errors')",
-            )
-        if len(keep) == 0:
-            raise UserError(f"{item['manifest']} has no readable video in split(s) {eval_splits} to score")
-        if item["protocol"] == "retrieval":
-            text = text[torch.from_numpy(keep)]
-        split_classes = (
-            novel_split_classes(item["novel_splits"], item["name"], classes) if item.get("novel_splits") else {}
-        )
-        eval_sets.append(
-            EvalSet(
-                item["name"],
-                item["protocol"],
-                StoreRows(store, keep),
-                labels[keep],
-                splits[keep],
-                text,
-                eval_splits,
-                store.meta["views"],
-                split_classes,
-                unreadable,
-                missing,
-            )
-        )
+    eval_sets = [_eval_set(item) for item in sets]
     digest = config_hash(hash_of)
     rows = sweep(
         model, theta0_visual, theta, ratios, eval_sets, variant, digest, batch_size, device=device, progress=progress
@@ -135,3 +79,59 @@ def run(
         },
     )
     return len(rows)
+
+
+def _eval_set(item: Mapping) -> EvalSet:
+    """One data set to score: its frame store's readable videos of the scored splits, labels and text side; a
+    split that lost more videos than ``max_unreadable`` allows is refused."""
+    rows, classes, labels = labelled(item["manifest"], item["column"])
+    payload = load_text(item["text"])
+    if item["protocol"] == "retrieval":
+        text = payload["embeddings"]
+    else:
+        if payload.get("classnames") != classes:
+            raise UserError(f"text classifier {item['text']} does not match the classes of {item['manifest']}")
+        text = payload["classifier"]
+    splits = np.array([r["split"] for r in rows])
+    store = load_store(item["frames"])
+    if len(store) != len(rows):
+        raise UserError(
+            f"frame store {item['frames']} holds {len(store)} videos, manifest {item['manifest']} "
+            f"lists {len(rows)}; re-run frame extraction"
+        )
+    eval_splits = item.get("eval_splits") or sorted({s for field in splits for s in field.split()} - {"train"})
+    # Only the videos of the scored splits are embedded (a training set's train split is not), and only
+    # those that decoded (the frame store lists the others).
+    scored = np.array([any(s in eval_splits for s in field.split()) for field in splits], dtype=bool)
+    valid = store.valid()
+    keep = np.flatnonzero(scored & valid)
+    unreadable = {split: int((split_mask(splits, split) & ~valid).sum()) for split in eval_splits}
+    missing = split_counts(read_missing(item["manifest"]).values(), eval_splits)
+    for split in eval_splits:
+        videos = SplitVideos(missing[split], unreadable[split], int((split_mask(splits, split) & valid).sum()))
+        check_losses(
+            item["name"],
+            split,
+            videos,
+            item.get("max_unreadable"),
+            str(missing_path(item["manifest"])),
+            f"{item['frames']}/meta.json ('errors')",
+        )
+    if len(keep) == 0:
+        raise UserError(f"{item['manifest']} has no readable video in split(s) {eval_splits} to score")
+    if item["protocol"] == "retrieval":
+        text = text[torch.from_numpy(keep)]
+    split_classes = novel_split_classes(item["novel_splits"], item["name"], classes) if item.get("novel_splits") else {}
+    return EvalSet(
+        item["name"],
+        item["protocol"],
+        StoreRows(store, keep),
+        labels[keep],
+        splits[keep],
+        text,
+        eval_splits,
+        store.meta["views"],
+        split_classes,
+        unreadable,
+        missing,
+    )
