@@ -86,21 +86,41 @@ def run(
     cfg = TrainConfig.from_dict(train)
     procs, device = setup(device)
     try:
-        return _run(
-            model_spec,
-            theta0,
-            temporal,
-            boundary,
+        model = load_clip(model_spec, theta0, temporal, boundary)
+        size = model.visual.image_size
+        size = size if isinstance(size, int) else size[0]
+        if cfg.crop_size != size:
+            raise UserError(
+                f"config key 'train.crop_size' = {cfg.crop_size} differs from the model's input size "
+                f"{size}; set train.crop_size: {size} (and train.jitter_scales to match)"
+            )
+        _, classes, _ = labelled(manifest, column)
+        payload = load_text(text)
+        if payload.get("classnames") != classes:
+            raise UserError(
+                f"text classifier {text} was built for other classes than {manifest} labelled by {column!r}; rebuild it"
+            )
+        dataset, counts = training_clips(videos, manifest, column, cfg, max_unreadable)
+        if current().main:  # the log says what training lost before it starts
+            log.info(
+                "training on %d videos; skipped %d unreadable (listed in %s) and %d missing on disk%s",
+                counts["train_videos"],
+                counts["train_videos_skipped"],
+                videos,
+                counts["train_videos_missing"],
+                "".join(f"\n  {e}" for e in counts["train_videos_skipped_examples"]),
+            )
+        result = fit(
+            model,
+            dataset,
+            payload["classifier"],
             cfg,
-            videos,
-            manifest,
-            text,
-            column,
             out_dir,
-            device,
-            progress,
-            max_unreadable,
+            device=device,
+            progress=progress,
+            metadata={"temporal": temporal, "boundary": boundary, "labels": column, **counts, "versions": versions()},
         )
+        return {k: str(v) for k, v in result.items()}
     finally:
         teardown(procs)
 
@@ -140,55 +160,3 @@ def training_clips(
         "train_videos_skipped_examples": [f"{e['source']}: {e['error']}" for e in lost[:10]],
         "classes": len(classes),
     }
-
-
-def _run(
-    model_spec,
-    theta0,
-    temporal,
-    boundary,
-    cfg,
-    videos,
-    manifest,
-    text,
-    column,
-    out_dir,
-    device,
-    progress,
-    max_unreadable,
-) -> dict:
-    model = load_clip(model_spec, theta0, temporal, boundary)
-    size = model.visual.image_size
-    size = size if isinstance(size, int) else size[0]
-    if cfg.crop_size != size:
-        raise UserError(
-            f"config key 'train.crop_size' = {cfg.crop_size} differs from the model's input size "
-            f"{size}; set train.crop_size: {size} (and train.jitter_scales to match)"
-        )
-    _, classes, _ = labelled(manifest, column)
-    payload = load_text(text)
-    if payload.get("classnames") != classes:
-        raise UserError(
-            f"text classifier {text} was built for other classes than {manifest} labelled by {column!r}; rebuild it"
-        )
-    dataset, counts = training_clips(videos, manifest, column, cfg, max_unreadable)
-    if current().main:  # the log says what training lost before it starts
-        log.info(
-            "training on %d videos; skipped %d unreadable (listed in %s) and %d missing on disk%s",
-            counts["train_videos"],
-            counts["train_videos_skipped"],
-            videos,
-            counts["train_videos_missing"],
-            "".join(f"\n  {e}" for e in counts["train_videos_skipped_examples"]),
-        )
-    result = fit(
-        model,
-        dataset,
-        payload["classifier"],
-        cfg,
-        out_dir,
-        device=device,
-        progress=progress,
-        metadata={"temporal": temporal, "boundary": boundary, "labels": column, **counts, "versions": versions()},
-    )
-    return {k: str(v) for k, v in result.items()}
