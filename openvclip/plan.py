@@ -15,8 +15,6 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 from .config import config_hash
 from .errors import UserError
 
-PROTOCOLS = ("closedset", "zeroshot", "retrieval")
-
 
 def as_json(value: Any) -> str:
     """A config slice as compact, key-sorted JSON: one CLI argument (quote it with ``{params.x:q}``)."""
