@@ -264,7 +264,8 @@ class Plan:
             "zeroshot": self.datasets_of("zeroshot"),
             "retrieval": self.datasets_of("retrieval"),
             "variants": variants,
-            "trained_variants": [v for v in variants if self.is_trained(v)],
+            # Every variant of trained weights (another's included: Open-VCLIP without SWA) has a trade-off curve.
+            "trained_variants": [v for v in variants if self.objective(v) != "frozen"],
             "test_ratio": self.config["eval"]["test_ratio"],
             **self.config["report"],
             "pretrain_metrics": pretrain_metrics,

@@ -38,12 +38,12 @@ def test_models_from_needs_an_experiment_with_the_same_labels_and_training():
     root = Path(__file__).resolve().parents[1]
     schema = root / "workflow" / "schemas" / "config.schema.yaml"
     config = yaml.safe_load((root / "tests" / "fast_config.yaml").read_text())
-    config["experiments"]["again"] = {"labels": "motion", "seeds": [0], "models_from": "main"}
+    config["experiments"]["again"] = {"labels": "classname", "seeds": [0], "models_from": "main"}
     validate_config(config, schema)
     config["experiments"]["again"]["train"] = {"lam": 0.3}
     with pytest.raises(ValueError, match="train overrides differ"):
         validate_config(config, schema)
-    config["experiments"]["again"] = {"labels": "motion", "seeds": [0], "models_from": "nope"}
+    config["experiments"]["again"] = {"labels": "classname", "seeds": [0], "models_from": "nope"}
     with pytest.raises(ValueError, match="models_from' = 'nope'"):
         validate_config(config, schema)
 

@@ -62,6 +62,23 @@ def test_every_stage_depends_on_the_code_its_jobs_run():
     assert "openvclip/eval" in stage_deps()["evaluate"] and "workflow/rules/common.smk" in stage_deps()["evaluate"]
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["config.yaml", "tests/fast_config.yaml"]
+    + sorted(str(p.relative_to(ROOT)) for p in (ROOT / "config").glob("paper_vit*.yaml")),
+)
+def test_the_sweep_stages_are_the_main_experiments_variants(name):
+    """dvc.yaml's `sweep` stages loop over `experiments.main.variants`: a config whose main experiment took every
+    variant by default would have no such list, and a variant outside it would be trained by a sweep stage."""
+    from openvclip.config import SCHEMA, resolve_base, validate_config
+
+    config = validate_config(resolve_base(yaml.safe_load((ROOT / name).read_text()), ROOT), ROOT / SCHEMA)
+    assert config["main_experiment"] == "main"
+    listed = config["experiments"]["main"]["variants"]
+    assert listed and set(listed) <= set(config["variants"])
+    assert "foreach: ${experiments.main.variants}" in (ROOT / "dvc.yaml").read_text()
+
+
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
     """A clean clone of the project (its committed .dvc/ and default remote beside it) with the fast config as
@@ -76,13 +93,13 @@ def repo(tmp_path_factory):
 
 def test_repro_builds_every_stage_and_a_second_repro_does_nothing(repo):
     root, first, second = repo
-    assert {"data", "clip", "text", "train", "evaluate", "report", "table@motion", "sweep@openvclip"} <= set(
+    assert {"data", "clip", "text", "train", "evaluate", "report", "table@k400", "sweep@openvclip"} <= set(
         stages_run(first)
     )
     for name in (
-        "closedset_motion.csv",
-        "zeroshot_appearance.csv",
-        "retrieval_captions.csv",
+        "closedset_k400.csv",
+        "zeroshot_ucf.csv",
+        "retrieval_msrvtt.csv",
         "summary.md",
         "tradeoff.png",
         "tradeoff.csv",

@@ -8,7 +8,16 @@ import torch
 import torch.nn.functional as F
 
 from openvclip.eval import evaluate
-from openvclip.eval.evaluate import EvalSet, embed_videos, score_set, split_mask, split_statistics, sweep
+from openvclip.eval.evaluate import (
+    EvalSet,
+    embed_videos,
+    factor_accuracy,
+    score_set,
+    split_mask,
+    split_statistics,
+    sweep,
+)
+from openvclip.eval.jobs import class_factors
 from openvclip.models import enable_temporal_attention, vision_parameters
 from openvclip.train import interpolate
 
@@ -167,3 +176,34 @@ def test_numbered_test_splits_get_mean_and_sample_std_rows():
     assert stats["mean"]["value"] == 20.0 and stats["std"]["value"] == 10.0  # sample std, val left out
     assert stats["mean"]["n_videos"] == 15 and stats["mean"]["n_unreadable"] == 3 and stats["mean"]["n_missing"] == 3
     assert split_statistics(rows[:2]) == []  # one numbered split: nothing to average
+
+
+def test_object_and_action_shares_count_a_top1_class_with_the_right_half_of_its_name():
+    # Classes: red circle still (0), red circle circling (1), blue ring still (2), blue ring circling (3).
+    rows = [
+        {"object": o, "motion": m}
+        for o, m in [
+            ("red circle", "still"),
+            ("red circle", "circling"),
+            ("blue ring", "still"),
+            ("blue ring", "circling"),
+        ]
+    ]
+    labels = np.array([0, 1, 2, 3])
+    factors = class_factors(rows, labels, 4)
+    assert factors["object"].tolist() == [1, 1, 0, 0] and factors["action"].tolist() == [1, 0, 1, 0]
+    # Under motion labels a class shows several objects: only the action is a factor of the classes.
+    assert set(class_factors(rows, np.array([0, 1, 0, 1]), 2)) == {"action"}
+    # Predictions: right object, wrong action; right; wrong object, right action; all wrong.
+    predicted = [1, 1, 0, 0]
+    embeddings = torch.eye(4)[predicted]
+    item = EvalSet(
+        "k400", "closedset", None, labels, np.array(["test"] * 4), torch.eye(4), ("test",), class_factors=factors
+    )
+    scored = {r["metric"]: r for r in score_set(embeddings, item)}
+    assert scored["top1"]["value"] == 25.0
+    assert scored["object_top1"]["value"] == 50.0 and scored["object_top1"]["n_classes"] == 2
+    assert scored["action_top1"]["value"] == 50.0 and scored["action_top1"]["n_classes"] == 2
+    assert (
+        factor_accuracy(np.eye(4)[predicted], np.arange(4), np.array([3, 2, 1, 0]), factors)["object_top1"][0] == 50.0
+    )

@@ -46,16 +46,16 @@ def test_each_variant_is_evaluated_with_the_weights_its_training_keeps():
 
 def test_an_experiment_with_models_from_reads_the_other_experiments_weights():
     config = raw()
-    config["experiments"]["again"] = {"labels": "motion", "seeds": [0], "models_from": "main"}
+    config["experiments"]["again"] = {"labels": "classname", "seeds": [0], "models_from": "main"}
     p = plan(config)
     assert p.weights_file("again", 0, "openvclip") == "models/main/seed0/openvclip/swa.safetensors"
-    assert p.run_file("again", 0, "openvclip", "motion") == "results/runs/again/seed0/openvclip/motion.csv"
+    assert p.run_file("again", 0, "openvclip", "k400") == "results/runs/again/seed0/openvclip/k400.csv"
 
 
 def test_training_settings_are_the_experiments_overrides_over_the_train_section():
     p = plan()
-    settings = p.train("motion_long", "3", "finetune_temporal_off")
-    assert settings["epochs"] == 5 and p.config["train"]["epochs"] == 3  # the experiment's override
+    settings = p.train("ablation", "3", "finetune_temporal_off")
+    assert settings["epochs"] == 6 and p.config["train"]["epochs"] == 3  # the experiment's override
     assert settings["objective"] == "finetune"  # of the variant whose weights it evaluates
     assert settings["seed"] == 3 and isinstance(settings["seed"], int)
     assert settings["lam"] == p.config["train"]["lam"]
@@ -71,18 +71,20 @@ def test_frozen_clip_is_scored_at_one_ratio_and_others_at_their_own_or_the_confi
 
 
 def test_label_columns_follow_the_experiment_on_the_training_set_only():
-    p = plan()
-    assert p.label_column("kinetics", "motion") == "object_motion"
-    assert p.label_column("main", "motion") == "motion"
-    assert p.label_column("kinetics", "appearance") == "classname"
-    assert p.label_column("main", "captions") == "caption"
-    assert p.text_file("kinetics", "motion") == "data/text/motion.object_motion.pt"
+    config = raw()
+    config["experiments"]["actions"] = {"labels": "motion", "seeds": [0]}
+    p = plan(config)
+    assert p.label_column("actions", "k400") == "motion"
+    assert p.label_column("main", "k400") == "classname"
+    assert p.label_column("actions", "ucf") == "classname"
+    assert p.label_column("main", "msrvtt") == "caption"
+    assert p.text_file("actions", "k400") == "data/text/k400.motion.pt"
 
 
 def test_frame_settings_of_synthetic_and_real_sets():
     demo = plan()
-    assert demo.frames("motion") == {"format": "raw", "size": 32, "num_frames": 8, "views": 1, "rate": 0}
-    assert demo.data_threads("motion") == 1
+    assert demo.frames("k400") == {"format": "raw", "size": 32, "num_frames": 8, "views": 1, "rate": 0}
+    assert demo.data_threads("k400") == 1
     paper = plan(raw("config/paper_vitb16.yaml"))
     ucf = paper.frames("ucf")
     # The schema's defaults (JPEG, quality 90) under the config's own keys; the size is the model's input.
@@ -102,7 +104,7 @@ def test_frame_settings_of_synthetic_and_real_sets():
 
 
 def test_a_results_hash_covers_what_it_depends_on_and_not_the_reported_ratio():
-    def hashed(p, variant="openvclip", ds="appearance"):
+    def hashed(p, variant="openvclip", ds="ucf"):
         return config_hash(p.result_hash_of("main", 0, variant, ds))
 
     base = hashed(plan())
@@ -112,9 +114,9 @@ def test_a_results_hash_covers_what_it_depends_on_and_not_the_reported_ratio():
     assert (
         hashed(
             plan(
-                datasets__compositional={
+                datasets__hmdb={
                     "source": "synthetic",
-                    "objects": "compositional",
+                    "objects": "hmdb",
                     "labels": "object_motion",
                     "protocol": "zeroshot",
                     "splits": {"test": 8},
@@ -130,28 +132,30 @@ def test_a_results_hash_covers_what_it_depends_on_and_not_the_reported_ratio():
 
 def test_results_and_targets_follow_experiments_and_variants():
     p = plan()
-    kinetics = p.runs_of("kinetics", 1)
-    assert len(kinetics) == 3 * 3 and "results/runs/kinetics/seed1/frozen/compositional.csv" in kinetics
-    assert p.runs_of("main", 0, "captions") == [
-        p.run_file("main", 0, v, "captions") for v in ("frozen", "finetune", "finetune_notemporal", "openvclip")
+    ablation = p.runs_of("ablation", 1)
+    assert len(ablation) == 4 * 4 and "results/runs/ablation/seed1/frozen/k600.csv" in ablation
+    assert p.runs_of("main", 0, "msrvtt") == [
+        p.run_file("main", 0, v, "msrvtt") for v in ("frozen", "finetune", "openvclip")
     ]
     targets = p.stage_targets()
-    # A variant that evaluates another's weights trains nothing.
+    # A variant that evaluates another's weights trains nothing; one limited to k400 is scored there only.
     assert "models/main/seed0/finetune_temporal_off/model.safetensors" not in targets["train"]
-    assert len(targets["train"]) == 4 and len(targets["evaluate"]) == 4 * 4 + 1
-    assert "results/retrieval_captions.csv" in p.main_results()
-    assert "results/closedset_motion.csv" in p.main_results()
+    assert len(targets["train"]) == 4 and len(targets["evaluate"]) == 3 * 5 + 2
+    assert "results/retrieval_msrvtt.csv" in p.main_results() and "results/zeroshot_hmdb.csv" in p.main_results()
+    assert "results/closedset_k400.csv" in p.main_results()
 
 
 def test_the_report_compares_the_configs_variants():
     p = plan()
     spec = p.report_spec(["a.csv"], "title")
-    assert spec["trained_variants"] == ["finetune", "finetune_notemporal", "openvclip"]
-    assert spec["zeroshot"] == ["appearance", "compositional"] and spec["retrieval"] == ["captions"]
-    assert spec["method"] == "openvclip" and spec["test_ratio"] == 0.5
-    study = p.report_spec([], "study", ["kinetics"])
-    assert set(study["variants"]) == {"frozen", "finetune", "openvclip"}
-    assert '`{"epochs":5}`' in study["experiments"]["kinetics"]
+    assert spec["trained_variants"] == ["finetune", "finetune_no_temporal", "openvclip", "finetune_temporal_off"]
+    assert spec["zeroshot"] == ["ucf", "hmdb", "k600"] and spec["retrieval"] == ["msrvtt"]
+    assert spec["method"] == "openvclip" and spec["test_ratio"] == 0.5 and spec["transfer_set"] == "ucf"
+    study = p.report_spec([], "study", ["ablation"])
+    # Open-VCLIP's last weights are a trained variant of their own: the ablation's row and a curve.
+    assert set(study["variants"]) == {"frozen", "finetune", "openvclip", "openvclip_no_swa"}
+    assert "openvclip_no_swa" in study["trained_variants"] and len(study["ablation"]) == 5
+    assert '`{"epochs":6}`' in study["experiments"]["ablation"]
 
 
 def test_gpu_requests_only_when_the_config_asks_for_gpus():

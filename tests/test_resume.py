@@ -24,8 +24,8 @@ def test_frame_extraction_and_reencoding_killed_half_way_keep_what_they_finished
     config = yaml.safe_load((cwd / "config.yaml").read_text())
     config["train_videos"] = {"short_side": 32}  # re-encoded (H.264), not linked as the fast config does
     (cwd / "config.yaml").write_text(yaml.safe_dump(config))
-    snakemake(cwd, "data/manifests/motion.csv")
-    rows = read_manifest(cwd / "data" / "manifests" / "motion.csv")
+    snakemake(cwd, "data/manifests/k400.csv")
+    rows = read_manifest(cwd / "data" / "manifests" / "k400.csv")
     paths = [Path(r["path"]) for r in rows]
 
     # Frame extraction: the val/test videos (training ones are not decoded); one shard per row at this size.
@@ -35,21 +35,19 @@ def test_frame_extraction_and_reencoding_killed_half_way_keep_what_they_finished
     frames = {"num_frames": 4, "size": 32, "views": 1, "rate": 0, "fmt": "raw", "sampling": "spread"}
     settings = store_settings(paths, skip=train, **frames)
     assert settings["shard_videos"] == 1
-    partial = cwd / "data" / "frames" / "motion.partial"
+    partial = cwd / "data" / "frames" / "k400.partial"
     partial.mkdir(parents=True)
     (partial / "settings.json").write_text(json.dumps(settings))  # as the job writes it: its shards are kept
     os.mkfifo(partial / f"shard-{stuck:05d}.npz.tmp")
-    killed_when(
-        cwd, "snakemake --cores 1 data/frames/motion", lambda: (partial / f"shard-{stuck - 1:05d}.npz").is_file()
-    )
+    killed_when(cwd, "snakemake --cores 1 data/frames/k400", lambda: (partial / f"shard-{stuck - 1:05d}.npz").is_file())
     (partial / f"shard-{stuck:05d}.npz.tmp").unlink()
     finished = {p: p.stat().st_mtime_ns for p in partial.glob("shard-*.npz")}
-    assert len(finished) == stuck and not (cwd / "data" / "frames" / "motion").exists()
+    assert len(finished) == stuck and not (cwd / "data" / "frames" / "k400").exists()
     shell(cwd, "snakemake --unlock")
-    snakemake(cwd, "data/frames/motion")
-    log = (cwd / "logs" / "extract_frames" / "motion.log").read_text()
-    assert f"motion: reusing {stuck} of {len(rows)} shards an earlier run decoded" in log
-    store = open_store(cwd / "data" / "frames" / "motion")
+    snakemake(cwd, "data/frames/k400")
+    log = (cwd / "logs" / "extract_frames" / "k400.log").read_text()
+    assert f"k400: reusing {stuck} of {len(rows)} shards an earlier run decoded" in log
+    store = open_store(cwd / "data" / "frames" / "k400")
     assert {k: store.meta[k] for k in ("num_frames", "size", "views", "rate", "format", "sampling")} == {
         **{k: v for k, v in frames.items() if k != "fmt"},
         "format": "raw",
@@ -59,21 +57,21 @@ def test_frame_extraction_and_reencoding_killed_half_way_keep_what_they_finished
 
     # Re-encoding the training split, one video at a time in order: the copies made before the stuck one stay.
     stuck = train[len(train) // 2]
-    videos = cwd / "data" / "train_videos" / "motion" / "videos"
+    videos = cwd / "data" / "train_videos" / "k400" / "videos"
     target = videos / copy_name(paths[stuck])
     hung = target.with_name(target.name + ".tmp.mp4")
     hung.parent.mkdir(parents=True)
     os.mkfifo(hung)
     copies = lambda: sorted(p for p in videos.rglob("*.mp4") if not p.name.endswith(".tmp.mp4"))  # noqa: E731
     killed_when(
-        cwd, "snakemake --cores 1 data/train_videos/motion/index.csv", lambda: len(copies()) == train.index(stuck)
+        cwd, "snakemake --cores 1 data/train_videos/k400/index.csv", lambda: len(copies()) == train.index(stuck)
     )
     hung.unlink()
     before = {p: p.stat().st_mtime_ns for p in copies()}
     assert len(before) == train.index(stuck) and not (videos.parent / "index.csv").exists()
     shell(cwd, "snakemake --unlock")
-    snakemake(cwd, "data/train_videos/motion/index.csv")
-    log = (cwd / "logs" / "train_videos" / "motion.log").read_text()
+    snakemake(cwd, "data/train_videos/k400/index.csv")
+    log = (cwd / "logs" / "train_videos" / "k400.log").read_text()
     assert f"indexed {len(train)} training videos" in log and f"({len(before)} copies an earlier run made" in log
     assert all(path.stat().st_mtime_ns == mtime for path, mtime in before.items())  # kept, not made again
     index = read_index(videos.parent / "index.csv")

@@ -87,13 +87,17 @@ def test_motions_change_frames_and_still_does_not():
 
 
 def test_object_groups_are_disjoint_and_seeded():
-    groups = split_objects(3, heldout_pretrain=8, finetune=12, appearance=24, compositional=8)
+    sizes = {"heldout_pretrain": 8, "finetune": 12, "ucf": 12, "hmdb": 6, "msrvtt": 24}
+    groups = split_objects(3, sizes)
+    assert list(groups) == list(sizes) and {k: len(v) for k, v in groups.items()} == sizes
     flat = [o for g in groups.values() for o in g]
-    assert len(flat) == len(set(flat)) == 52
+    assert len(flat) == len(set(flat)) == 62
     assert set(flat) <= set(all_objects()) and len(all_objects()) == 8 * len(SHAPES)
-    assert split_objects(3, 8, 12, 24, 8) == groups and split_objects(4, 8, 12, 24, 8) != groups
-    with pytest.raises(ValueError, match="need 70 colour-shape pairs"):
-        split_objects(0, 20, 20, 20, 10)
+    assert split_objects(3, dict(sizes)) == groups and split_objects(4, sizes) != groups
+    # A group's objects depend on the sizes before it only: a group added at the end changes no other.
+    assert {k: v for k, v in split_objects(3, {**sizes, "extra": 2}).items() if k != "extra"} == groups
+    with pytest.raises(ValueError, match="the groups need 70 colour-shape pairs"):
+        split_objects(0, {"a": 20, "b": 20, "c": 20, "d": 10})
 
 
 def test_generated_set_decodes_with_declared_frames_and_labels(tmp_path):
@@ -141,3 +145,16 @@ def test_bad_dataset_specs_are_named():
         SyntheticSet.from_dict({"motions": ["jumping"]}, "toy")
     with pytest.raises(ValueError, match=r"unknown split\(s\) \['dev'\]"):
         SyntheticSet.from_dict({"splits": {"dev": 3}}, "toy")
+
+
+def test_a_data_set_of_an_object_group_the_config_lacks_is_refused_with_the_groups_named(tmp_path):
+    from openvclip.data.jobs import prepare
+
+    dataset = {"source": "synthetic", "objects": "heldout_pretrain", "protocol": "zeroshot", "splits": {"test": 2}}
+    objects = {"heldout_pretrain": 4, "finetune": 4, "ucf": 4}
+    for group in ("heldout_pretrain", "hmdb"):
+        with pytest.raises(ValueError, match=f"datasets.toy.objects = '{group}' is not an object group.*finetune, ucf"):
+            prepare(
+                {**dataset, "objects": group}, "toy", {}, objects, 0, tmp_path, tmp_path / "raw", tmp_path / "m.csv"
+            )
+    assert not (tmp_path / "m.csv").exists()

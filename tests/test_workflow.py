@@ -133,28 +133,36 @@ def test_a_killed_run_finishes_with_unlock_and_the_same_command(interrupted):
 def test_outputs_exist_parse_and_hold_the_expected_rows(finished):
     config = yaml.safe_load(FAST.read_text())
     ratios = config["eval"]["ratios"]
-    for name in ("closedset_motion", "zeroshot_appearance", "zeroshot_compositional", "retrieval_captions"):
+    for name in ("closedset_k400", "zeroshot_ucf", "zeroshot_k600", "retrieval_msrvtt"):
         rows = read_rows(finished / "results" / f"{name}.csv")
         assert list(rows[0]) == list(RESULT_COLUMNS)
         assert all(0.0 <= float(r["value"]) <= 100.0 or r["metric"].endswith("medr") for r in rows)
-    rows = read_rows(finished / "results" / "zeroshot_appearance.csv")
-    # frozen: one ratio; finetune and openvclip: every ratio; val and test splits; top1 and top5.
-    assert len(rows) == (1 + 2 * len(ratios)) * 2 * 2
+    rows = read_rows(finished / "results" / "zeroshot_ucf.csv")
+    # frozen: one ratio; finetune and openvclip: every ratio; val and test splits; top-1, top-5 and the shares of
+    # the right object and the right action.
+    assert len(rows) == (1 + 2 * len(ratios)) * 2 * 4
     assert {r["variant"] for r in rows} == {"frozen", "finetune", "openvclip"}
-    assert {int(r["n_classes"]) for r in rows} == {config["objects"]["appearance"]}
-    motion = read_rows(finished / "results" / "closedset_motion.csv")
+    ucf = config["datasets"]["ucf"]
+    counts = {r["metric"]: int(r["n_classes"]) for r in rows}
+    assert counts == {
+        "top1": config["objects"]["ucf"] * len(ucf["motions"]),
+        "top5": config["objects"]["ucf"] * len(ucf["motions"]),
+        "object_top1": config["objects"]["ucf"],
+        "action_top1": len(ucf["motions"]),
+    }
+    motion = read_rows(finished / "results" / "closedset_k400.csv")
     assert "finetune_temporal_off" in {r["variant"] for r in motion}
     assert {int(r["n_videos"]) for r in motion if r["split"] == "test"} == {8}
-    retrieval = read_rows(finished / "results" / "retrieval_captions.csv")
+    retrieval = read_rows(finished / "results" / "retrieval_msrvtt.csv")
     assert {"t2v_r1", "v2t_r1", "t2v_medr"} <= {r["metric"] for r in retrieval}
     sweep = read_rows(finished / "results" / "sweep_openvclip.csv")
     assert sorted({float(r["ratio"]) for r in sweep}) == ratios
-    assert {r["dataset"] for r in sweep} == {"motion", "appearance", "compositional", "captions"}
+    assert {r["dataset"] for r in sweep} == {"k400", "ucf", "k600", "msrvtt"}
     summary = (finished / "results" / "summary.md").read_text()
     assert "Expectations of the demo" in summary and "mean envelope" in summary
     assert (finished / "results" / "tradeoff.png").read_bytes()[:4] == b"\x89PNG"
     # Each result records its config and versions beside it.
-    meta = (finished / "results" / "runs" / "main" / "seed0" / "openvclip" / "motion.csv.json").read_text()
+    meta = (finished / "results" / "runs" / "main" / "seed0" / "openvclip" / "k400.csv.json").read_text()
     assert '"torch"' in meta and '"config_hash"' in meta
     # Every rule wrote a log and a benchmark.
     assert (finished / "logs" / "pretrain_clip.log").is_file()
@@ -200,23 +208,23 @@ def test_a_variant_set_to_evaluate_an_swa_average_its_training_lacks_is_refused(
 
 def test_changing_a_config_value_reruns_only_what_depends_on_it(finished):
     config = yaml.safe_load((finished / "config.yaml").read_text())
-    config["datasets"]["captions"]["splits"]["test"] = 10
+    config["datasets"]["msrvtt"]["splits"]["test"] = 10
     changed = finished / "changed.yaml"
     changed.write_text(yaml.safe_dump(config))
     jobs = planned_jobs(snakemake(finished, "-n", "all", "--configfile", str(changed)))
     assert jobs.get("prepare_dataset") == 1 and jobs.get("extract_frames") == 1
-    assert jobs.get("evaluate") == 3  # frozen, finetune, openvclip on captions
+    assert jobs.get("evaluate") == 3  # frozen, finetune, openvclip on msrvtt
     assert "train_variant" not in jobs and "pretrain_clip" not in jobs
     assert jobs.get("collect_protocol") == 1
 
 
 def test_one_result_builds_only_what_it_needs(tmp_path):
     cwd = workdir(tmp_path)
-    out = snakemake(cwd, "-n", "results/zeroshot_appearance.csv")
+    out = snakemake(cwd, "-n", "results/zeroshot_ucf.csv")
     text = out.stdout + out.stderr
     jobs = planned_jobs(out)
-    assert jobs["prepare_dataset"] == 2  # the training set and appearance, nothing else
-    assert "wildcards: ds=captions" not in text and "wildcards: ds=compositional" not in text
+    assert jobs["prepare_dataset"] == 2  # the training set and ucf, nothing else
+    assert "wildcards: ds=msrvtt" not in text and "wildcards: ds=k600" not in text
     assert "report" not in jobs and jobs["evaluate"] == 3
 
 
@@ -253,10 +261,10 @@ def test_html_report_holds_plot_and_summary(finished):
 
 
 def test_one_result_as_typed_rebuilds_only_that_file(finished):
-    (finished / "results" / "zeroshot_appearance.csv").unlink()
-    out = shell(finished, "snakemake results/zeroshot_appearance.csv")
+    (finished / "results" / "zeroshot_ucf.csv").unlink()
+    out = shell(finished, "snakemake results/zeroshot_ucf.csv")
     assert planned_jobs(out) == {"collect_protocol": 1}
-    assert read_rows(finished / "results" / "zeroshot_appearance.csv")
+    assert read_rows(finished / "results" / "zeroshot_ucf.csv")
 
 
 def test_a_data_set_the_config_lacks_stops_at_once_and_prints_a_command_that_works(finished):
@@ -275,13 +283,29 @@ def test_a_data_set_the_config_lacks_stops_at_once_and_prints_a_command_that_wor
     assert "train_variant" in jobs and "report" not in jobs
 
 
+def test_the_hmdb_like_result_of_the_default_config_as_typed(tmp_path):
+    """The paper configs' commands work on the demo as written: its HMDB-like miniature is `hmdb`. (Dry run: the
+    real one pretrains the demo's CLIP and trains, minutes that the fast config's tests already spend.)"""
+    cwd = clean_clone(tmp_path / "openvclip", fast_config=False)
+    jobs = planned_jobs(shell_dry_run(cwd, "snakemake results/zeroshot_hmdb.csv"))
+    # The training set and hmdb, the demo CLIP, one training per trained variant of the main experiment.
+    assert jobs["prepare_dataset"] == 2 and jobs["pretrain_clip"] == 1 and jobs["collect_protocol"] == 1
+    assert jobs["evaluate"] == 3 and "report" not in jobs  # frozen, finetune, openvclip (the others: k400 only)
+
+
 def test_the_study_as_typed(finished):
     shell(finished, "snakemake study")
     summary = (finished / "results" / "study" / "summary.md").read_text()
-    assert "kinetics" in summary
+    assert "Experiment `ablation` (seeds 0, 1)" in summary
     assert (finished / "results" / "study" / "tradeoff.png").read_bytes()[:4] == b"\x89PNG"
-    rows = read_rows(finished / "results" / "study" / "kinetics.csv")
-    assert {r["seed"] for r in rows} == {"0", "1"} and {r["variant"] for r in rows} == {"finetune", "openvclip"}
+    rows = read_rows(finished / "results" / "study" / "ablation.csv")
+    assert {r["seed"] for r in rows} == {"0", "1"}
+    assert {r["variant"] for r in rows} == {"finetune", "openvclip", "openvclip_no_swa"}
+    # The paper's ablation table: one row per component and ratio, the frozen row missing (not in the study).
+    assert "The paper's ablation" in summary and "| frozen CLIP | frozen | missing |" in summary
+    assert re.search(
+        r"\| \+ interpolated weight optimisation \| openvclip_no_swa, val-chosen r=[0-9., ]+ \| \d", summary
+    )
 
 
 @pytest.mark.parametrize(
@@ -336,13 +360,13 @@ def test_the_train_command_under_torchrun_matches_the_one_process_run(finished, 
             "--train",
             json.dumps(info["config"]),
             "--videos",
-            "data/train_videos/motion/index.csv",
+            "data/train_videos/k400/index.csv",
             "--manifest",
-            "data/manifests/motion.csv",
+            "data/manifests/k400.csv",
             "--text",
-            "data/text/motion.motion.pt",
+            "data/text/k400.classname.pt",
             "--column",
-            "motion",
+            "classname",
             "--out-dir",
             str(tmp_path / "two"),
         ],

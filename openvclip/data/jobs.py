@@ -25,13 +25,17 @@ def _prepare_synthetic(
     progress: bool = True,
 ) -> int:
     """Render a synthetic data set as video files plus its manifest and class list."""
-    from .synthetic import SyntheticSet, World, class_list, generate_set, split_objects
+    from .synthetic import HELDOUT, SyntheticSet, World, class_list, generate_set, split_objects
 
     world_cfg = World.from_dict(world)
     spec = SyntheticSet.from_dict(dataset, name)
-    groups = split_objects(seed=seed, **objects)
-    if spec.objects not in groups or spec.objects == "heldout":
-        raise UserError(f"datasets.{name}.objects = {spec.objects!r}; allowed: finetune, appearance, compositional")
+    groups = split_objects(seed, objects)
+    if spec.objects not in groups or spec.objects == HELDOUT:
+        allowed = ", ".join(g for g in groups if g != HELDOUT)
+        raise UserError(
+            f"datasets.{name}.objects = {spec.objects!r} is not an object group the config defines; "
+            f"allowed (the `objects:` section): {allowed}"
+        )
     chosen = groups[spec.objects]
     rows = generate_set(world_cfg, spec, chosen, Path(raw_dir), seed, progress)
     write_manifest(manifest, rows, extra=("object", "motion", "object_motion", "caption"))

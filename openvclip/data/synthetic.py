@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Mapping, Sequence, Tuple
 
 import numpy as np
 
@@ -218,25 +218,24 @@ def render_video(world: World, obj: Object, motion: str, rng: np.random.Generato
     return _composite(world, rng, background(rng, world.image_size), obj, path)
 
 
-def split_objects(
-    seed: int, heldout_pretrain: int, finetune: int, appearance: int, compositional: int
-) -> Dict[str, List[Object]]:
-    """Disjoint groups of colour-shape pairs, the same for a seed.
+HELDOUT = "heldout_pretrain"  # the object group CLIP pretraining never shows
 
-    ``heldout``: never shown in CLIP pretraining; ``finetune``: the objects of the training videos;
-    ``appearance`` and ``compositional``: objects CLIP knows but fine-tuning never saw (zero-shot test classes).
+
+def split_objects(seed: int, sizes: Mapping[str, int]) -> Dict[str, List[Object]]:
+    """Disjoint groups of colour-shape pairs (the ``objects:`` config section: group name -> size), the same
+    for a seed and the same sizes.
+
+    ``heldout_pretrain``: never shown in CLIP pretraining; every other group is a set of objects CLIP knows,
+    named by the data sets that show them (``finetune``: the training videos' objects; ``ucf``: a zero-shot
+    set's objects, which fine-tuning never shows).
     """
     objects = all_objects()
     order = np.random.default_rng(seed).permutation(len(objects))
     objects = [objects[i] for i in order]
-    sizes = {
-        "heldout": heldout_pretrain,
-        "finetune": finetune,
-        "appearance": appearance,
-        "compositional": compositional,
-    }
     if sum(sizes.values()) > len(objects):
-        raise UserError(f"object groups need {sum(sizes.values())} colour-shape pairs, the world has {len(objects)}")
+        raise UserError(
+            f"objects: the groups need {sum(sizes.values())} colour-shape pairs, the world has {len(objects)}"
+        )
     groups, start = {}, 0
     for name, count in sizes.items():
         groups[name] = sorted(objects[start : start + count])
@@ -270,7 +269,7 @@ SPLIT_ORDER = ("train", "val", "test")
 class SyntheticSet:
     """A synthetic video data set (a ``datasets.<name>`` entry with ``source: synthetic``)."""
 
-    objects: str = "finetune"  # object group: finetune | appearance | compositional
+    objects: str = "finetune"  # an object group of the ``objects:`` section (not heldout_pretrain)
     labels: str = "motion"  # default labelling: motion | appearance | object_motion
     protocol: str = "closedset"  # closedset | zeroshot | retrieval
     splits: dict = dataclasses.field(default_factory=lambda: {"test": 64})

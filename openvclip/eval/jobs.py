@@ -37,6 +37,30 @@ def novel_split_classes(dataset: Mapping, name: str, classes: Sequence[str]) -> 
     }
 
 
+FACTORS = {"object": "object", "action": "motion"}  # factor -> the manifest column that names it
+
+
+def class_factors(rows: Sequence[Mapping], labels: np.ndarray, num_classes: int) -> Dict[str, np.ndarray]:
+    """factor -> the value index of every class, for each factor the manifest names (the demo's ``object`` and
+    ``motion`` columns) and the classes determine: under ``object_motion`` labels both, under ``motion`` labels
+    the action only (a motion class shows many objects). A class without a video gets a value of its own."""
+    out = {}
+    for factor, column in FACTORS.items():
+        if not rows or column not in rows[0]:
+            continue
+        of_class: Dict[int, set] = {}
+        for row, label in zip(rows, labels):
+            of_class.setdefault(int(label), set()).add(row[column])
+        if any(len(values) > 1 for values in of_class.values()):
+            continue  # the classes do not name this factor
+        names = sorted({next(iter(v)) for v in of_class.values()})
+        index = {name: i for i, name in enumerate(names)}
+        out[factor] = np.array(
+            [index[next(iter(of_class[c]))] if c in of_class else len(names) + c for c in range(num_classes)]
+        )
+    return out
+
+
 def run(
     model_spec: Mapping,
     theta0: Path,
@@ -134,4 +158,5 @@ def _eval_set(item: Mapping) -> EvalSet:
         split_classes,
         unreadable,
         missing,
+        class_factors(rows, labels, len(classes)) if item["protocol"] != "retrieval" else {},
     )

@@ -101,6 +101,58 @@ def headline_section(spec: Mapping, members: Mapping[str, list], seeds: List[str
     ]
 
 
+def ablation_rows(spec: Mapping, members: Mapping[str, list]) -> List[List[str]]:
+    """The rows of the paper's table of components (``spec["ablation"]``): per row a variant at its trained
+    weights (r=0) or interpolated (the val-chosen ratio, then the test ratio), a frozen one at r=1; each set's
+    test top-1 (retrieval: t2v R@1) as mean ± std over seeds. A variant without results says missing."""
+    sets = [spec["train_set"]] + list(spec["zeroshot"]) + list(spec.get("retrieval", []))
+    per_seed = [headline(rows, spec) for rows in members.values()]
+    body = []
+    for entry in spec["ablation"]:
+        variant = entry["variant"]
+        found = [[h for h in tables if h["variant"] == variant] for tables, _ in per_seed]
+        if not any(found):
+            body.append([entry["row"], variant, MISSING] + [""] * (len(sets) - 1))
+            continue
+        frozen = not spec["variants"].get(variant, {}).get("trained", True)
+        if frozen:
+            kinds = ["r="]
+        elif entry.get("ratio", "interpolated") == "trained":
+            kinds = ["trained"]
+        else:
+            kinds = ["val-chosen", "paper"]
+        for kind in kinds:
+            picked = [next((h for h in rows if h["which"].startswith(kind)), None) for rows in found]
+            if kind == "val-chosen" and not any(picked):
+                continue  # no validation split to choose on (the paper's protocols): the test ratio only
+            ratios = sorted({fmt(h["ratio"], 2) for h in picked if h is not None})
+            which = {"r=": "r=1", "trained": "r=0", "val-chosen": "val-chosen r", "paper": "r"}[kind]
+            label = which if kind in ("r=", "trained") else f"{which}={', '.join(ratios) or MISSING}"
+            cells = [mean_std([h[d] if h is not None else None for h in picked]) for d in sets]
+            body.append([entry["row"], f"{variant}, {label}"] + cells)
+    return body
+
+
+def ablation_section(spec: Mapping, members: Mapping[str, list], experiment: str) -> List[str]:
+    """The paper's ablation table, in an experiment of several variants (the study) whose spec names rows."""
+    if not (experiment and spec.get("ablation")):
+        return []
+    header = (
+        ["component", "variant, ratio", f"{spec['train_set']} closed-set"]
+        + [f"{d} zero-shot" for d in spec["zeroshot"]]
+        + [f"{d} t2v R@1" for d in spec.get("retrieval", [])]
+    )
+    return [
+        "### The paper's ablation: what each component adds (test top-1 %, mean ± std over seeds)\n",
+        "Each row adds one component to the row above it: fine-tuning (r=0); + weight interpolation (the same "
+        "weights interpolated with CLIP's, at the ratio chosen on the validation splits and at the paper's "
+        f"test ratio {spec['test_ratio']:g}); + interpolated weight optimisation (Open-VCLIP's objective, its last "
+        "weights); + SWA (its weight average). The val-chosen ratios are listed per seed's choice; the curve "
+        "areas below compare the same variants over every ratio.\n",
+        table(header, ablation_rows(spec, members)),
+    ]
+
+
 def tradeoff_section(spec: Mapping, members: Mapping[str, list]) -> List[str]:
     """The trade-off table (area under the curves per seed) and the claim's verdict."""
     method, baseline = spec["method"], spec["baseline"]
@@ -167,6 +219,7 @@ def experiment_section(spec: Mapping, groups: Mapping, experiment: str) -> List[
     return (
         experiment_heading(spec, experiment, seeds)
         + headline_section(spec, members, seeds)
+        + ablation_section(spec, members, experiment)
         + tradeoff_section(spec, members)
         + expectations_section(spec, members, experiment)
         + sweeps_section(spec, members, seeds, experiment)
@@ -211,7 +264,7 @@ def write_report(
 ) -> None:
     """Write the markdown summary and the trade-off plot from the result files named in ``spec``.
 
-    ``spec``: ``files`` (result CSVs), ``train_set``, ``zeroshot`` (sets, appearance first), ``retrieval``,
+    ``spec``: ``files`` (result CSVs), ``train_set``, ``zeroshot`` (sets), ``retrieval``,
     ``variants`` ({name: {trained: bool, ...}}), ``trained_variants``, ``test_ratio``,
     optional ``pretrain_metrics`` (JSON), ``title``, ``experiments`` ({name: description}) and ``config``.
     """

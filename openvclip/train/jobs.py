@@ -37,7 +37,7 @@ def pretrain_clip(
     progress: bool = True,
 ) -> dict:
     """Pretrain the demo CLIP on captioned still images (theta0 of the demo), and measure its zero-shot."""
-    from ..data.synthetic import World, all_objects, split_objects
+    from ..data.synthetic import HELDOUT, World, all_objects, split_objects
     from .pretrain import PretrainConfig, zero_shot_accuracy
     from .pretrain import pretrain_clip as run
 
@@ -46,7 +46,7 @@ def pretrain_clip(
     torch.manual_seed(cfg.seed)
     model = build_clip(model_spec)
     tokenizer = build_tokenizer(model_spec)
-    heldout = set(split_objects(seed=seed, **objects)["heldout"])
+    heldout = set(split_objects(seed, objects).get(HELDOUT, []))
     seen = [o for o in all_objects() if o not in heldout]
     log = run(model, tokenizer, world_cfg, seen, cfg, progress)
     accuracy = zero_shot_accuracy(model, tokenizer, world_cfg, all_objects(), cfg.eval_images_per_object, cfg.seed + 7)
