@@ -102,6 +102,7 @@ def test_validation_fills_defaults_everywhere_but_in_overrides():
     config = yaml.safe_load((root / "tests" / "fast_config.yaml").read_text())
     config.pop("resources", None)
     config["experiments"]["main"]["train"] = {"lam": 0.3}
+    config["experiments"]["ablation"].pop("models_from")  # main's models are no longer the ablation's
     before = yaml.safe_dump(config)
     filled = validate_config(config, _schema())
     assert yaml.safe_dump(config) == before  # the caller's config is not changed

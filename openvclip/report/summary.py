@@ -147,7 +147,7 @@ def ablation_section(spec: Mapping, members: Mapping[str, list], experiment: str
         "Each row adds one component to the row above it: fine-tuning (r=0); + weight interpolation (the same "
         "weights interpolated with CLIP's, at the ratio chosen on the validation splits and at the paper's "
         f"test ratio {spec['test_ratio']:g}); + interpolated weight optimisation (Open-VCLIP's objective, its last "
-        "weights); + SWA (its weight average). The val-chosen ratios are listed per seed's choice; the curve "
+        "weights); + SWA (its weight average). A val-chosen row lists the ratios the seeds chose; the curve "
         "areas below compare the same variants over every ratio.\n",
         table(header, ablation_rows(spec, members)),
     ]
