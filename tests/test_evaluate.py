@@ -192,6 +192,13 @@ def test_object_and_action_shares_count_a_top1_class_with_the_right_half_of_its_
     labels = np.array([0, 1, 2, 3])
     factors = class_factors(rows, labels, 4)
     assert factors["object"].tolist() == [1, 1, 0, 0] and factors["action"].tolist() == [1, 0, 1, 0]
+    # A class without a video (5 here) cannot be placed: a value of its own, never right, not counted.
+    five = class_factors(rows, labels, 5)
+    assert five["object"][4] < 0 and five["action"][4] < 0
+    classifier = torch.eye(5)
+    item = EvalSet("ucf", "zeroshot", None, labels, np.array(["test"] * 4), classifier, ("test",), class_factors=five)
+    scored = {r["metric"]: r for r in score_set(torch.eye(5)[[4, 1, 2, 3]], item)}
+    assert scored["object_top1"]["value"] == 75.0 and scored["object_top1"]["n_classes"] == 2
     # Under motion labels a class shows several objects: only the action is a factor of the classes.
     assert set(class_factors(rows, np.array([0, 1, 0, 1]), 2)) == {"action"}
     # Predictions: right object, wrong action; right; wrong object, right action; all wrong.

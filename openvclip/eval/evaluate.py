@@ -102,8 +102,8 @@ def score_set(video_embeddings: torch.Tensor, item: EvalSet) -> List[dict]:
         if item.protocol == "retrieval":
             videos = F.normalize(embeddings, dim=-1)
             texts = F.normalize(item.text[torch.from_numpy(mask)].float(), dim=-1)
-            metrics = retrieval_metrics((texts @ videos.T).numpy())
-            classes = count
+            # metric -> (value, n_classes): every caption is a class of its own
+            metrics = {m: (v, count) for m, v in retrieval_metrics((texts @ videos.T).numpy()).items()}
         else:
             labels = item.labels[mask]
             columns = np.arange(item.text.shape[1])
@@ -117,9 +117,8 @@ def score_set(video_embeddings: torch.Tensor, item: EvalSet) -> List[dict]:
                     )
                 labels = np.array([position[int(label)] for label in labels])
             scores = (embeddings @ item.text.float()[:, torch.from_numpy(columns)]).numpy()
-            metrics = {f"top{k}": 100.0 * topk_accuracy(scores, labels, k) for k in (1, 5)}
-            classes = len(columns)
-            factor_metrics = factor_accuracy(scores, labels, columns, item.class_factors)
+            metrics = {f"top{k}": (100.0 * topk_accuracy(scores, labels, k), len(columns)) for k in (1, 5)}
+            metrics.update(factor_accuracy(scores, labels, columns, item.class_factors))
         rows += [
             {
                 "dataset": item.name,
@@ -131,13 +130,8 @@ def score_set(video_embeddings: torch.Tensor, item: EvalSet) -> List[dict]:
                 "n_missing": item.missing.get(split, 0),
                 "n_unreadable": item.unreadable.get(split, 0),
             }
-            for metric, value in metrics.items()
+            for metric, (value, classes) in metrics.items()
         ]
-        if item.protocol != "retrieval":
-            rows += [
-                {**rows[-1], "metric": metric, "value": round(value, 4), "n_classes": groups}
-                for metric, (value, groups) in factor_metrics.items()
-            ]
     return rows + split_statistics(rows)
 
 
@@ -155,7 +149,8 @@ def factor_accuracy(
     out = {}
     for factor, values in class_factors.items():
         values = np.asarray(values)
-        out[f"{factor}_top1"] = (100.0 * float(np.mean(values[predicted] == values[true])), len(set(values[columns])))
+        known = {int(v) for v in values[columns] if v >= 0}  # a class without a video has a negative value
+        out[f"{factor}_top1"] = (100.0 * float(np.mean(values[predicted] == values[true])), len(known))
     return out
 
 

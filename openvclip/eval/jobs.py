@@ -43,7 +43,8 @@ FACTORS = {"object": "object", "action": "motion"}  # factor -> the manifest col
 def class_factors(rows: Sequence[Mapping], labels: np.ndarray, num_classes: int) -> Dict[str, np.ndarray]:
     """factor -> the value index of every class, for each factor the manifest names (the demo's ``object`` and
     ``motion`` columns) and the classes determine: under ``object_motion`` labels both, under ``motion`` labels
-    the action only (a motion class shows many objects). A class without a video gets a value of its own."""
+    the action only (a motion class shows many objects). A class without a video gets a negative value of its
+    own: a prediction of it is never right, and it is not counted among the factor's values."""
     out = {}
     for factor, column in FACTORS.items():
         if not rows or column not in rows[0]:
@@ -56,7 +57,7 @@ def class_factors(rows: Sequence[Mapping], labels: np.ndarray, num_classes: int)
         names = sorted({next(iter(v)) for v in of_class.values()})
         index = {name: i for i, name in enumerate(names)}
         out[factor] = np.array(
-            [index[next(iter(of_class[c]))] if c in of_class else len(names) + c for c in range(num_classes)]
+            [index[next(iter(of_class[c]))] if c in of_class else -1 - c for c in range(num_classes)]
         )
     return out
 
