@@ -194,12 +194,10 @@ def demo_rows(method, baseline):
     return rows
 
 
-def test_the_report_compares_the_variants_the_config_names(tmp_path):
-    """Renamed variants (the schema allows any name) keep the claim's rows; a missing one is shown missing."""
-    rows = demo_rows("ovc", "ft")
-    write_rows(tmp_path / "all.csv", rows, list(rows[0]))
-    spec = {
-        "files": [tmp_path / "all.csv"],
+def demo_spec(results):
+    """The report spec of :func:`demo_rows`' variants (frozen ``clip``, baseline ``ft``, method ``ovc``)."""
+    return {
+        "files": [results],
         "train_set": "motion",
         "zeroshot": ["appearance", "comp"],
         "variants": {"clip": {"trained": False}, "ft": {"trained": True}, "ovc": {"trained": True}},
@@ -208,6 +206,15 @@ def test_the_report_compares_the_variants_the_config_names(tmp_path):
         "method": "ovc",
         "baseline": "ft",
         "frozen": "clip",
+    }
+
+
+def test_the_report_compares_the_variants_the_config_names(tmp_path):
+    """Renamed variants (the schema allows any name) keep the claim's rows; a missing one is shown missing."""
+    rows = demo_rows("ovc", "ft")
+    write_rows(tmp_path / "all.csv", rows, list(rows[0]))
+    spec = {
+        **demo_spec(tmp_path / "all.csv"),
         "without_temporal": ["ft_static"],
         "transfer_set": "comp",
         "expectations": {
@@ -254,15 +261,7 @@ def test_the_ablation_table_gives_each_component_over_seeds_at_its_ratios(tmp_pa
         ]
     write_rows(tmp_path / "study.csv", rows, list(rows[0]))
     spec = {
-        "files": [tmp_path / "study.csv"],
-        "train_set": "motion",
-        "zeroshot": ["appearance", "comp"],
-        "variants": {"clip": {"trained": False}, "ft": {"trained": True}, "ovc": {"trained": True}},
-        "trained_variants": ["ft", "ovc"],
-        "test_ratio": 0.5,
-        "method": "ovc",
-        "baseline": "ft",
-        "frozen": "clip",
+        **demo_spec(tmp_path / "study.csv"),
         "ablation": [
             {"row": "fine-tuning", "variant": "ft", "ratio": "trained"},
             {"row": "+ weight interpolation", "variant": "ft"},
