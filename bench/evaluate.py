@@ -128,7 +128,7 @@ def main() -> None:
         began = time.perf_counter()
         store, labels, classnames = make_store(Path(tmp), world, args.videos, args.format, seed=0)
         setup_seconds = time.perf_counter() - began
-        classifier = build_classifier(model, build_tokenizer(spec), classnames, templates, device=device).cpu()
+        classifier = build_classifier(model, build_tokenizer(spec), classnames, templates).cpu()
         item = EvalSet(
             "appearance",
             "zeroshot",

@@ -8,6 +8,11 @@ Contenders, on the same model, batch and optimizer:
   released     the released code's approach to the same objective: backward at theta, copy the state dict and the
                gradients aside, load theta_alpha into the module, forward/backward, restore theta, add the
                gradients back (a state-dict-sized copy per step)
+  froster      FROSTER's objective (openvclip/train/distill.py): plain's pass plus the frozen image CLIP's forward
+               (no gradient, no activations kept) and the video distillation through the residual head; the
+               text tower frozen (the teacher pass should cost about one forward and nothing in backward)
+  froster_text the same with the text tower training, as released: the classes' prompts (--classes classes, one
+               template + the bare description each) re-embedded by student and teacher every step
 
 Time: all contenders in one process, alternating (the order rotates every repetition) after a warm-up; medians.
 Peak memory: on CUDA, max allocated per contender in the same process (reset before each); on CPU the resident
@@ -39,15 +44,25 @@ import time
 
 from common import machine_line, sync  # bench/common.py (scripts run as python bench/NAME.py)
 
-CONTENDERS = ("plain", "interp", "summed", "released")
+CONTENDERS = ("plain", "interp", "summed", "released", "froster", "froster_text")
 
 
 def build(args):
     import torch
     import torch.nn.functional as F
 
-    from openvclip.models import build_clip, enable_temporal_attention, encode_video, video_logits, vision_parameters
+    from openvclip.models import (
+        build_clip,
+        build_tokenizer,
+        enable_temporal_attention,
+        encode_class_prompts,
+        encode_video,
+        text_parameters,
+        video_logits,
+        vision_parameters,
+    )
     from openvclip.train import interpolated_backward, interpolated_loss
+    from openvclip.train.distill import DistillHeads, teacher_frame_features, text_distance, video_distances
 
     torch.manual_seed(0)
     device = torch.device(args.device)
@@ -62,6 +77,7 @@ def build(args):
     else:
         spec = {"name": args.model}
     model = enable_temporal_attention(build_clip(spec, device=device)).train()
+    teacher = build_clip(spec, device=device).eval().requires_grad_(False)  # theta0 without temporal attention
     if args.checkpointing:
         model.visual.set_grad_checkpointing(True)
     size = model.visual.image_size
@@ -71,7 +87,14 @@ def build(args):
     video = torch.randn(args.batch, args.frames, 3, size, size, device=device)
     labels = torch.randint(0, 10, (args.batch,), device=device)
     classifier = F.normalize(torch.randn(model.visual.output_dim, 10, device=device), dim=0)
-    optimizer = torch.optim.AdamW(params.values(), lr=1e-6)
+    heads = DistillHeads(model.visual.output_dim).to(device)
+    text_params = dict(text_parameters(model))
+    optimizer = torch.optim.AdamW([*params.values(), *heads.parameters()], lr=1e-6)
+    text_optimizer = torch.optim.AdamW(text_params.values(), lr=1e-6)
+    tokenizer = build_tokenizer(spec)
+    prompts = [
+        [f"a video of class {c}. class {c}: a description", f"class {c}: a description"] for c in range(args.classes)
+    ]
     autocast = (lambda: torch.autocast("cuda", dtype=torch.float16)) if args.amp else None
 
     def loss_of(weights):
@@ -86,10 +109,30 @@ def build(args):
 
     alpha, lam = 0.3, 0.5
 
+    def froster_loss(train_text):
+        # as fit's _froster_loss: CE + 2.0 * (video distance [+ text distance])
+        text = encode_class_prompts(model, tokenizer, prompts) if train_text else classifier
+        with torch.no_grad():
+            teacher_text = encode_class_prompts(teacher, tokenizer, prompts) if train_text else None
+        frames = encode_video(model, video)
+        logits = video_logits(frames, text, model.logit_scale.detach())
+        distill = video_distances(heads, frames, teacher_frame_features(teacher, video)).mean()
+        if train_text:
+            distill = distill + text_distance(heads, text, teacher_text)
+        return F.cross_entropy(logits.float(), labels % text.shape[1]) + 2.0 * distill
+
     def step(mode):
         optimizer.zero_grad(set_to_none=True)
+        text_optimizer.zero_grad(set_to_none=True)
+        model.requires_grad_(False)
+        for p in [*params.values(), *(text_params.values() if mode == "froster_text" else [])]:
+            p.requires_grad_(True)
         if mode == "plain":
             loss_of(None).backward()
+        elif mode in ("froster", "froster_text"):
+            froster_loss(mode == "froster_text").backward()
+            if mode == "froster_text":
+                text_optimizer.step()
         elif mode == "interp":
             interpolated_backward(loss_of, params, theta0, alpha, lam)
         elif mode == "summed":
@@ -142,6 +185,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=2, help="videos per step (default 2)")
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=4, help="timed steps per contender (default 4)")
+    parser.add_argument("--classes", type=int, default=10, help="froster_text: classes re-embedded each step")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     parser.add_argument("--amp", action="store_true", help="fp16 autocast (CUDA), as the paper's training")
@@ -189,10 +233,10 @@ def main() -> None:
         f"{args.batch} videos x {args.frames} frames, median of {args.repeats} alternating steps; "
         f"vision parameters {param_mb:.1f} MiB"
     )
-    print(f"{'contender':<10} {'s/step':>8} {'x plain':>8} {memory + ' MiB':>28} {'x plain':>8}")
+    print(f"{'contender':<12} {'s/step':>8} {'x plain':>8} {memory + ' MiB':>28} {'x plain':>8}")
     for mode in CONTENDERS:
         print(
-            f"{mode:<10} {medians[mode]:8.3f} {medians[mode] / medians['plain']:8.2f} {peaks[mode]:28.1f} "
+            f"{mode:<12} {medians[mode]:8.3f} {medians[mode] / medians['plain']:8.2f} {peaks[mode]:28.1f} "
             f"{peaks[mode] / peaks['plain']:8.2f}"
         )
     tag = "_cuda" if device.type == "cuda" else ""
@@ -201,6 +245,9 @@ def main() -> None:
     print(f"ratio step_time_interp_over_released{tag} {medians['interp'] / medians['released']:.3f}")
     print(f"ratio step_mem_interp_over_released{tag} {peaks['interp'] / peaks['released']:.3f}")
     print(f"ratio step_time_summed_over_plain{tag} {medians['summed'] / medians['plain']:.3f}")
+    print(f"ratio step_time_froster_over_plain{tag} {medians['froster'] / medians['plain']:.3f}")
+    print(f"ratio step_mem_froster_over_plain{tag} {peaks['froster'] / peaks['plain']:.3f}")
+    print(f"ratio step_time_froster_text_over_plain{tag} {medians['froster_text'] / medians['plain']:.3f}")
 
 
 if __name__ == "__main__":

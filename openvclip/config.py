@@ -14,6 +14,12 @@ from .errors import MissingInput, UserError
 
 T = TypeVar("T")
 
+# The training objectives a variant can name (openvclip.train), and those whose training keeps an SWA average
+# unless train.swa says otherwise (FROSTER averages as released). Here, not in openvclip.train, so the workflow's
+# plan reads them without importing torch.
+OBJECTIVES = ("frozen", "finetune", "openvclip", "froster")
+SWA_BY_DEFAULT = ("openvclip", "froster")
+
 
 def from_mapping(cls: Type[T], values: Mapping[str, Any] | None, section: str) -> T:
     """Build dataclass ``cls`` from a config section, rejecting unknown keys and wrong types by name."""

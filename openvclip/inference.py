@@ -155,7 +155,7 @@ def embed_video_files(
 def text_classifier(vm: VideoModel, labels: Sequence[str], templates: Sequence[str]) -> torch.Tensor:
     from .models import build_classifier
 
-    return build_classifier(vm.model, vm.tokenizer, list(labels), templates, device=vm.device).cpu()
+    return build_classifier(vm.model, vm.tokenizer, list(labels), templates).cpu()
 
 
 def classify(

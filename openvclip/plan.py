@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from .config import config_hash
+from .config import SWA_BY_DEFAULT, config_hash
 from .errors import UserError
 
 
@@ -99,7 +99,7 @@ class Plan:
     def keeps_swa(self, exp: str, seed, variant: str) -> bool:
         """Whether the training of ``variant`` keeps an SWA average (train.swa unset: on for openvclip only)."""
         swa = self.train(exp, seed, variant)["swa"]
-        return swa if swa is not None else self.objective(variant) == "openvclip"
+        return swa if swa is not None else self.objective(variant) in SWA_BY_DEFAULT
 
     def model_dir(self, exp: str, seed, variant: str) -> str:
         """Where a variant of an experiment is trained: the folder of the experiment it takes its models from
@@ -114,8 +114,8 @@ class Plan:
         if which == "swa" and not keeps_swa:
             raise UserError(
                 f"variants.{variant}.weights is swa, but the training of {source} in experiment {exp} "
-                "keeps no SWA average (train.swa is off, or unset for an objective other than "
-                "openvclip): set train.swa: true, or weights: last"
+                f"keeps no SWA average (train.swa is off, or unset for an objective other than "
+                f"{' or '.join(SWA_BY_DEFAULT)}): set train.swa: true, or weights: last"
             )
         if which is None:
             which = "swa" if keeps_swa else "last"
@@ -193,8 +193,24 @@ class Plan:
 
     # -- targets --------------------------------------------------------------------------------------------------
 
-    def text_file(self, exp: str, ds: str) -> str:
-        return f"data/text/{ds}.{self.label_column(exp, ds)}.pt"
+    def uses_descriptions(self, variant: str, ds: str) -> bool:
+        """Whether a variant's text for data set ``ds`` is built from the set's class descriptions (the variant,
+        or the variant whose weights it takes, says ``descriptions: true``; the set has a ``descriptions:``
+        entry; it is classified, not retrieved)."""
+        own = self.variants[variant].get("descriptions")
+        wanted = own if own is not None else self.variants[self.source_variant(variant)].get("descriptions", False)
+        return bool(wanted) and bool(self.datasets[ds].get("descriptions")) and self.protocol(ds) != "retrieval"
+
+    def description_aliases(self, ds: str) -> Dict[str, str]:
+        """Our class name -> the name a descriptions file uses, for the classes it words otherwise."""
+        entry = self.datasets[ds].get("descriptions")
+        return dict(entry.get("aliases", {})) if isinstance(entry, Mapping) else {}
+
+    def text_file(self, exp: str, ds: str, variant: Optional[str] = None) -> str:
+        """The cached text side of a data set under an experiment's labels: from its class names, or from its
+        descriptions where ``variant`` uses them."""
+        kind = ".descriptions" if variant is not None and self.uses_descriptions(variant, ds) else ""
+        return f"data/text/{ds}.{self.label_column(exp, ds)}{kind}.pt"
 
     def main_results(self) -> List[str]:
         files = [f"results/{self.protocol(ds)}_{ds}.csv" for ds in self.datasets]
@@ -205,12 +221,17 @@ class Plan:
         and one for each DVC stage)."""
         seeds = self.experiments[self.main]["seeds"]
         manifests = [f"data/manifests/{ds}.csv" for ds in self.datasets]
+        variants = self.experiment_variants(self.main)
+        # Class descriptions are fetched too where a variant of the main experiment reads them.
+        described = sorted({ds for ds in self.datasets for v in variants if self.uses_descriptions(v, ds)})
         return {
-            "downloads": manifests + ["models/clip/theta0.safetensors"],
+            "downloads": manifests
+            + [f"data/descriptions/{ds}" for ds in described]
+            + ["models/clip/theta0.safetensors"],
             "data": [f"data/frames/{ds}" for ds in self.datasets]
             + manifests
             + [f"data/train_videos/{self.train_set}/index.csv"],
-            "text": sorted({self.text_file(self.main, ds) for ds in self.datasets}),
+            "text": sorted({self.text_file(self.main, ds, v) for ds in self.datasets for v in variants}),
             "train": [f for s in seeds for f in self.trained_weights(self.main, s)],
             "evaluate": [f for s in seeds for f in self.runs_of(self.main, s)],
         }

@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from openvclip.errors import UserError
 from openvclip.eval import evaluate
 from openvclip.eval.evaluate import (
     EvalSet,
@@ -18,10 +19,17 @@ from openvclip.eval.evaluate import (
     sweep,
 )
 from openvclip.eval.jobs import class_factors
-from openvclip.models import enable_temporal_attention, vision_parameters
+from openvclip.models import (
+    build_classifier,
+    build_tokenizer,
+    enable_temporal_attention,
+    is_text_key,
+    vision_parameters,
+)
+from openvclip.models.descriptions import ClassText
 from openvclip.train import interpolate
 
-from .conftest import make_clip
+from .conftest import make_clip, tiny_config
 
 
 def test_views_are_embedded_as_separate_clips_and_averaged():
@@ -151,6 +159,37 @@ def test_a_sweep_decodes_each_video_once_and_scores_every_ratio_with_its_own_wei
     assert {(r["n_missing"], r["n_unreadable"]) for r in rows if r["split"] == "test3"} == {(0, 0)}
     assert {(r["n_missing"], r["n_unreadable"]) for r in rows if r["split"] == "mean"} == {(3, 4)}
     assert len(rows) == len(ratios) * (3 + 2) * 2  # 3 splits + mean + std, top-1 and top-5
+
+
+def test_weights_that_trained_the_text_tower_re_embed_the_text_at_every_ratio(monkeypatch):
+    """FROSTER trains the text tower: each ratio's classifier is the interpolated text tower's, not the cached one."""
+    model = enable_temporal_attention(make_clip()).eval()
+    tokenizer = build_tokenizer({"config": tiny_config()})
+    theta0 = {k: v.detach().clone() for k, v in model.named_parameters() if k != "logit_scale"}
+    generator = torch.Generator().manual_seed(0)
+    theta = {k: v + 0.2 * torch.randn(v.shape, generator=generator) for k, v in theta0.items()}
+    assert any(is_text_key(k) for k in theta)
+    frames = np.random.default_rng(1).integers(0, 256, size=(6, 4, 32, 32, 3), dtype=np.uint8)
+    labels = np.array([0, 1, 2, 0, 1, 2])
+    texts = [ClassText(name, ()) for name in ("red", "green", "blue")]
+    templates = ("a video of {}.", "{}")
+
+    def encode(m):
+        return build_classifier(m, tokenizer, [t.name for t in texts], templates, texts=texts)
+
+    cached = encode(model)  # the classifier of theta0's text tower, as embed-text caches it
+    item = EvalSet("toy", "zeroshot", frames, labels, np.array(["test"] * 6), cached, ("test",), encode_text=encode)
+    used = []
+    monkeypatch.setattr(evaluate, "score_set", lambda e, i: used.append(i.text) or score_set(e, i))
+    sweep(model, theta0, theta, [0.0, 0.5, 1.0], [item], "v", "hash", batch_size=6, progress=False)
+    for ratio, text in zip([0.0, 0.5, 1.0], used):
+        model.load_state_dict(interpolate(theta0, theta, ratio), strict=False)
+        assert torch.allclose(text, encode(model), atol=1e-5), ratio
+    assert torch.allclose(used[-1], cached, atol=1e-5)  # ratio 1 is theta0: the cached classifier
+    assert not torch.allclose(used[0], cached, atol=1e-2)
+    without = EvalSet("toy", "zeroshot", frames, labels, np.array(["test"] * 6), cached, ("test",))
+    with pytest.raises(UserError, match="no texts to re-embed"):
+        sweep(model, theta0, theta, [0.0], [without], "v", "hash", progress=False)
 
 
 def test_numbered_test_splits_get_mean_and_sample_std_rows():

@@ -133,7 +133,7 @@ def test_a_results_hash_covers_what_it_depends_on_and_not_the_reported_ratio():
 def test_results_and_targets_follow_experiments_and_variants():
     p = plan()
     ablation = p.runs_of("ablation", 1)
-    assert len(ablation) == 4 * 4 and "results/runs/ablation/seed1/frozen/k600.csv" in ablation
+    assert len(ablation) == 5 * 4 and "results/runs/ablation/seed1/frozen/k600.csv" in ablation
     assert p.runs_of("main", 0, "msrvtt") == [
         p.run_file("main", 0, v, "msrvtt") for v in ("frozen", "finetune", "openvclip")
     ]
@@ -153,8 +153,8 @@ def test_the_report_compares_the_configs_variants():
     assert spec["method"] == "openvclip" and spec["test_ratio"] == 0.5 and spec["transfer_set"] == "ucf"
     study = p.report_spec([], "study", ["ablation"])
     # Open-VCLIP's last weights are a trained variant of their own: the ablation's row and a curve.
-    assert set(study["variants"]) == {"frozen", "finetune", "openvclip", "openvclip_no_swa"}
-    assert "openvclip_no_swa" in study["trained_variants"] and len(study["ablation"]) == 5
+    assert set(study["variants"]) == {"frozen", "finetune", "openvclip", "openvclip_no_swa", "froster"}
+    assert {"openvclip_no_swa", "froster"} <= set(study["trained_variants"]) and len(study["ablation"]) == 7
     assert '`{"epochs":6}`' in study["experiments"]["ablation"]
 
 
@@ -175,3 +175,29 @@ def test_k600_novel_splits_are_scored_over_their_own_classes():
     assert item["novel_splits"] == paper.datasets[k600] and item["protocol"] == "zeroshot"
     assert item["max_unreadable"] == 0.05
     assert "novel_splits" not in paper.eval_set("main", "ucf", "f", "m", "t")
+
+
+def test_only_variants_that_use_descriptions_read_them_and_froster_keeps_an_swa_average():
+    demo = plan()
+    # FROSTER reads the descriptions text on every set that has descriptions; retrieval stays on captions.
+    assert demo.text_file("ablation", "k400", "froster") == "data/text/k400.classname.descriptions.pt"
+    assert demo.text_file("ablation", "ucf", "froster") == "data/text/ucf.classname.descriptions.pt"
+    assert demo.text_file("ablation", "msrvtt", "froster") == "data/text/msrvtt.caption.pt"
+    # The other variants keep the class names, on the same sets.
+    assert demo.text_file("ablation", "k400", "openvclip") == "data/text/k400.classname.pt"
+    # A set without descriptions gives the names to FROSTER too.
+    bare = plan(datasets__ucf={k: v for k, v in raw()["datasets"]["ucf"].items() if k != "descriptions"})
+    assert bare.text_file("ablation", "ucf", "froster") == "data/text/ucf.classname.pt"
+    # A weights_of variant reads what its source trained with unless it says otherwise.
+    borrowed = plan(variants__froster_no_swa={"weights_of": "froster", "weights": "last", "temporal": True})
+    assert borrowed.uses_descriptions("froster_no_swa", "ucf")
+    assert demo.weights_file("ablation", 0, "froster") == "models/ablation/seed0/froster/swa.safetensors"
+    froster = plan(config=raw("config/froster_vitb16.yaml"))
+    assert froster.description_aliases("k400")["driving car"] == "Driving a car"
+    assert froster.description_aliases("ucf") == {}
+    targets = froster.stage_targets()
+    assert (
+        "data/descriptions/k600" in targets["downloads"]
+        and "data/text/k600.classname.descriptions.pt" in targets["text"]
+    )
+    assert "data/text/k600.classname.pt" in targets["text"]  # frozen CLIP's, from the names

@@ -239,3 +239,28 @@ def test_the_ablation_is_its_own_target_and_reuses_the_main_runs_models(clone):
     assert jobs["evaluate"] == 5 * 5 and jobs["study_report"] == 1  # five variants on five data sets
     main = planned_jobs(shell_dry_run(clone, "snakemake all --configfile config/paper_vitb16.yaml"))
     assert main["train_variant"] == 2 and "study_report" not in main
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "snakemake --cores 8 all --configfile config/froster_vitb16.yaml",
+        "snakemake --cores 8 study --configfile config/froster_vitb16.yaml",
+    ],
+)
+def test_the_froster_config_plans_the_released_recipe(clone, command):
+    """The commands at the top of config/froster_vitb16.yaml (dry runs, printing each job's command): FROSTER
+    trains with its distillation and text tower, on text from the released descriptions (aliases for K400)."""
+    jobs = planned_jobs(shell_dry_run(clone, command))
+    printed = shell(clone, command.replace("snakemake --cores 8", "snakemake -n -p", 1))  # each job's command
+    text = printed.stdout + printed.stderr
+    assert jobs["class_descriptions"] == 4 and jobs["embed_descriptions"] == 4  # k400, ucf, hmdb, k600
+    trains = [line for line in text.splitlines() if " train --model " in line]
+    froster = [line for line in trains if '"objective":"froster"' in line]
+    assert len(froster) == 1 and "data/text/k400.classname.descriptions.pt" in froster[0]
+    assert all(f in froster[0] for f in ('"distill_weight":2.0', '"train_text":true', '"distill_distance":"cosine"'))
+    assert all(".descriptions.pt" not in line for line in trains if line not in froster)  # the others: names
+    embeds = [line for line in text.splitlines() if " embed-text " in line and "--descriptions" in line]
+    k400 = next(line for line in embeds if "--descriptions data/descriptions/k400" in line)
+    assert '"driving car":"Driving a car"' in k400
+    assert jobs["train_variant"] == (2 if " all " in command else 4)  # frozen, froster (+ finetune, openvclip)

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from openvclip.report.tables import RESULT_COLUMNS, read_rows
+from openvclip.train.weights import load_weights
 from tests.shell import FAST, ROOT, clean_clone, output, shell, shell_dry_run, user_env
 
 
@@ -300,7 +301,12 @@ def test_the_study_as_typed(finished):
     assert (finished / "results" / "study" / "tradeoff.png").read_bytes()[:4] == b"\x89PNG"
     rows = read_rows(finished / "results" / "study" / "ablation.csv")
     assert {r["seed"] for r in rows} == {"0", "1"}
-    assert {r["variant"] for r in rows} == {"finetune", "openvclip", "openvclip_no_swa"}
+    assert {r["variant"] for r in rows} == {"finetune", "openvclip", "openvclip_no_swa", "froster"}
+    # FROSTER: its text from the synthetic class descriptions, its text tower trained (in its weights file).
+    assert (finished / "data" / "text" / "k400.classname.descriptions.pt").is_file()
+    assert re.search(r"\| FROSTER \| froster, r=0 \| \d", summary)
+    weights = load_weights(finished / "models" / "main" / "seed1" / "froster" / "swa.safetensors")
+    assert any(k.startswith("transformer.") for k in weights) and not any(k.startswith("distill.") for k in weights)
     # The paper's ablation table: one row per component and ratio, the frozen row missing (not in the study).
     assert "The paper's ablation" in summary and "| frozen CLIP | frozen | missing |" in summary
     assert re.search(

@@ -27,6 +27,14 @@ def _cmd_prepare(args) -> int:
     return 0
 
 
+def _cmd_descriptions(args) -> int:
+    from ..data.jobs import class_descriptions
+
+    files = class_descriptions(args.dataset, args.name, args.manifest, args.downloads, args.out, progress=args.progress)
+    print(f"wrote {args.out}: {', '.join(f.name for f in files)}")
+    return 0
+
+
 def _cmd_frames(args) -> int:
     from ..data.jobs import extract_frames
 
@@ -71,6 +79,20 @@ def add_commands(add) -> None:
     p.add_argument("--downloads", type=Path, required=True, help="folder for downloads (kept; resumed)")
     p.add_argument("--raw", type=Path, required=True, help="folder for video files (rendered or unpacked)")
     p.add_argument("--manifest", type=Path, required=True, help="manifest CSV to write (class list beside it)")
+
+    p = add(
+        "descriptions",
+        _cmd_descriptions,
+        "fetch (or, for a synthetic set, write) a data set's class descriptions files into a folder",
+        "Get the files of a data set's `descriptions:` entry (FROSTER's rephrased class names, or your own "
+        "JSON/YAML map class -> [texts]) from their sources, checksum-verified, into --out, numbered in the order "
+        "embed-text reads them; a synthetic set's are written from its world for every class of its manifest.",
+    )
+    p.add_argument("--dataset", type=json_arg, required=True, help="the datasets.<name> entry as JSON")
+    p.add_argument("--name", required=True, help="data set name")
+    p.add_argument("--manifest", type=existing, required=True, help="the data set's manifest CSV")
+    p.add_argument("--downloads", type=Path, required=True, help="folder for downloads (kept)")
+    p.add_argument("--out", type=Path, required=True, help="folder to write (replaced atomically)")
 
     p = add("frames", _cmd_frames, "decode every video of a manifest once (decord) into a frame store folder")
     p.add_argument("--manifest", type=existing, required=True)

@@ -38,7 +38,17 @@ def _cmd_import_released(args) -> int:
 def _cmd_embed_text(args) -> int:
     from ..models.jobs import embed_text
 
-    embed_text(args.model, args.theta0, args.manifest, args.column, args.protocol, args.templates, args.out)
+    embed_text(
+        args.model,
+        args.theta0,
+        args.manifest,
+        args.column,
+        args.protocol,
+        args.templates,
+        args.out,
+        descriptions=args.descriptions,
+        aliases=args.aliases,
+    )
     print(f"wrote {args.out}")
     return 0
 
@@ -92,6 +102,19 @@ def add_commands(add) -> None:
     p.add_argument("--column", default="classname", help="manifest column that names the classes")
     p.add_argument("--protocol", choices=("closedset", "zeroshot", "retrieval"), required=True)
     p.add_argument("--templates", type=json_arg, default=None, help="JSON list of prompt templates with '{}'")
+    p.add_argument(
+        "--descriptions",
+        type=existing,
+        default=None,
+        help="class descriptions to embed instead of the bare class names: a JSON/YAML map class -> [texts], or a "
+        'FROSTER release file ({"0": "Class Name: description"}); every class must be in it',
+    )
+    p.add_argument(
+        "--aliases",
+        type=json_arg,
+        default=None,
+        help="JSON map our class name -> the name the descriptions file uses, for classes it spells otherwise",
+    )
     p.add_argument("--out", type=Path, required=True)
 
     p = add(

@@ -5,10 +5,12 @@ evaluation, re-encode its training videos. Each reads its inputs, writes its out
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 from typing import Mapping
 
 from ..errors import UserError
+from ..io import atomic_path, write_json
 from .manifest import missing_path, read_manifest, write_lines, write_manifest, write_missing
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,33 @@ def prepare(
             "%s: %d listed video(s) absent from the files, skipped; see %s", name, len(missing), missing_path(manifest)
         )
     return {"videos": len(rows), "classes": len(classes), "missing": len(missing)}
+
+
+def class_descriptions(dataset: Mapping, name: str, manifest: Path, downloads: Path, out: Path, progress=True) -> list:
+    """A data set's class descriptions files into the folder ``out``, numbered in the order they are read: fetched
+    (and verified) from their sources, or, for a synthetic set, written from the world (``synthetic.describe``)
+    for every class its manifest names. Returns the files."""
+    spec = dataset.get("descriptions")
+    if not spec:
+        raise UserError(f"datasets.{name} has no descriptions: add a `descriptions:` entry to it")
+    with atomic_path(Path(out)) as tmp:
+        tmp.mkdir()
+        if spec == "synthetic":
+            from .synthetic import describe
+
+            texts: dict = {}
+            for row in read_manifest(manifest):
+                texts.update(describe(tuple(row["object"].split(" ", 1)), row["motion"]))
+            write_json(tmp / "00-synthetic.json", texts)
+        else:
+            from .prepare import _as_list
+            from .sources import Source, fetch
+
+            for k, sources in enumerate(spec["files"]):
+                where = f"datasets.{name}.descriptions.files[{k}]"
+                got = fetch([Source.from_dict(s, where) for s in _as_list(sources)], Path(downloads), progress)[0]
+                shutil.copyfile(got, tmp / f"{k:02d}-{got.name}")
+    return sorted(f for f in Path(out).iterdir() if not f.name.startswith("."))
 
 
 def extract_frames(manifest: Path, out: Path, settings: Mapping, progress: bool = True, threads: int = 1) -> dict:

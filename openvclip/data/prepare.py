@@ -54,6 +54,8 @@ class RealSet:
     frames: dict = dataclasses.field(default_factory=dict)  # frame store settings (see data/frames.py)
     description: str = ""
     max_unreadable: float = DEFAULT_MAX_UNREADABLE  # read by training and evaluation (data/losses.py)
+    # Class descriptions (FROSTER's rephrased names): {files: [sources of one file, ...], aliases: {ours: theirs}}
+    descriptions: dict = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, values: Mapping, name: str) -> "RealSet":
@@ -74,6 +76,9 @@ class RealSet:
         for role, sources in spec.files.items():
             for i, source in enumerate(_as_list(sources)):
                 Source.from_dict(source, f"datasets.{name}.files.{role}[{i}]")
+        for k, sources in enumerate(spec.descriptions.get("files", [])):
+            for i, source in enumerate(_as_list(sources)):
+                Source.from_dict(source, f"datasets.{name}.descriptions.files[{k}][{i}]")
         return spec
 
     def sources(self, role: str) -> List[Source]:

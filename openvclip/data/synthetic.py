@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from pathlib import Path
-from typing import Dict, List, Mapping, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -262,6 +262,32 @@ def class_list(objects: Sequence[Object], motions: Sequence[str], labels: str) -
     return [label_text(o, m, labels) for o in objects for m in motions]
 
 
+# Two rephrasings of each motion: the demo's class descriptions (as FROSTER's rephrased class names), worded
+# unlike the pretraining captions, which name the motion only as MOTIONS spells it.
+MOTION_PHRASES: Dict[str, Tuple[str, str]] = {
+    "still": ("that does not move", "standing in one place"),
+    "moving sideways": ("sliding from side to side", "going left and right"),
+    "moving up and down": ("bobbing up and down", "rising and falling"),
+    "moving diagonally": ("travelling along a diagonal", "going from one corner towards the other"),
+    "circling": ("going round in a circle", "tracing a circle"),
+    "shaking": ("trembling in place", "jittering quickly"),
+    "pulsing": ("growing and shrinking", "swelling and shrinking again"),
+    "blinking": ("appearing and disappearing", "flashing on and off"),
+}
+
+
+def describe(obj: Object, motion: str) -> Dict[str, List[str]]:
+    """Class descriptions of one object doing one motion, under each labelling's class name: the object
+    (``appearance``), the motion (``motion``) and both (``object_motion``)."""
+    colour, shape = obj
+    first, second = MOTION_PHRASES[motion]
+    return {
+        object_name(obj): [f"a {colour} {shape}", f"a {shape} coloured {colour}"],
+        motion: [f"something {first}", f"a shape {second}"],
+        f"{object_name(obj)} {motion}": [f"a {colour} {shape} {first}", f"a {shape} coloured {colour}, {second}"],
+    }
+
+
 SPLIT_ORDER = ("train", "val", "test")
 
 
@@ -276,6 +302,7 @@ class SyntheticSet:
     motions: list = dataclasses.field(default_factory=lambda: list(MOTIONS))
     source: str = "synthetic"
     seed: int = 0
+    descriptions: Optional[str] = None  # "synthetic": rephrased class descriptions (describe()) for FROSTER
     max_unreadable: float = DEFAULT_MAX_UNREADABLE  # read by training and evaluation (data/losses.py)
 
     @classmethod

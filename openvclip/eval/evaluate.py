@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import statistics
-from typing import Dict, List, Mapping, Sequence
+from typing import Callable, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from ..data.loader import normalise
 from ..data.sets import in_split
 from ..errors import UserError
-from ..models import encode_video
+from ..models import encode_video, is_text_key
 from ..train import interpolate
 from .metrics import retrieval_metrics, topk_accuracy
 
@@ -58,6 +58,8 @@ class EvalSet:
     # factor -> the value index of each class (the demo's classes "<object> <action>": object, action), where the
     # manifest says so; scored as ``<factor>_top1`` beside top-1 (see factor_accuracy).
     class_factors: Mapping[str, Sequence[int]] = dataclasses.field(default_factory=dict)
+    # Re-embeds ``text`` with a model whose text tower was trained (FROSTER): called at every ratio of the sweep.
+    encode_text: Optional[Callable[[torch.nn.Module], torch.Tensor]] = None
 
 
 @torch.inference_mode()
@@ -195,6 +197,7 @@ def sweep(
     chunk_videos: int = 512,
 ) -> List[dict]:
     """Score every set at every ratio; the model's vision tower is overwritten (keep theta0 to restore it).
+    Weights that hold the text tower (FROSTER trained it) re-embed each set's text at every ratio.
 
     Each chunk of ``chunk_videos`` videos is decoded once and embedded at every ratio. The ratio order
     alternates between chunks, so the weights of the last ratio of one chunk serve the first of the next."""
@@ -204,11 +207,16 @@ def sweep(
     if missing:
         raise UserError(f"weights hold keys the model lacks: {missing[:5]}")
     ratios = [round(float(r), 4) for r in ratios]
+    text_trained = any(is_text_key(k) for k in theta)
+    for item in sets:
+        if text_trained and item.encode_text is None:
+            raise UserError(f"the weights trained the text tower, but {item.name} has no texts to re-embed")
     chunk_videos = max(chunk_videos, batch_size)
     loaded = None
     rows = []
     for item in sets:
         embeddings = {ratio: [] for ratio in ratios}
+        texts = {}  # ratio -> the set's text re-embedded at it (text tower trained)
         bar = tqdm(
             total=len(item.store) * len(ratios),
             desc=f"{variant} on {item.name} ({len(ratios)} ratios)",
@@ -221,6 +229,9 @@ def sweep(
                 if ratio != loaded:
                     model.load_state_dict(interpolate(theta0, theta, ratio), strict=False)
                     loaded = ratio
+                if text_trained and ratio not in texts:
+                    with torch.inference_mode():
+                        texts[ratio] = item.encode_text(model).float().cpu()
                 for offset in range(0, len(chunk), batch_size):
                     embeddings[ratio].append(
                         embed_frames(model, chunk[offset : offset + batch_size], item.views, device)
@@ -230,6 +241,8 @@ def sweep(
         for ratio in ratios:
             rows += [
                 {"variant": variant, "ratio": ratio, **row, "config_hash": config_hash}
-                for row in score_set(torch.cat(embeddings[ratio]), item)
+                for row in score_set(
+                    torch.cat(embeddings[ratio]), dataclasses.replace(item, text=texts[ratio]) if texts else item
+                )
             ]
     return rows

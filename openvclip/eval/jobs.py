@@ -18,7 +18,9 @@ from ..data.prepare import RealSet
 from ..data.sets.kinetics import novel_splits
 from ..errors import UserError
 from ..io import write_json
-from ..models import load_clip, load_text, tensors_of
+from ..models import build_classifier, build_tokenizer, encode_class_prompts, load_clip, load_text, tensors_of
+from ..models.descriptions import ClassText
+from ..models.text import class_texts_of
 from ..report.tables import RESULT_COLUMNS, write_rows
 from ..train.distributed import setup
 from ..train.weights import load_weights
@@ -87,7 +89,8 @@ def run(
     model = load_clip(model_spec, theta0, temporal, boundary)
     theta = load_weights(weights)
     theta0_visual = tensors_of(model, theta)  # the vision tower, and the logit scale where it was trained
-    eval_sets = [_eval_set(item) for item in sets]
+    tokenizer = build_tokenizer(model_spec)
+    eval_sets = [_eval_set(item, tokenizer) for item in sets]
     digest = config_hash(hash_of)
     rows = sweep(
         model, theta0_visual, theta, ratios, eval_sets, variant, digest, batch_size, device=device, progress=progress
@@ -106,7 +109,7 @@ def run(
     return len(rows)
 
 
-def _eval_set(item: Mapping) -> EvalSet:
+def _eval_set(item: Mapping, tokenizer=None) -> EvalSet:
     """One data set to score: its frame store's readable videos of the scored splits, labels and text side; a
     split that lost more videos than ``max_unreadable`` allows is refused."""
     rows, classes, labels = labelled(item["manifest"], item["column"])
@@ -146,6 +149,7 @@ def _eval_set(item: Mapping) -> EvalSet:
         raise UserError(f"{item['manifest']} has no readable video in split(s) {eval_splits} to score")
     if item["protocol"] == "retrieval":
         text = text[torch.from_numpy(keep)]
+    reembed = _text_encoder(payload, keep, tokenizer) if tokenizer is not None else None
     split_classes = novel_split_classes(item["novel_splits"], item["name"], classes) if item.get("novel_splits") else {}
     return EvalSet(
         item["name"],
@@ -160,4 +164,15 @@ def _eval_set(item: Mapping) -> EvalSet:
         unreadable,
         missing,
         class_factors(rows, labels, len(classes)) if item["protocol"] != "retrieval" else {},
+        reembed,
     )
+
+
+def _text_encoder(payload: Mapping, keep: np.ndarray, tokenizer):
+    """How to re-embed a set's cached text with a model whose text tower trained: the classifier from the same
+    class texts and templates, or the kept videos' captions."""
+    if payload["kind"] == "captions":
+        captions = [payload["captions"][i] for i in keep]
+        return lambda model: encode_class_prompts(model, tokenizer, [[c] for c in captions]).T
+    texts = [ClassText(t["name"], tuple(t["descriptions"])) for t in class_texts_of(payload)]
+    return lambda model: build_classifier(model, tokenizer, payload["classnames"], payload["templates"], texts=texts)

@@ -5,15 +5,17 @@ from .clip import (
     build_tokenizer,
     clone_parameters,
     freeze_text_tower,
+    is_text_key,
     load_clip,
     quick_gelu_of_file,
     tensors_of,
+    text_parameters,
     trained_parameters,
     uses_quick_gelu,
     vision_parameters,
 )
 from .temporal import BOUNDARIES, enable_temporal_attention, encode_video, temporal_attention_boundary
-from .text import PAPER_TEMPLATES, build_classifier, check_templates, load_text, video_logits
+from .text import PAPER_TEMPLATES, build_classifier, check_templates, encode_class_prompts, load_text, video_logits
 
 __all__ = [
     "BOUNDARIES",
@@ -24,13 +26,16 @@ __all__ = [
     "check_templates",
     "clone_parameters",
     "enable_temporal_attention",
+    "encode_class_prompts",
     "encode_video",
     "freeze_text_tower",
+    "is_text_key",
     "load_clip",
     "load_text",
     "quick_gelu_of_file",
     "temporal_attention_boundary",
     "tensors_of",
+    "text_parameters",
     "trained_parameters",
     "uses_quick_gelu",
     "vision_parameters",

@@ -93,10 +93,22 @@ def vision_parameters(model: nn.Module) -> Dict[str, nn.Parameter]:
     return {name: p for name, p in model.named_parameters() if name.startswith("visual.")}
 
 
-def trained_parameters(model: nn.Module, logit_scale: bool = False) -> Dict[str, nn.Parameter]:
-    """What training changes, under state-dict names: the vision tower, and the logit scale when asked (the
-    released Open-VCLIP trains it; the text tower stays frozen either way)."""
+def text_parameters(model: nn.Module) -> Dict[str, nn.Parameter]:
+    """The text tower's parameters (everything outside ``visual.`` but the logit scale), under state-dict names."""
+    return {name: p for name, p in model.named_parameters() if not name.startswith("visual.") and name != "logit_scale"}
+
+
+def is_text_key(name: str) -> bool:
+    """Whether a state-dict name belongs to the text tower (a weights file that holds one trained the text)."""
+    return not name.startswith("visual.") and name != "logit_scale"
+
+
+def trained_parameters(model: nn.Module, logit_scale: bool = False, text: bool = False) -> Dict[str, nn.Parameter]:
+    """What training changes, under state-dict names: the vision tower; the logit scale when asked (the released
+    Open-VCLIP trains it); the text tower when asked (FROSTER trains it; Open-VCLIP keeps it frozen)."""
     params = vision_parameters(model)
+    if text:
+        params.update(text_parameters(model))
     if logit_scale:
         params["logit_scale"] = model.logit_scale
     return params
@@ -115,11 +127,12 @@ def tensors_of(model: nn.Module, names) -> Dict[str, torch.Tensor]:
     return {k: own[k].detach().clone() for k in names}
 
 
-def freeze_text_tower(model: nn.Module) -> Tuple[int, int]:
-    """Freeze everything outside the vision tower (text encoder, logit scale); returns (trainable, frozen)."""
+def freeze_text_tower(model: nn.Module, train_text: bool = False) -> Tuple[int, int]:
+    """Freeze everything outside the vision tower (the text encoder unless ``train_text``, the logit scale);
+    returns (trainable, frozen)."""
     trainable = frozen = 0
     for name, p in model.named_parameters():
-        keep = name.startswith("visual.")
+        keep = name.startswith("visual.") or (train_text and is_text_key(name))
         p.requires_grad_(keep)
         if keep:
             trainable += p.numel()

@@ -4,7 +4,7 @@ set's text side. Each reads its inputs, writes its outputs atomically and is one
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Mapping, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -13,6 +13,7 @@ from ..data.manifest import labelled
 from ..errors import UserError
 from ..io import atomic_path
 from .clip import build_clip, build_tokenizer, load_clip, uses_quick_gelu
+from .descriptions import ClassText, read_description_files
 from .text import PAPER_TEMPLATES, build_classifier, check_templates
 
 
@@ -70,13 +71,25 @@ def import_released(model_spec: Mapping, checkpoint: Path, out: Path) -> str:
 
 
 def embed_text(
-    model_spec: Mapping, theta0: Path, manifest: Path, column: str, protocol: str, templates: Sequence[str], out: Path
+    model_spec: Mapping,
+    theta0: Path,
+    manifest: Path,
+    column: str,
+    protocol: str,
+    templates: Sequence[str],
+    out: Path,
+    descriptions: Optional[Path] = None,
+    aliases: Optional[Mapping[str, str]] = None,
 ) -> None:
-    """Cache the text side of a data set: the class classifier, or one caption embedding per video."""
+    """Cache the text side of a data set: the class classifier (from the class names, or from descriptions: a
+    file, or a folder of files read in name order, see ``descriptions.py``) with the class texts it was built
+    from, or one caption embedding per video."""
     model = load_clip(model_spec, theta0)
     tokenizer = build_tokenizer(model_spec)
     rows, classes, _ = labelled(manifest, column)
     if protocol == "retrieval":
+        if descriptions is not None:
+            raise UserError(f"{manifest}: a retrieval set's text is its captions; it takes no descriptions file")
         with torch.no_grad():
             captions = [r[column] for r in rows]
             embeddings = torch.cat(
@@ -88,11 +101,24 @@ def embed_text(
         payload = {"kind": "captions", "captions": captions, "embeddings": embeddings}
     else:
         templates = check_templates(PAPER_TEMPLATES if templates in (None, "paper") else templates)
+        texts = None
+        if descriptions is not None:
+            folder = Path(descriptions)
+            # A folder's files in name order; hidden ones are not descriptions (Snakemake's .snakemake_timestamp).
+            files = sorted(f for f in folder.iterdir() if not f.name.startswith(".")) if folder.is_dir() else [folder]
+            # A class without a video in the manifest (the K600 novel classes outside every split) is scored by
+            # no split: it may keep its bare name.
+            unscored = set(classes) - {r[column] for r in rows}
+            texts = read_description_files(files, classes, aliases, optional=sorted(unscored))
         payload = {
             "kind": "classifier",
             "classnames": classes,
             "templates": list(templates),
-            "classifier": build_classifier(model, tokenizer, classes, templates),
+            "class_texts": [
+                {"name": t.name, "descriptions": list(t.descriptions)}
+                for t in (texts or [ClassText(c, ()) for c in classes])
+            ],
+            "classifier": build_classifier(model, tokenizer, classes, templates, texts=texts),
         }
     with atomic_path(out) as tmp:
         torch.save(payload, tmp)

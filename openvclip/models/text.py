@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import List, Mapping, Optional, Sequence
 
-import open_clip
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 from ..errors import UserError
+from .descriptions import ClassText, class_prompts
 
 _VERBS = (
     "",
@@ -41,24 +42,62 @@ def check_templates(templates: Sequence[str]) -> tuple:
     return tuple(templates)
 
 
+def encode_class_prompts(
+    model: nn.Module, tokenizer, prompts: Sequence[Sequence[str]], batch: int = 256
+) -> torch.Tensor:
+    """``(D, C)``: per class, the mean of its prompts' L2-normalised text embeddings, re-normalised.
+
+    Differentiable (the caller chooses ``torch.no_grad``): FROSTER's training recomputes it every step with the
+    text tower training. All prompts are encoded in batches of ``batch``, then averaged class by class."""
+    if len(prompts) == 0:
+        raise UserError("no classes to embed: a classifier needs at least one class")
+    flat = [text for texts in prompts for text in texts]
+    device = next(model.parameters()).device
+    embeddings = torch.cat(
+        [
+            F.normalize(model.encode_text(tokenizer(flat[i : i + batch]).to(device)).float(), dim=-1)
+            for i in range(0, len(flat), batch)
+        ]
+    )
+    counts = torch.tensor([len(texts) for texts in prompts], device=device)
+    if bool((counts == 0).any()):
+        raise UserError(f"class {int((counts == 0).nonzero()[0])} has no prompt to embed")
+    owner = torch.repeat_interleave(torch.arange(len(prompts), device=device), counts)
+    sums = torch.zeros(len(prompts), embeddings.shape[1], device=device, dtype=embeddings.dtype)
+    sums = sums.index_add(0, owner, embeddings)
+    return F.normalize(sums / counts[:, None], dim=-1).T
+
+
 def build_classifier(
     model: nn.Module,
     tokenizer,
     classnames: Sequence[str],
     templates: Sequence[str] = PAPER_TEMPLATES,
-    device="cpu",
     progress: bool = False,
+    texts: Optional[Sequence[ClassText]] = None,
 ) -> torch.Tensor:
-    """``(D, C)`` classifier: per class, the mean of L2-normalised template embeddings, re-normalised."""
+    """``(D, C)`` classifier: per class, the mean of the L2-normalised embeddings of its prompts (every template
+    with the class name, or with ``texts``' descriptions: see ``descriptions.class_prompts``), re-normalised.
+    Runs where the model is."""
     templates = check_templates(templates)
     if len(classnames) == 0:
         raise UserError("classnames is empty: a classifier needs at least one class")
+    texts = list(texts) if texts is not None else [ClassText(name, ()) for name in classnames]
+    if len(texts) != len(classnames):
+        raise ValueError(f"{len(texts)} class texts for {len(classnames)} classes")
+    prompts = [class_prompts(text, templates) for text in texts]
     training = model.training
     model.eval()
     try:
-        weights = open_clip.build_zero_shot_classifier(
-            model, tokenizer, list(classnames), list(templates), device=device, use_tqdm=progress
-        )
+        with torch.no_grad():
+            chunks = range(0, len(prompts), 64)
+            weights = torch.cat(
+                [
+                    encode_class_prompts(model, tokenizer, prompts[i : i + 64])
+                    for i in tqdm(chunks, desc="text", disable=not progress, leave=False)
+                ],
+                dim=1,
+            )
     finally:
         model.train(training)
     return weights.float()
@@ -81,3 +120,11 @@ def video_logits(frame_embeddings: torch.Tensor, classifier: torch.Tensor, logit
 def load_text(path) -> dict:
     """A data set's cached text side (written by the embed-text job): tensors, strings and lists only."""
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def class_texts_of(payload: Mapping) -> List[dict]:
+    """A cached classifier's class texts (``{name, descriptions}`` per class); a cache written before they were
+    recorded has the class names alone."""
+    if "class_texts" in payload:
+        return list(payload["class_texts"])
+    return [{"name": name, "descriptions": []} for name in payload["classnames"]]

@@ -5,20 +5,20 @@ from __future__ import annotations
 import dataclasses
 from typing import List, Mapping, Optional
 
-from ..config import from_mapping
+from ..config import OBJECTIVES, SWA_BY_DEFAULT, from_mapping
 from ..data.clips import SAMPLINGS, ClipAugmentation
 from ..errors import UserError
 from .objective import GRADIENTS
 
-OBJECTIVES = ("frozen", "finetune", "openvclip")
 AMP_MODES = ("auto", "off", "bf16", "fp16")
+DISTANCES = ("cosine", "l2")  # FROSTER's distillation distance (distill.py)
 
 
 @dataclasses.dataclass
 class TrainConfig:
     """The ``train:`` section. Defaults are the paper's recipe where it has one (ViT-B/16, K400)."""
 
-    objective: str = "openvclip"  # frozen (no training) | finetune (plain loss) | openvclip
+    objective: str = "openvclip"  # frozen (no training) | finetune (plain loss) | openvclip | froster
     epochs: int = 22
     batch_size: int = 8
     num_frames: int = 8
@@ -33,7 +33,15 @@ class TrainConfig:
     lam: float = 0.5
     gradient: str = "paper"  # paper: (1-alpha) chain-rule factor | official: the released code's
     train_logit_scale: bool = False  # train CLIP's logit scale beside the vision tower (the released code does)
-    swa: Optional[bool] = None  # None: on for openvclip, off otherwise
+    # FROSTER (objective froster, openvclip/train/distill.py): CE + distill_weight * (d_video + d_text), the
+    # student's features through residual heads (f + distill_residual * head(f)) pulled toward the frozen CLIP's.
+    distill_weight: float = 2.0
+    distill_residual: float = 0.1
+    distill_distance: str = "cosine"  # cosine: 1 - cos (the release's HEAD) | l2: ||s - t|| (its first release)
+    # froster only (the other objectives keep the text frozen, so one train section serves every variant): train
+    # the text tower too, as released, re-embedding the training classes' prompts every step.
+    train_text: bool = False
+    swa: Optional[bool] = None  # None: on for openvclip and froster, off otherwise
     swa_start_epoch: int = 2
     swa_every: int = 1
     amp: str = "auto"  # auto: fp16 on CUDA (the paper's mixed precision), off on CPU
@@ -58,6 +66,9 @@ class TrainConfig:
 
         need(self.objective in OBJECTIVES, "objective", " | ".join(OBJECTIVES))
         need(self.gradient in GRADIENTS, "gradient", " | ".join(GRADIENTS))
+        need(self.distill_distance in DISTANCES, "distill_distance", " | ".join(DISTANCES))
+        need(self.distill_weight >= 0, "distill_weight", ">= 0")
+        need(self.distill_residual >= 0, "distill_residual", ">= 0")
         need(self.amp in AMP_MODES, "amp", " | ".join(AMP_MODES))
         need(self.epochs >= 1, "epochs", ">= 1")
         need(self.batch_size >= 1, "batch_size", ">= 1")
@@ -97,7 +108,15 @@ class TrainConfig:
 
     @property
     def use_swa(self) -> bool:
-        return self.interpolated if self.swa is None else self.swa
+        return self.objective in SWA_BY_DEFAULT if self.swa is None else self.swa
+
+    @property
+    def distilled(self) -> bool:
+        return self.objective == "froster"
+
+    @property
+    def trains_text(self) -> bool:
+        return self.distilled and self.train_text
 
     @classmethod
     def from_dict(cls, values: Optional[Mapping]) -> "TrainConfig":

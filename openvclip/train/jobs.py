@@ -17,8 +17,11 @@ from ..data.train_videos import read_index
 from ..errors import UserError
 from ..io import write_json
 from ..models import build_clip, build_tokenizer, load_clip, load_text
+from ..models.descriptions import ClassText
+from ..models.text import class_texts_of
 from ..versions import versions
 from .config import TrainConfig
+from .distill import StepText
 from .distributed import current, setup, teardown
 from .loop import fit
 from .weights import save_weights
@@ -110,6 +113,7 @@ def run(
                 counts["train_videos_missing"],
                 "".join(f"\n  {e}" for e in counts["train_videos_skipped_examples"]),
             )
+        teacher, step_text = froster_inputs(cfg, model_spec, theta0, payload)
         result = fit(
             model,
             dataset,
@@ -119,10 +123,25 @@ def run(
             device=device,
             progress=progress,
             metadata={"temporal": temporal, "boundary": boundary, "labels": column, **counts, "versions": versions()},
+            teacher=teacher,
+            step_text=step_text,
         )
         return {k: str(v) for k, v in result.items()}
     finally:
         teardown(procs)
+
+
+def froster_inputs(cfg: TrainConfig, model_spec: Mapping, theta0: Path, payload: Mapping):
+    """(teacher, step_text) of a FROSTER training: the frozen image CLIP (theta0 without temporal attention) and,
+    when the text tower trains, the training classes' texts and templates to re-embed every step; (None, None)
+    for the other objectives."""
+    if not cfg.distilled:
+        return None, None
+    teacher = load_clip(model_spec, theta0, temporal=False).requires_grad_(False)
+    if not cfg.trains_text:
+        return teacher, None
+    texts = [ClassText(t["name"], tuple(t["descriptions"])) for t in class_texts_of(payload)]
+    return teacher, StepText(texts, payload["templates"], build_tokenizer(model_spec))
 
 
 def training_clips(

@@ -6,7 +6,7 @@ import csv
 from pathlib import Path
 from typing import Optional
 
-LOG_COLUMNS = ("epoch", "step", "lr", "alpha", "loss", "loss_interpolated", "grad_norm", "seconds")
+LOG_COLUMNS = ("epoch", "step", "lr", "alpha", "loss", "loss_interpolated", "loss_distill", "grad_norm", "seconds")
 
 
 class CsvLog:

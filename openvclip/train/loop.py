@@ -1,6 +1,8 @@
-"""Training loop: plain fine-tuning or the interpolated objective, SWA, a checkpoint per epoch, exact resume.
+"""Training loop: plain fine-tuning, the interpolated objective or FROSTER's distillation, SWA, a checkpoint per
+epoch, exact resume.
 
-Only the vision tower trains; the text classifier is computed once from the frozen text encoder. Each epoch
+The vision tower trains; the text classifier is computed once from the frozen text encoder, unless
+``train.train_text`` (FROSTER) trains the text tower too, re-embedding the classes' prompts every step. Each epoch
 ends with a checkpoint (``checkpoint.py``), written under a temporary name and renamed when complete, so a crash
 never leaves a half-written checkpoint. Resuming restarts at the epoch after the last complete checkpoint and
 gives the same weights as an uninterrupted run: the data order of each epoch is seeded from (seed, epoch), each
@@ -29,7 +31,14 @@ from tqdm.auto import tqdm
 from ..data.clips import EpochBatches
 from ..errors import UserError
 from ..io import write_json
-from ..models import clone_parameters, encode_video, freeze_text_tower, trained_parameters, video_logits
+from ..models import (
+    clone_parameters,
+    encode_class_prompts,
+    encode_video,
+    freeze_text_tower,
+    trained_parameters,
+    video_logits,
+)
 from .amp import amp_mode, autocast_and_scaler
 from .checkpoint import (
     fingerprint_differences,
@@ -40,6 +49,7 @@ from .checkpoint import (
     training_fingerprint,
 )
 from .config import TrainConfig
+from .distill import DistillHeads, StepText, teacher_frame_features, text_distance, video_distances
 from .distributed import GlobalBatches, barrier, current, sum_gradients, sum_values
 from .log import CsvLog
 from .objective import interpolated_backward
@@ -71,7 +81,16 @@ class _Training:
     scaler: Optional[torch.amp.GradScaler]
     autocast: Callable[[], ContextManager]
     alpha_rng: torch.Generator
+    heads: Optional[DistillHeads] = None  # FROSTER's residual heads; their weights are in params as distill.*
     step: int = 0
+
+
+HEADS_PREFIX = "distill."  # the heads' names among the trained weights: checkpointed, never in a weights file
+
+
+def clip_weights(weights: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """The CLIP state-dict part of the trained weights (without the distillation heads)."""
+    return {k: v for k, v in weights.items() if not k.startswith(HEADS_PREFIX)}
 
 
 def fit(
@@ -85,6 +104,8 @@ def fit(
     progress: bool = True,
     collate_fn: Optional[Callable] = None,
     metadata: Optional[dict] = None,
+    teacher: Optional[nn.Module] = None,
+    step_text: Optional[StepText] = None,
 ) -> dict:
     """Train ``model``'s vision tower on ``dataset`` (items ``(video (T,3,H,W) float, label int)``).
 
@@ -92,6 +113,8 @@ def fit(
     ``train_log.csv``, ``model.safetensors`` (last weights), ``swa.safetensors`` (the SWA average; with SWA off, a file
     saying so), ``train_info.json``. Returns the paths and the final step. Resumes from the last checkpoint found
     there; a run that starts over first removes the weights files of an earlier one.
+    FROSTER (``objective: froster``) needs ``teacher``, the frozen image CLIP (theta0, no temporal attention), and,
+    with ``train_text``, ``step_text``: the training classes' prompts to re-embed every step.
     In a process group (torchrun) every process calls it; each scores its share of every global batch.
     """
     procs = current()
@@ -116,16 +139,21 @@ def fit(
         return _write_frozen(out_dir, theta0, info, procs)
 
     seed_everything(cfg.seed)
+    heads = _distillation_heads(cfg, params, classifier.shape[0], device, teacher, step_text)
     if cfg.grad_checkpointing:
         model.visual.set_grad_checkpointing(True)
     if len(dataset) == 0:
         raise UserError("the training set is empty")
     steps_per_epoch = len(GlobalBatches(len(dataset), cfg.batch_size, cfg.seed, 1, procs, cfg.max_steps_per_epoch))
     training = _start_training(params, theta0, cfg, device, steps_per_epoch)
+    training.heads = heads
     fingerprint = training_fingerprint(cfg, metadata, len(dataset))
     epochs_done = _resume(out_dir, fingerprint, training, procs)
     train_log = CsvLog(out_dir / "train_log.csv", training.step if epochs_done else None) if procs.main else None
-    loss_on = functools.partial(_batch_loss, model, classifier, model.logit_scale.detach(), cfg, training.autocast)
+    if cfg.distilled:
+        loss_on = functools.partial(_froster_loss, model, teacher, training, classifier, step_text, cfg)
+    else:
+        loss_on = functools.partial(_batch_loss, model, classifier, model.logit_scale.detach(), cfg, training.autocast)
 
     model.train()
     sampler, loader = training_loader(dataset, cfg, procs, device, collate_fn)
@@ -159,14 +187,36 @@ def _trained_weights(
 ) -> Tuple[Dict[str, torch.Tensor], Dict[str, torch.Tensor]]:
     """Moves the model to ``device`` and freezes all but what trains; returns (trained weights, theta0 on device)."""
     model.to(device)
-    freeze_text_tower(model)
+    freeze_text_tower(model, cfg.trains_text)
     if cfg.train_logit_scale:
         model.logit_scale.requires_grad_(True)
-    params = trained_parameters(model, cfg.train_logit_scale)
+    params = trained_parameters(model, cfg.train_logit_scale, cfg.trains_text)
     theta0 = clone_parameters(params) if theta0 is None else {k: v.to(device) for k, v in theta0.items()}
     if set(theta0) != set(params):
         raise UserError(f"theta0 holds {sorted(set(theta0) ^ set(params))[:5]} unlike the trained weights")
     return params, theta0
+
+
+def _distillation_heads(
+    cfg: TrainConfig,
+    params: Dict[str, torch.Tensor],
+    dim: int,
+    device: torch.device,
+    teacher: Optional[nn.Module],
+    step_text: Optional[StepText],
+) -> Optional[DistillHeads]:
+    """FROSTER's residual heads, their weights added to ``params`` (seeded: built after ``seed_everything``);
+    None for the other objectives. The teacher is frozen here, so no gradient ever reaches it."""
+    if not cfg.distilled:
+        return None
+    if teacher is None:
+        raise ValueError("objective froster needs the frozen teacher CLIP (fit's teacher=)")
+    if cfg.trains_text and step_text is None:
+        raise ValueError("train.train_text needs the training classes' prompts (fit's step_text=)")
+    teacher.to(device).eval().requires_grad_(False)
+    heads = DistillHeads(dim, cfg.distill_residual).to(device)
+    params.update({HEADS_PREFIX + k: p for k, p in heads.named_parameters()})
+    return heads
 
 
 def _remove(out_dir: Path, *names: str) -> None:
@@ -266,6 +316,51 @@ def _batch_loss(
     return loss_of
 
 
+def _froster_loss(
+    model: nn.Module,
+    teacher: nn.Module,
+    training: _Training,
+    classifier: torch.Tensor,
+    step_text: Optional[StepText],
+    cfg: TrainConfig,
+    video: torch.Tensor,
+    labels: torch.Tensor,
+    scored: int,
+    batch_total: int,
+) -> Callable[[Mapping[str, torch.Tensor]], torch.Tensor]:
+    """FROSTER's loss of given weights on this batch: ``CE + distill_weight * (d_video + d_text)``.
+
+    The closure records the classification and distillation parts (detached) on ``loss_of.parts``. As every
+    term is this process's share of the global batch, the text term (the same classes on every process) is
+    weighted by the share of samples the process scores."""
+    heads = training.heads
+
+    def loss_of(weights: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        visual = {k: v for k, v in weights.items() if k.startswith("visual.")}
+        share = scored / batch_total
+        with training.autocast():
+            if step_text is not None:
+                prompts = step_text.prompts(cfg.seed, training.step)
+                text = encode_class_prompts(model, step_text.tokenizer, prompts)
+                with torch.no_grad():
+                    teacher_text = encode_class_prompts(teacher, step_text.tokenizer, prompts)
+            else:
+                text = teacher_text = None
+            frames = encode_video(model, video, params=visual, expected_frames=cfg.num_frames)
+            logits = video_logits(
+                frames, classifier if text is None else text, weights.get("logit_scale", model.logit_scale)
+            )
+            teacher_frames = teacher_frame_features(teacher, video)
+        classification = F.cross_entropy(logits.float(), labels, reduction="none")[:scored].sum() / batch_total
+        distill = video_distances(heads, frames, teacher_frames, cfg.distill_distance)[:scored].sum() / batch_total
+        if text is not None:
+            distill = distill + share * text_distance(heads, text, teacher_text, cfg.distill_distance)
+        loss_of.parts = {"loss": classification.detach(), "loss_distill": distill.detach()}
+        return classification + cfg.distill_weight * distill
+
+    return loss_of
+
+
 def _train_step(
     training: _Training, loss_of: Callable[[Mapping[str, torch.Tensor]], torch.Tensor], cfg: TrainConfig, procs
 ) -> dict:
@@ -283,8 +378,11 @@ def _train_step(
         loss = loss_of(params)
         scale(loss).backward()
         loss, loss_alpha = loss.detach(), torch.tensor(float("nan"), device=loss.device)
+    nan = torch.tensor(float("nan"), device=loss.device)
+    parts = getattr(loss_of, "parts", {})  # FROSTER: its classification and distillation terms
+    loss, distill = parts.get("loss", loss), parts.get("loss_distill", nan)
     sum_gradients(params, procs)
-    loss, loss_alpha = sum_values(torch.stack([loss, loss_alpha]), procs)
+    loss, loss_alpha, distill = sum_values(torch.stack([loss, loss_alpha, distill]), procs)
     if scaler is not None:
         scaler.unscale_(optimizer)
     grad_norm = torch.nn.utils.clip_grad_norm_(
@@ -298,7 +396,14 @@ def _train_step(
         optimizer.step()
     training.scheduler.step()
     training.step += 1
-    return {"lr": lr, "alpha": alpha, "loss": loss, "loss_interpolated": loss_alpha, "grad_norm": grad_norm}
+    return {
+        "lr": lr,
+        "alpha": alpha,
+        "loss": loss,
+        "loss_interpolated": loss_alpha,
+        "loss_distill": distill,
+        "grad_norm": grad_norm,
+    }
 
 
 def _log_row(epoch: int, step: int, stats: dict, began: float) -> dict:
@@ -310,6 +415,7 @@ def _log_row(epoch: int, step: int, stats: dict, began: float) -> dict:
         "alpha": f"{stats['alpha']:.4f}",
         "loss": f"{stats['loss'].item():.6f}",
         "loss_interpolated": f"{stats['loss_interpolated'].item():.6f}",
+        "loss_distill": f"{stats['loss_distill'].item():.6f}",
         "grad_norm": f"{stats['grad_norm'].item():.4f}",
         # Timed last: the .item() calls above wait for the device to finish the step.
         "seconds": f"{time.perf_counter() - began:.4f}",
@@ -344,14 +450,15 @@ def _write_results(out_dir: Path, training: _Training, cfg: TrainConfig, info: d
     swa_path = out_dir / "swa.safetensors"
     if procs.main:
         if swa is not None:
-            save_weights(swa.averaged(params), swa_path, {"objective": cfg.objective, "swa_epochs": swa.epochs})
+            averaged = clip_weights(swa.averaged(params))
+            save_weights(averaged, swa_path, {"objective": cfg.objective, "swa_epochs": swa.epochs})
         else:
             write_no_swa(swa_path, cfg.objective)
         write_json(
             out_dir / "train_info.json", {**info, "steps": step, "swa_epochs": swa.epochs if swa is not None else None}
         )
         # Last: model.safetensors is what the workflow waits for, so it marks a finished run.
-        save_weights(params, out_dir / "model.safetensors", {"objective": cfg.objective, "steps": step})
+        save_weights(clip_weights(params), out_dir / "model.safetensors", {"objective": cfg.objective, "steps": step})
     barrier(procs)
     return {"model": out_dir / "model.safetensors", "swa": swa_path, "steps": step}
 

@@ -33,6 +33,29 @@ rule prepare_dataset:
         " --manifest {output.manifest} > {log} 2>&1"
 
 
+rule class_descriptions:
+    input:
+        manifest="data/manifests/{ds}.csv",
+    output:
+        directory("data/descriptions/{ds}"),
+    log:
+        "logs/class_descriptions/{ds}.log",
+    benchmark:
+        "benchmarks/class_descriptions/{ds}.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=30,
+    params:
+        dataset=lambda wc: js(DATASETS[wc.ds]),
+        downloads="data/downloads/{ds}/descriptions",
+    shell:
+        "openvclip descriptions --dataset {params.dataset:q} --name {wildcards.ds} --manifest {input.manifest}"
+        " --downloads {params.downloads} --out {output} > {log} 2>&1"
+
+
 rule extract_frames:
     input:
         manifest="data/manifests/{ds}.csv",

@@ -8,7 +8,7 @@ rule evaluate:
         frames="data/frames/{ds}",
         manifest="data/manifests/{ds}.csv",
         missing="data/manifests/{ds}.missing.csv",
-        text=lambda wc: PLAN.text_file(wc.exp, wc.ds),
+        text=lambda wc: PLAN.text_file(wc.exp, wc.ds, wc.variant),
     output:
         "results/runs/{exp}/seed{seed}/{variant}/{ds}.csv",
     log:

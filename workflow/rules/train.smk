@@ -7,7 +7,7 @@ rule train_variant:
         videos=f"data/train_videos/{TRAIN_SET}/index.csv",
         manifest=f"data/manifests/{TRAIN_SET}.csv",
         missing=f"data/manifests/{TRAIN_SET}.missing.csv",
-        text=lambda wc: PLAN.text_file(wc.exp, TRAIN_SET),
+        text=lambda wc: PLAN.text_file(wc.exp, TRAIN_SET, wc.variant),
     output:
         # Both weights files evaluation may read: swa.safetensors holds the SWA average, or says SWA was off.
         # model.safetensors is written last (after swa.safetensors and the log), so it marks a finished run.
