@@ -84,10 +84,9 @@ def shipped_datasets(root) -> Dict[str, List[str]]:
     only a base of others, such as config/paper_base.yaml, is not one to run)."""
     import yaml
 
-    raw = {
-        f"config/{path.name}": yaml.safe_load(path.read_text()) or {}
-        for path in sorted(Path(root, "config").glob("*.yaml"))
-    }
+    # The paper's own configs first: the first one defining a set is the one an error message suggests.
+    paths = sorted(Path(root, "config").glob("*.yaml"), key=lambda p: (not p.name.startswith("paper_"), p.name))
+    raw = {f"config/{path.name}": yaml.safe_load(path.read_text()) or {} for path in paths}
     bases = {str(c.get("base")) for c in raw.values() if c.get("base")}
     found: Dict[str, List[str]] = {}
     for name, content in raw.items():

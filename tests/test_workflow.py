@@ -96,7 +96,8 @@ def interrupted(tmp_path_factory):
     written a result; the same command once more finishes the run."""
     cwd = clean_clone(tmp_path_factory.mktemp("workflow") / "openvclip")
     checkpoints = cwd / "models" / "main" / "seed0" / "openvclip" / "checkpoints"
-    code = killed_when(cwd, "snakemake --cores 8 all", lambda: any(checkpoints.glob("epoch-*")))
+    # A complete checkpoint: epoch-NNNN.tmp is one still being written (renamed when done).
+    code = killed_when(cwd, "snakemake --cores 8 all", lambda: any(checkpoints.glob("epoch-[0-9][0-9][0-9][0-9]")))
     stages = {
         "cwd": cwd,
         "killed": code,
