@@ -77,7 +77,10 @@ def build(args):
     else:
         spec = {"name": args.model}
     model = enable_temporal_attention(build_clip(spec, device=device)).train()
-    teacher = build_clip(spec, device=device).eval().requires_grad_(False)  # theta0 without temporal attention
+    # The frozen teacher (theta0 without temporal attention), built only where a FROSTER contender runs, so a
+    # contender's own-process peak memory holds only what that contender needs.
+    needs_teacher = args.memory_of in (None, "froster", "froster_text")
+    teacher = build_clip(spec, device=device).eval().requires_grad_(False) if needs_teacher else None
     if args.checkpointing:
         model.visual.set_grad_checkpointing(True)
     size = model.visual.image_size

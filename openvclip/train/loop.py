@@ -107,7 +107,8 @@ def fit(
     teacher: Optional[nn.Module] = None,
     step_text: Optional[StepText] = None,
 ) -> dict:
-    """Train ``model``'s vision tower on ``dataset`` (items ``(video (T,3,H,W) float, label int)``).
+    """Train ``model``'s vision tower (and text tower: FROSTER's ``train_text``) on ``dataset`` (items
+    ``(video (T,3,H,W) float, label int)``).
 
     ``theta0`` defaults to the model's weights on entry. Writes into ``out_dir``: ``checkpoints/epoch-NNNN/``,
     ``train_log.csv``, ``model.safetensors`` (last weights), ``swa.safetensors`` (the SWA average; with SWA off, a file
