@@ -14,11 +14,13 @@ import torch.multiprocessing as mp
 
 from openvclip.data.clips import VideoClips
 from openvclip.data.videos import write_video
-from openvclip.models import enable_temporal_attention
+from openvclip.models import build_tokenizer, enable_temporal_attention
+from openvclip.models.descriptions import ClassText
 from openvclip.train import TrainConfig, fit, load_weights
+from openvclip.train.distill import StepText
 from openvclip.train.distributed import GlobalBatches, Processes, setup
 
-from .conftest import make_clip
+from .conftest import make_clip, tiny_config
 
 VIDEOS, CLASSES = 9, 3  # 9 = 2 full global batches of 4 and a last batch of 1: one process gets none of it
 CONFIG = dict(
@@ -65,10 +67,16 @@ def train(out_dir, videos, **overrides):
     classifier = torch.nn.functional.normalize(
         torch.randn(32, CLASSES, generator=torch.Generator().manual_seed(2)), dim=0
     )
-    return fit(model, dataset(videos), classifier, TrainConfig(**{**CONFIG, **overrides}), out_dir, progress=False)
+    cfg = TrainConfig(**{**CONFIG, **overrides})
+    froster = {}
+    if cfg.distilled:  # the frozen image CLIP, and the classes' texts its text tower re-embeds every step
+        froster["teacher"] = make_clip(seed=1)
+        texts = [ClassText(name, ("it moves.",)) for name in ("left", "up", "still")]
+        froster["step_text"] = StepText(texts, ["a video of {}.", "{}"], build_tokenizer({"config": tiny_config()}))
+    return fit(model, dataset(videos), classifier, cfg, out_dir, progress=False, **froster)
 
 
-def _worker(rank, world, port, out_dir, videos):
+def _worker(rank, world, port, out_dir, videos, overrides=None):
     os.environ.update(
         RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
     )
@@ -76,16 +84,16 @@ def _worker(rank, world, port, out_dir, videos):
     procs, device = setup("cpu")
     assert procs == Processes(rank, world, rank) and device.type == "cpu"
     try:
-        train(out_dir, videos)
+        train(out_dir, videos, **(overrides or {}))
     finally:
         dist.destroy_process_group()
 
 
-def train_in_processes(out_dir, videos, world=2):
+def train_in_processes(out_dir, videos, world=2, **overrides):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    mp.spawn(_worker, args=(world, port, str(out_dir), videos), nprocs=world, join=True)
+    mp.spawn(_worker, args=(world, port, str(out_dir), videos, overrides), nprocs=world, join=True)
 
 
 def log_rows(out_dir):
@@ -135,6 +143,37 @@ def test_two_processes_give_the_weights_of_one(tmp_path, videos):
         assert float(a["loss_interpolated"]) == pytest.approx(float(b["loss_interpolated"]), abs=1e-5)
         # The summed gradient has the single process's scale (Adam alone would hide a wrong scale).
         assert float(a["grad_norm"]) == pytest.approx(float(b["grad_norm"]), rel=1e-3)
+
+
+def test_froster_training_its_text_tower_in_two_processes_gives_the_weights_of_one(tmp_path, videos):
+    """Every process re-embeds all classes' texts: their distillation term counts once in the summed gradient
+    (weighted by each process's share of the batch; the last batch of 1 leaves one process nothing to score)."""
+    froster = dict(objective="froster", train_text=True, swa=False)
+    train(tmp_path / "one", videos, **froster)
+    train_in_processes(tmp_path / "two", videos, **froster)
+    one, two = (
+        load_weights(tmp_path / "one" / "model.safetensors"),
+        load_weights(tmp_path / "two" / "model.safetensors"),
+    )
+    assert any(k.startswith("transformer.") for k in two)  # the text tower trained, in both
+    # The attention's key biases get only rounding-noise gradients (softmax ignores them), which Adam turns into
+    # full-size steps; in the text tower's causal attention that reached 1e-3 here, with losses, distillation
+    # terms and gradient norms equal to 1e-6 (below). Every other weight must agree.
+    assert_same_weights(without_key_biases(one), without_key_biases(two))
+    for a, b in zip(log_rows(tmp_path / "one"), log_rows(tmp_path / "two")):
+        assert float(a["loss"]) == pytest.approx(float(b["loss"]), abs=1e-5)
+        assert float(a["loss_distill"]) == pytest.approx(float(b["loss_distill"]), abs=1e-5)
+        assert float(a["grad_norm"]) == pytest.approx(float(b["grad_norm"]), rel=1e-3)
+
+
+def without_key_biases(weights):
+    """The weights with the key third of each attention's packed in_proj bias left out."""
+    out = dict(weights)
+    for k, v in weights.items():
+        if k.endswith("attn.in_proj_bias"):
+            third = v.shape[0] // 3
+            out[k] = torch.cat([v[:third], v[2 * third :]])
+    return out
 
 
 def test_a_checkpoint_of_two_processes_resumes_in_one(tmp_path, videos):
