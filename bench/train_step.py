@@ -55,9 +55,10 @@ def build(args):
         build_clip,
         build_tokenizer,
         enable_temporal_attention,
-        encode_class_prompts,
+        encode_class_tokens,
         encode_video,
         text_parameters,
+        tokenize_class_prompts,
         video_logits,
         vision_parameters,
     )
@@ -98,6 +99,7 @@ def build(args):
     prompts = [
         [f"a video of class {c}. class {c}: a description", f"class {c}: a description"] for c in range(args.classes)
     ]
+    tokens = tokenize_class_prompts(tokenizer, prompts)  # fit tokenizes each template's prompts once
     autocast = (lambda: torch.autocast("cuda", dtype=torch.float16)) if args.amp else None
 
     def loss_of(weights):
@@ -114,9 +116,9 @@ def build(args):
 
     def froster_loss(train_text):
         # as fit's _froster_loss: CE + 2.0 * (video distance [+ text distance])
-        text = encode_class_prompts(model, tokenizer, prompts) if train_text else classifier
+        text = encode_class_tokens(model, *tokens) if train_text else classifier
         with torch.no_grad():
-            teacher_text = encode_class_prompts(teacher, tokenizer, prompts) if train_text else None
+            teacher_text = encode_class_tokens(teacher, *tokens) if train_text else None
         frames = encode_video(model, video)
         logits = video_logits(frames, text, model.logit_scale.detach())
         distill = video_distances(heads, frames, teacher_frame_features(teacher, video)).mean()

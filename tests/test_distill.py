@@ -174,6 +174,33 @@ def test_the_step_prompts_are_drawn_by_seed_and_step():
     assert first[1] == [first[0][0].replace(" a", " b") + " B.", "B."]  # one template for every class
 
 
+def test_a_steps_tokens_are_its_prompts_tokenized_once_per_template():
+    """fit embeds each step's text from cached tokens: they must be exactly the step's prompts, tokenized, and
+    embed to what the prompts embed to."""
+    from openvclip.models import encode_class_prompts, encode_class_tokens
+
+    tokenizer = build_tokenizer({"config": tiny_config()})
+    calls = []
+
+    def counting(texts):
+        calls.append(list(texts))
+        return tokenizer(texts)
+
+    texts = [ClassText("a", ()), ClassText("b", ("B one.", "B two."))]
+    step_text = StepText(texts, ["x {}", "y {}"], tokenizer=counting)
+    model = make_clip().eval()
+    for step in range(12):
+        tokens, counts = step_text.tokens(3, step)
+        prompts = step_text.prompts(3, step)
+        assert torch.equal(tokens, tokenizer([p for ps in prompts for p in ps]))
+        assert counts.tolist() == [len(ps) for ps in prompts] == [1, 4]
+        with torch.no_grad():
+            torch.testing.assert_close(
+                encode_class_tokens(model, tokens, counts), encode_class_prompts(model, tokenizer, prompts)
+            )
+    assert len(calls) == 2  # once for each template drawn, whatever the number of steps
+
+
 def test_froster_without_a_teacher_is_refused(tmp_path):
     model = enable_temporal_attention(make_clip())
     with pytest.raises(ValueError, match="teacher"):

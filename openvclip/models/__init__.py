@@ -15,7 +15,16 @@ from .clip import (
     vision_parameters,
 )
 from .temporal import BOUNDARIES, enable_temporal_attention, encode_video, temporal_attention_boundary
-from .text import PAPER_TEMPLATES, build_classifier, check_templates, encode_class_prompts, load_text, video_logits
+from .text import (
+    PAPER_TEMPLATES,
+    build_classifier,
+    check_templates,
+    encode_class_prompts,
+    encode_class_tokens,
+    load_text,
+    tokenize_class_prompts,
+    video_logits,
+)
 
 __all__ = [
     "BOUNDARIES",
@@ -27,6 +36,7 @@ __all__ = [
     "clone_parameters",
     "enable_temporal_attention",
     "encode_class_prompts",
+    "encode_class_tokens",
     "encode_video",
     "freeze_text_tower",
     "is_text_key",
@@ -36,6 +46,7 @@ __all__ = [
     "temporal_attention_boundary",
     "tensors_of",
     "text_parameters",
+    "tokenize_class_prompts",
     "trained_parameters",
     "uses_quick_gelu",
     "vision_parameters",

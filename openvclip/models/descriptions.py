@@ -54,11 +54,7 @@ def normalise(name: str) -> str:
 def read_descriptions(path, classnames: Sequence[str], aliases: Optional[Mapping[str, str]] = None) -> List[ClassText]:
     """One ClassText per class of `classnames`, in that order."""
     path = Path(path)
-    data = _load(path)
-    aliases = _check_aliases(path, aliases)
-    if detect_format(data) == "froster":
-        return _from_froster(path, data, classnames, aliases)
-    return _from_map(path, data, classnames, aliases)
+    return _parse(path, _load(path), classnames, aliases)
 
 
 def read_description_files(
@@ -73,23 +69,39 @@ def read_description_files(
     paths = [Path(p) for p in paths]
     if not paths:
         raise UserError("no class descriptions file given")
-    remaining, found = list(classnames), {}
+    remaining, found, first_kind = list(classnames), {}, None
     for path in paths:
-        data = _load(path)
-        have = [c for c in remaining if _covers(data, c, aliases or {})]
-        found.update(zip(have, read_descriptions(path, have, aliases) if have else []))
+        data = _load(path)  # each file is read and parsed once
+        kind = detect_format(data)
+        first_kind = first_kind or kind
+        keys = _entry_keys(data, kind)
+        have = [c for c in remaining if _entry_key(kind, (aliases or {}).get(c, c)) in keys]
+        found.update(zip(have, _parse(path, data, have, aliases) if have else []))
         remaining = [c for c in remaining if c not in found]
     missing = [c for c in remaining if c not in set(optional)]
-    _refuse_missing(", ".join(map(str, paths)), missing, detect_format(_load(paths[0])), [])
+    _refuse_missing(", ".join(map(str, paths)), missing, first_kind, [])
     return [found.get(c, ClassText(c, ())) for c in classnames]
 
 
-def _covers(data: dict, classname: str, aliases: Mapping[str, str]) -> bool:
-    """Whether a parsed file has an entry for ``classname`` (by the rules :func:`read_descriptions` matches by)."""
-    key = aliases.get(classname, classname)
+def _parse(path: Path, data: dict, classnames: Sequence[str], aliases: Optional[Mapping[str, str]]) -> List[ClassText]:
+    """:func:`read_descriptions` on a file already loaded."""
+    aliases = _check_aliases(path, aliases)
     if detect_format(data) == "froster":
-        return any(normalise(line.split(":", 1)[0]) == normalise(key) for line in data.values())
-    return key in data
+        return _from_froster(path, data, classnames, aliases)
+    return _from_map(path, data, classnames, aliases)
+
+
+def _entry_key(kind: str, name: str) -> str:
+    """How a file of ``kind`` keys the class ``name`` (the released files: by the name before the ':', compared
+    after :func:`normalise`; ours: exactly)."""
+    return normalise(name) if kind == "froster" else name
+
+
+def _entry_keys(data: dict, kind: str) -> set:
+    """The keys of the classes a parsed file of ``kind`` has entries for (see :func:`_entry_key`)."""
+    if kind == "froster":
+        return {_entry_key(kind, line.split(":", 1)[0]) for line in data.values()}
+    return set(data)
 
 
 def detect_format(data) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import List, Mapping, Optional, Sequence
+from typing import List, Mapping, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -42,30 +42,41 @@ def check_templates(templates: Sequence[str]) -> tuple:
     return tuple(templates)
 
 
-def encode_class_prompts(
-    model: nn.Module, tokenizer, prompts: Sequence[Sequence[str]], batch: int = 256
-) -> torch.Tensor:
+def tokenize_class_prompts(tokenizer, prompts: Sequence[Sequence[str]]) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``(tokens, counts)``: every class's prompts tokenized, classes in order (``(N, L)``), and how many prompts
+    each class has (``(C,)``), as :func:`encode_class_tokens` reads them."""
+    if len(prompts) == 0:
+        raise UserError("no classes to embed: a classifier needs at least one class")
+    counts = torch.tensor([len(texts) for texts in prompts])
+    if bool((counts == 0).any()):
+        raise UserError(f"class {int((counts == 0).nonzero()[0])} has no prompt to embed")
+    return tokenizer([text for texts in prompts for text in texts]), counts
+
+
+def encode_class_tokens(model: nn.Module, tokens: torch.Tensor, counts: torch.Tensor, batch: int = 256) -> torch.Tensor:
     """``(D, C)``: per class, the mean of its prompts' L2-normalised text embeddings, re-normalised.
 
     Differentiable (the caller chooses ``torch.no_grad``): FROSTER's training recomputes it every step with the
-    text tower training. All prompts are encoded in batches of ``batch``, then averaged class by class."""
-    if len(prompts) == 0:
-        raise UserError("no classes to embed: a classifier needs at least one class")
-    flat = [text for texts in prompts for text in texts]
+    text tower training. The prompts are encoded in batches of ``batch``, then averaged class by class."""
     device = next(model.parameters()).device
     embeddings = torch.cat(
         [
-            F.normalize(model.encode_text(tokenizer(flat[i : i + batch]).to(device)).float(), dim=-1)
-            for i in range(0, len(flat), batch)
+            F.normalize(model.encode_text(tokens[i : i + batch].to(device)).float(), dim=-1)
+            for i in range(0, len(tokens), batch)
         ]
     )
-    counts = torch.tensor([len(texts) for texts in prompts], device=device)
-    if bool((counts == 0).any()):
-        raise UserError(f"class {int((counts == 0).nonzero()[0])} has no prompt to embed")
-    owner = torch.repeat_interleave(torch.arange(len(prompts), device=device), counts)
-    sums = torch.zeros(len(prompts), embeddings.shape[1], device=device, dtype=embeddings.dtype)
+    counts = counts.to(device)
+    owner = torch.repeat_interleave(torch.arange(len(counts), device=device), counts)
+    sums = torch.zeros(len(counts), embeddings.shape[1], device=device, dtype=embeddings.dtype)
     sums = sums.index_add(0, owner, embeddings)
     return F.normalize(sums / counts[:, None], dim=-1).T
+
+
+def encode_class_prompts(
+    model: nn.Module, tokenizer, prompts: Sequence[Sequence[str]], batch: int = 256
+) -> torch.Tensor:
+    """``(D, C)``: :func:`encode_class_tokens` of ``prompts`` (one list of prompts per class)."""
+    return encode_class_tokens(model, *tokenize_class_prompts(tokenizer, prompts), batch=batch)
 
 
 def build_classifier(

@@ -14,13 +14,13 @@ repository's commit 4a86ec1, both kept here as ``distance``).
 from __future__ import annotations
 
 import dataclasses
-from typing import List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models import encode_video
+from ..models import encode_video, tokenize_class_prompts
 from ..models.descriptions import ClassText, step_prompts
 from .config import DISTANCES
 
@@ -103,8 +103,23 @@ class StepText:
     texts: Sequence[ClassText]
     templates: Sequence[str]
     tokenizer: object
+    # The tokens of each template's prompts, made on its first draw: tokenizing every class's prompts again at
+    # every step, for the student and the teacher, would redo the same CPU work (K400: 800 prompts a step).
+    _tokens: Dict[int, Tuple[torch.Tensor, torch.Tensor]] = dataclasses.field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def template_index(self, seed: int, step: int) -> int:
+        generator = torch.Generator().manual_seed(int(seed) * 1_000_003 + int(step))
+        return int(torch.randint(len(self.templates), (1,), generator=generator))
 
     def prompts(self, seed: int, step: int) -> List[List[str]]:
-        generator = torch.Generator().manual_seed(int(seed) * 1_000_003 + int(step))
-        index = int(torch.randint(len(self.templates), (1,), generator=generator))
+        index = self.template_index(seed, step)
         return [step_prompts(text, self.templates, index) for text in self.texts]
+
+    def tokens(self, seed: int, step: int) -> Tuple[torch.Tensor, torch.Tensor]:
+        """:func:`tokenize_class_prompts` of :meth:`prompts`, as :func:`encode_class_tokens` reads them."""
+        index = self.template_index(seed, step)
+        if index not in self._tokens:
+            self._tokens[index] = tokenize_class_prompts(self.tokenizer, self.prompts(seed, step))
+        return self._tokens[index]

@@ -33,7 +33,7 @@ from ..errors import UserError
 from ..io import write_json
 from ..models import (
     clone_parameters,
-    encode_class_prompts,
+    encode_class_tokens,
     encode_video,
     freeze_text_tower,
     trained_parameters,
@@ -289,6 +289,21 @@ def _resume(out_dir: Path, fingerprint: dict, training: _Training, procs) -> int
     return state["epoch"]
 
 
+class BatchLoss:
+    """The loss of given weights on one batch: called with the weights (the interpolated objective calls it twice,
+    at theta and at the interpolated weights). ``parts``: the terms the objective logs beside its total, by
+    ``train_log.csv`` column, detached, from the last call (FROSTER's classification and distillation terms;
+    none for the others)."""
+
+    def __init__(self, terms: Callable[[Mapping[str, torch.Tensor]], Tuple[torch.Tensor, Dict[str, torch.Tensor]]]):
+        self._terms = terms
+        self.parts: Dict[str, torch.Tensor] = {}
+
+    def __call__(self, weights: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        total, self.parts = self._terms(weights)
+        return total
+
+
 def _batch_loss(
     model: nn.Module,
     classifier: torch.Tensor,
@@ -299,10 +314,10 @@ def _batch_loss(
     labels: torch.Tensor,
     scored: int,
     batch_total: int,
-) -> Callable[[Mapping[str, torch.Tensor]], torch.Tensor]:
+) -> BatchLoss:
     """The loss of given weights on this batch."""
 
-    def loss_of(weights: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    def terms(weights: Mapping[str, torch.Tensor]):
         # This process's share of the global batch's mean loss: the sum over its samples / the global count
         # (its first ``scored`` samples; none when it only pads a short last batch).
         visual = {k: v for k, v in weights.items() if k != "logit_scale"}
@@ -312,9 +327,9 @@ def _batch_loss(
                 classifier,
                 weights.get("logit_scale", frozen_logit_scale),
             )
-        return F.cross_entropy(logits.float(), labels, reduction="none")[:scored].sum() / batch_total
+        return F.cross_entropy(logits.float(), labels, reduction="none")[:scored].sum() / batch_total, {}
 
-    return loss_of
+    return BatchLoss(terms)
 
 
 def _froster_loss(
@@ -328,23 +343,22 @@ def _froster_loss(
     labels: torch.Tensor,
     scored: int,
     batch_total: int,
-) -> Callable[[Mapping[str, torch.Tensor]], torch.Tensor]:
-    """FROSTER's loss of given weights on this batch: ``CE + distill_weight * (d_video + d_text)``.
-
-    The closure records the classification and distillation parts (detached) on ``loss_of.parts``. As every
-    term is this process's share of the global batch, the text term (the same classes on every process) is
-    weighted by the share of samples the process scores."""
+) -> BatchLoss:
+    """FROSTER's loss of given weights on this batch: ``CE + distill_weight * (d_video + d_text)``, with its
+    classification and distillation terms as ``parts``. As every term is this process's share of the global
+    batch, the text term (the same classes on every process) is weighted by the share of samples the process
+    scores."""
     heads = training.heads
 
-    def loss_of(weights: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    def terms(weights: Mapping[str, torch.Tensor]):
         visual = {k: v for k, v in weights.items() if k.startswith("visual.")}
         share = scored / batch_total
         with training.autocast():
             if step_text is not None:
-                prompts = step_text.prompts(cfg.seed, training.step)
-                text = encode_class_prompts(model, step_text.tokenizer, prompts)
+                tokens = step_text.tokens(cfg.seed, training.step)
+                text = encode_class_tokens(model, *tokens)
                 with torch.no_grad():
-                    teacher_text = encode_class_prompts(teacher, step_text.tokenizer, prompts)
+                    teacher_text = encode_class_tokens(teacher, *tokens)
             else:
                 text = teacher_text = None
             frames = encode_video(model, video, params=visual, expected_frames=cfg.num_frames)
@@ -356,15 +370,13 @@ def _froster_loss(
         distill = video_distances(heads, frames, teacher_frames, cfg.distill_distance)[:scored].sum() / batch_total
         if text is not None:
             distill = distill + share * text_distance(heads, text, teacher_text, cfg.distill_distance)
-        loss_of.parts = {"loss": classification.detach(), "loss_distill": distill.detach()}
-        return classification + cfg.distill_weight * distill
+        total = classification + cfg.distill_weight * distill
+        return total, {"loss": classification.detach(), "loss_distill": distill.detach()}
 
-    return loss_of
+    return BatchLoss(terms)
 
 
-def _train_step(
-    training: _Training, loss_of: Callable[[Mapping[str, torch.Tensor]], torch.Tensor], cfg: TrainConfig, procs
-) -> dict:
+def _train_step(training: _Training, loss_of: BatchLoss, cfg: TrainConfig, procs) -> dict:
     """One optimizer step on one global batch; returns its lr, alpha, losses and gradient norm."""
     params, optimizer, scaler = training.params, training.optimizer, training.scaler
     optimizer.zero_grad(set_to_none=True)
@@ -380,8 +392,7 @@ def _train_step(
         scale(loss).backward()
         loss, loss_alpha = loss.detach(), torch.tensor(float("nan"), device=loss.device)
     nan = torch.tensor(float("nan"), device=loss.device)
-    parts = getattr(loss_of, "parts", {})  # FROSTER: its classification and distillation terms
-    loss, distill = parts.get("loss", loss), parts.get("loss_distill", nan)
+    loss, distill = loss_of.parts.get("loss", loss), loss_of.parts.get("loss_distill", nan)
     sum_gradients(params, procs)
     loss, loss_alpha, distill = sum_values(torch.stack([loss, loss_alpha, distill]), procs)
     if scaler is not None:
