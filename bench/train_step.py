@@ -34,6 +34,7 @@ Last lines: ``ratio NAME VALUE`` (ours over the other; names carry ``cuda`` when
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -55,15 +56,14 @@ def build(args):
         build_clip,
         build_tokenizer,
         enable_temporal_attention,
-        encode_class_tokens,
         encode_video,
         text_parameters,
-        tokenize_class_prompts,
         video_logits,
         vision_parameters,
     )
-    from openvclip.train import interpolated_backward, interpolated_loss
-    from openvclip.train.distill import DistillHeads, teacher_frame_features, text_distance, video_distances
+    from openvclip.models.descriptions import ClassText
+    from openvclip.train import TrainConfig, interpolated_backward, interpolated_loss
+    from openvclip.train.distill import DistillHeads, StepText, froster_batch_loss
 
     torch.manual_seed(0)
     device = torch.device(args.device)
@@ -89,17 +89,12 @@ def build(args):
     params = vision_parameters(model)
     theta0 = {k: v.detach().clone() for k, v in params.items()}
     video = torch.randn(args.batch, args.frames, 3, size, size, device=device)
-    labels = torch.randint(0, 10, (args.batch,), device=device)
+    labels = torch.randint(0, min(10, args.classes), (args.batch,), device=device)
     classifier = F.normalize(torch.randn(model.visual.output_dim, 10, device=device), dim=0)
     heads = DistillHeads(model.visual.output_dim).to(device)
     text_params = dict(text_parameters(model))
     optimizer = torch.optim.AdamW([*params.values(), *heads.parameters()], lr=1e-6)
     text_optimizer = torch.optim.AdamW(text_params.values(), lr=1e-6)
-    tokenizer = build_tokenizer(spec)
-    prompts = [
-        [f"a video of class {c}. class {c}: a description", f"class {c}: a description"] for c in range(args.classes)
-    ]
-    tokens = tokenize_class_prompts(tokenizer, prompts)  # fit tokenizes each template's prompts once
     autocast = (lambda: torch.autocast("cuda", dtype=torch.float16)) if args.amp else None
 
     def loss_of(weights):
@@ -114,17 +109,31 @@ def build(args):
 
     alpha, lam = 0.3, 0.5
 
+    # FROSTER's contenders run the package's loss, the one fit runs (CE + 2.0 * (video distance [+ text distance]))
+    froster_cfg = TrainConfig(objective="froster", num_frames=args.frames, train_text=True)
+    step_text = StepText(
+        [ClassText(f"class {c}", (f"class {c}: a description",)) for c in range(args.classes)],
+        ["a video of {}."],
+        build_tokenizer(spec),
+    )
+    step_text.tokens(froster_cfg.seed, 0)  # fit tokenizes each template's prompts on its first draw
+
     def froster_loss(train_text):
-        # as fit's _froster_loss: CE + 2.0 * (video distance [+ text distance])
-        text = encode_class_tokens(model, *tokens) if train_text else classifier
-        with torch.no_grad():
-            teacher_text = encode_class_tokens(teacher, *tokens) if train_text else None
-        frames = encode_video(model, video)
-        logits = video_logits(frames, text, model.logit_scale.detach())
-        distill = video_distances(heads, frames, teacher_frame_features(teacher, video)).mean()
-        if train_text:
-            distill = distill + text_distance(heads, text, teacher_text)
-        return F.cross_entropy(logits.float(), labels % text.shape[1]) + 2.0 * distill
+        loss_of = froster_batch_loss(
+            model,
+            teacher,
+            heads,
+            classifier,
+            step_text if train_text else None,
+            froster_cfg,
+            autocast or contextlib.nullcontext,
+            0,
+            video,
+            labels,
+            args.batch,
+            args.batch,
+        )
+        return loss_of(params)
 
     def step(mode):
         optimizer.zero_grad(set_to_none=True)

@@ -14,15 +14,16 @@ repository's commit 4a86ec1, both kept here as ``distance``).
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, List, Sequence, Tuple
+from typing import Callable, ContextManager, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models import encode_video, tokenize_class_prompts
+from ..models import encode_class_tokens, encode_video, tokenize_class_prompts, video_logits
 from ..models.descriptions import ClassText, step_prompts
-from .config import DISTANCES
+from .config import DISTANCES, TrainConfig
+from .objective import BatchLoss
 
 
 def residual_head(dim: int) -> nn.Sequential:
@@ -114,12 +115,59 @@ class StepText:
         return int(torch.randint(len(self.templates), (1,), generator=generator))
 
     def prompts(self, seed: int, step: int) -> List[List[str]]:
-        index = self.template_index(seed, step)
+        return self._prompts_of(self.template_index(seed, step))
+
+    def _prompts_of(self, index: int) -> List[List[str]]:
         return [step_prompts(text, self.templates, index) for text in self.texts]
 
     def tokens(self, seed: int, step: int) -> Tuple[torch.Tensor, torch.Tensor]:
         """:func:`tokenize_class_prompts` of :meth:`prompts`, as :func:`encode_class_tokens` reads them."""
         index = self.template_index(seed, step)
         if index not in self._tokens:
-            self._tokens[index] = tokenize_class_prompts(self.tokenizer, self.prompts(seed, step))
+            self._tokens[index] = tokenize_class_prompts(self.tokenizer, self._prompts_of(index))
         return self._tokens[index]
+
+
+def froster_batch_loss(
+    model: nn.Module,
+    teacher: nn.Module,
+    heads: DistillHeads,
+    classifier: torch.Tensor,
+    step_text: Optional[StepText],
+    cfg: TrainConfig,
+    autocast: Callable[[], ContextManager],
+    step: int,
+    video: torch.Tensor,
+    labels: torch.Tensor,
+    scored: int,
+    batch_total: int,
+) -> BatchLoss:
+    """FROSTER's loss of given weights on this batch: ``CE + distill_weight * (d_video + d_text)``, with its
+    classification and distillation terms as ``parts``. As every term is this process's share of the global
+    batch, the text term (the same classes on every process) is weighted by the share of samples the process
+    scores."""
+
+    def terms(weights: Mapping[str, torch.Tensor]):
+        visual = {k: v for k, v in weights.items() if k.startswith("visual.")}
+        share = scored / batch_total
+        with autocast():
+            if step_text is not None:
+                tokens = step_text.tokens(cfg.seed, step)
+                text = encode_class_tokens(model, *tokens)
+                with torch.no_grad():
+                    teacher_text = encode_class_tokens(teacher, *tokens)
+            else:
+                text = teacher_text = None
+            frames = encode_video(model, video, params=visual, expected_frames=cfg.num_frames)
+            logits = video_logits(
+                frames, classifier if text is None else text, weights.get("logit_scale", model.logit_scale)
+            )
+            teacher_frames = teacher_frame_features(teacher, video)
+        classification = F.cross_entropy(logits.float(), labels, reduction="none")[:scored].sum() / batch_total
+        distill = video_distances(heads, frames, teacher_frames, cfg.distill_distance)[:scored].sum() / batch_total
+        if text is not None:
+            distill = distill + share * text_distance(heads, text, teacher_text, cfg.distill_distance)
+        total = classification + cfg.distill_weight * distill
+        return total, {"loss": classification.detach(), "loss_distill": distill.detach()}
+
+    return BatchLoss(terms)

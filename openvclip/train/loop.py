@@ -33,7 +33,6 @@ from ..errors import UserError
 from ..io import write_json
 from ..models import (
     clone_parameters,
-    encode_class_tokens,
     encode_video,
     freeze_text_tower,
     trained_parameters,
@@ -49,10 +48,10 @@ from .checkpoint import (
     training_fingerprint,
 )
 from .config import TrainConfig
-from .distill import DistillHeads, StepText, teacher_frame_features, text_distance, video_distances
+from .distill import DistillHeads, StepText, froster_batch_loss
 from .distributed import GlobalBatches, barrier, current, sum_gradients, sum_values
 from .log import CsvLog
-from .objective import interpolated_backward
+from .objective import BatchLoss, interpolated_backward
 from .rng import seed_everything
 from .schedule import warmup_cosine_scheduler
 from .swa import WeightAverage
@@ -152,7 +151,13 @@ def fit(
     epochs_done = _resume(out_dir, fingerprint, training, procs)
     train_log = CsvLog(out_dir / "train_log.csv", training.step if epochs_done else None) if procs.main else None
     if cfg.distilled:
-        loss_on = functools.partial(_froster_loss, model, teacher, training, classifier, step_text, cfg)
+        froster = functools.partial(
+            froster_batch_loss, model, teacher, heads, classifier, step_text, cfg, training.autocast
+        )
+
+        def loss_on(*batch):  # the step read at each batch: it draws the batch's template
+            return froster(training.step, *batch)
+
     else:
         loss_on = functools.partial(_batch_loss, model, classifier, model.logit_scale.detach(), cfg, training.autocast)
 
@@ -289,21 +294,6 @@ def _resume(out_dir: Path, fingerprint: dict, training: _Training, procs) -> int
     return state["epoch"]
 
 
-class BatchLoss:
-    """The loss of given weights on one batch: called with the weights (the interpolated objective calls it twice,
-    at theta and at the interpolated weights). ``parts``: the terms the objective logs beside its total, by
-    ``train_log.csv`` column, detached, from the last call (FROSTER's classification and distillation terms;
-    none for the others)."""
-
-    def __init__(self, terms: Callable[[Mapping[str, torch.Tensor]], Tuple[torch.Tensor, Dict[str, torch.Tensor]]]):
-        self._terms = terms
-        self.parts: Dict[str, torch.Tensor] = {}
-
-    def __call__(self, weights: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        total, self.parts = self._terms(weights)
-        return total
-
-
 def _batch_loss(
     model: nn.Module,
     classifier: torch.Tensor,
@@ -328,50 +318,6 @@ def _batch_loss(
                 weights.get("logit_scale", frozen_logit_scale),
             )
         return F.cross_entropy(logits.float(), labels, reduction="none")[:scored].sum() / batch_total, {}
-
-    return BatchLoss(terms)
-
-
-def _froster_loss(
-    model: nn.Module,
-    teacher: nn.Module,
-    training: _Training,
-    classifier: torch.Tensor,
-    step_text: Optional[StepText],
-    cfg: TrainConfig,
-    video: torch.Tensor,
-    labels: torch.Tensor,
-    scored: int,
-    batch_total: int,
-) -> BatchLoss:
-    """FROSTER's loss of given weights on this batch: ``CE + distill_weight * (d_video + d_text)``, with its
-    classification and distillation terms as ``parts``. As every term is this process's share of the global
-    batch, the text term (the same classes on every process) is weighted by the share of samples the process
-    scores."""
-    heads = training.heads
-
-    def terms(weights: Mapping[str, torch.Tensor]):
-        visual = {k: v for k, v in weights.items() if k.startswith("visual.")}
-        share = scored / batch_total
-        with training.autocast():
-            if step_text is not None:
-                tokens = step_text.tokens(cfg.seed, training.step)
-                text = encode_class_tokens(model, *tokens)
-                with torch.no_grad():
-                    teacher_text = encode_class_tokens(teacher, *tokens)
-            else:
-                text = teacher_text = None
-            frames = encode_video(model, video, params=visual, expected_frames=cfg.num_frames)
-            logits = video_logits(
-                frames, classifier if text is None else text, weights.get("logit_scale", model.logit_scale)
-            )
-            teacher_frames = teacher_frame_features(teacher, video)
-        classification = F.cross_entropy(logits.float(), labels, reduction="none")[:scored].sum() / batch_total
-        distill = video_distances(heads, frames, teacher_frames, cfg.distill_distance)[:scored].sum() / batch_total
-        if text is not None:
-            distill = distill + share * text_distance(heads, text, teacher_text, cfg.distill_distance)
-        total = classification + cfg.distill_weight * distill
-        return total, {"loss": classification.detach(), "loss_distill": distill.detach()}
 
     return BatchLoss(terms)
 

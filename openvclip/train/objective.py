@@ -18,6 +18,21 @@ GRADIENTS = ("paper", "official")
 LossOf = Callable[[Mapping[str, torch.Tensor]], torch.Tensor]
 
 
+class BatchLoss:
+    """The loss of given weights on one batch: called with the weights (the interpolated objective calls it twice,
+    at theta and at the interpolated weights). ``parts``: the terms the objective logs beside its total, by
+    ``train_log.csv`` column, detached, from the last call (FROSTER's classification and distillation terms;
+    none for the others)."""
+
+    def __init__(self, terms: Callable[[Mapping[str, torch.Tensor]], Tuple[torch.Tensor, Dict[str, torch.Tensor]]]):
+        self._terms = terms
+        self.parts: Dict[str, torch.Tensor] = {}
+
+    def __call__(self, weights: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        total, self.parts = self._terms(weights)
+        return total
+
+
 def check_compatible(
     theta0: Mapping[str, torch.Tensor], theta: Mapping[str, torch.Tensor], names: Tuple[str, str] = ("theta0", "theta")
 ) -> None:
