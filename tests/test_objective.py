@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 from openvclip.models import enable_temporal_attention, encode_video, video_logits, vision_parameters
 from openvclip.train import interpolate, interpolated_backward, interpolated_loss, interpolated_params
+from openvclip.train.objective import BatchLoss
 
 from .conftest import make_clip
 
@@ -129,3 +130,14 @@ def test_interpolate_rejects_bad_input():
     for ratio in (-0.1, 1.01):
         with pytest.raises(ValueError, match=r"ratio must be in \[0, 1\]"):
             interpolate(theta0, theta0, ratio)
+
+
+def test_the_logged_terms_of_an_interpolated_step_are_those_at_theta():
+    # An objective that logs terms (FROSTER's) and interpolates: its second pass, at theta_alpha, must not
+    # overwrite what train_log.csv reports for the step.
+    params = {"w": torch.tensor([2.0], requires_grad=True)}
+    theta0 = {"w": torch.tensor([0.0])}
+    loss_of = BatchLoss(lambda weights: (weights["w"].sum() ** 2, {"loss": weights["w"].detach().sum() * 10}))
+    loss, loss_alpha = interpolated_backward(loss_of, params, theta0, alpha=0.5, lam=0.5)
+    assert loss.item() == 4.0 and loss_alpha.item() == 1.0
+    assert loss_of.parts["loss"].item() == 20.0  # theta's term (w = 2), not theta_alpha's (w = 1)

@@ -21,15 +21,18 @@ LossOf = Callable[[Mapping[str, torch.Tensor]], torch.Tensor]
 class BatchLoss:
     """The loss of given weights on one batch: called with the weights (the interpolated objective calls it twice,
     at theta and at the interpolated weights). ``parts``: the terms the objective logs beside its total, by
-    ``train_log.csv`` column, detached, from the last call (FROSTER's classification and distillation terms;
-    none for the others)."""
+    ``train_log.csv`` column, detached (FROSTER's classification and distillation terms; none for the others),
+    from the first call: every step evaluates theta first, and the log reports the terms at theta."""
 
     def __init__(self, terms: Callable[[Mapping[str, torch.Tensor]], Tuple[torch.Tensor, Dict[str, torch.Tensor]]]):
         self._terms = terms
         self.parts: Dict[str, torch.Tensor] = {}
+        self._called = False
 
     def __call__(self, weights: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        total, self.parts = self._terms(weights)
+        total, parts = self._terms(weights)
+        if not self._called:
+            self.parts, self._called = parts, True
         return total
 
 
