@@ -46,7 +46,7 @@ def temporal_args(p: argparse.ArgumentParser) -> None:
         "--temporal",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="expand-temporal-view attention in the vision tower",
+        help="expand-temporal-view attention in the vision tower (default: on; --no-temporal for the image CLIP)",
     )
     p.add_argument(
         "--boundary",
