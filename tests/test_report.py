@@ -284,3 +284,84 @@ def test_the_ablation_table_gives_each_component_over_seeds_at_its_ratios(tmp_pa
         "| + SWA | ovc, r=0.50 | 51.0 ± 1.4 | 71.0 ± 1.4 | 36.0 ± 1.4 |",
         "| frozen CLIP | clip, r=1 | 16.0 ± 1.4 | 81.0 ± 1.4 | 21.0 ± 1.4 |",
     ]
+
+
+PREMISES = {
+    "split": "val",
+    "pretrained_share_min": 0.7,
+    "chance_multiple_min": 5,
+    "attention_harm_max": 3,
+    "basin_ratio": 0.5,
+    "basin_share_min": 0.8,
+    "finetune_gain_min": 20,
+    "temporal_gain_min": 10,
+}
+
+
+def premise_lines(text):
+    section = text[text.index("### Premises of the method") :]
+    section = section[: section.index("\n### ")] if "\n### " in section else section
+    return [line for line in section.splitlines() if line.startswith("| P")]
+
+
+def test_the_premises_are_read_on_the_validation_splits_and_can_each_say_no(tmp_path):
+    rows = demo_rows("ovc", "ft")
+    # The test splits say otherwise everywhere: the premises must not read them.
+    rows = [{**r, "value": 0.0 if r["split"] == "test" else r["value"]} for r in rows]
+    rows += [{**r, "variant": "ft_static", "value": 48.0} for r in rows if r["variant"] == "ft" and r["ratio"] == 0.0]
+    write_rows(tmp_path / "all.csv", rows, list(rows[0]))
+    spec = {
+        **demo_spec(tmp_path / "all.csv"),
+        "variants": {**demo_spec("")["variants"], "ft_static": {"trained": True}, "ft_off": {"weights_of": "ft"}},
+        "without_temporal": ["ft_static", "ft_off"],
+        "premises": PREMISES,
+    }
+    write_report(spec, tmp_path / "summary.md", tmp_path / "plot.png")
+    lines = premise_lines((tmp_path / "summary.md").read_text())
+    assert lines == [
+        # frozen 80 vs ft 20 (4x), 80 / 12.5 = 6.4x chance; comp: 20 vs 10, but only 1.6x chance
+        "| P1 pretrained knowledge: frozen CLIP (clip) on appearance >= 0.7 x ft (r=0) and >= 5 x chance "
+        "| 80.0 vs 20.0 (4.00 x), 6.4 x chance | yes |",
+        "| P1 pretrained knowledge: frozen CLIP (clip) on comp >= 0.7 x ft (r=0) and >= 5 x chance "
+        "| 20.0 vs 10.0 (2.00 x), 1.6 x chance | **no** |",
+        # ft at r=1 is CLIP's weights with temporal attention: 25 on motion against frozen CLIP's 15
+        "| P2 attention harmless: on motion, CLIP's weights with temporal attention (ft at r=1) within 3 points "
+        "of without (clip) | 25.0 vs 15.0 (+10.0) | **no** |",
+        "| P2 attention harmless: on appearance, CLIP's weights with temporal attention (ft at r=1) within 3 "
+        "points of without (clip) | 80.0 vs 80.0 (+0.0) | yes |",
+        "| P2 attention harmless: on comp, CLIP's weights with temporal attention (ft at r=1) within 3 points of "
+        "without (clip) | 20.0 vs 20.0 (+0.0) | yes |",
+        "| P3 one basin: ft mixed with CLIP's weights at r=0.5 keeps >= 0.8 of its motion top-1 (r=0) "
+        "| 45.0 of 60.0 (0.75 x) | **no** |",
+        "| P4 training worth it: ft (r=0) on motion >= 20 points above frozen CLIP (clip) | 60.0 vs 15.0 (+45.0) "
+        "| yes |",
+        # ft_off only switches attention off on ft's weights: not fine-tuning without it, so no row
+        "| P4 temporal attention worth it: ft (r=0) on motion >= 10 points above ft_static | 60.0 vs 48.0 (+12.0) "
+        "| yes |",
+    ]
+
+
+def test_a_premise_holds_over_seeds_only_where_it_holds_in_each(tmp_path):
+    rows = []
+    for seed, shift in (("0", 0.0), ("1", -20.0)):
+        rows += [
+            {**r, "value": r["value"] + (shift if r["variant"] == "ft" and r["ratio"] == 0.0 else 0.0)}
+            | {"experiment": "ablation", "seed": seed}
+            for r in demo_rows("ovc", "ft")
+        ]
+    write_rows(tmp_path / "study.csv", rows, list(rows[0]))
+    spec = {**demo_spec(tmp_path / "study.csv"), "premises": {**PREMISES, "basin_share_min": 0.7}}
+    write_report(spec, tmp_path / "summary.md", tmp_path / "plot.png")
+    text = (tmp_path / "summary.md").read_text()
+    lines = premise_lines(text)
+    assert "seeds 0, 1, each shown, and a row holds when it holds in every seed" in text
+    # Seed 1's fine-tuning scores 40 on motion: 45 / 40 holds, 45 / 60 = 0.75 too; its gain of 25 holds, ...
+    assert "| 45.0 of 60.0 (0.75 x) / 45.0 of 40.0 (1.12 x) | yes |" in lines[5]
+    assert lines[6].endswith("| 60.0 vs 15.0 (+45.0) / 40.0 vs 15.0 (+25.0) | yes |")
+    # ... and P1 on comp fails in both; no variant trained without temporal attention: the row says so.
+    assert lines[1].endswith("| **no** |")
+    assert lines[7] == (
+        "| P4 temporal attention worth it: ft (r=0) on motion >= 10 points above a variant trained without temporal "
+        "attention (report.without_temporal) | missing: a variant trained without temporal attention "
+        "(report.without_temporal) on motion | missing |"
+    )

@@ -8,7 +8,9 @@ from openvclip.data.frame_writer import write_store
 from openvclip.data.manifest import read_manifest, write_manifest
 from openvclip.data.sampling import view_indices
 from openvclip.data.synthetic import (
+    MOTION_SCENES,
     MOTIONS,
+    SCENES,
     SHAPES,
     SyntheticSet,
     World,
@@ -52,7 +54,7 @@ def test_frames_rendered_together_equal_frames_rendered_one_by_one():
 
 
 def test_a_long_exposure_is_the_clips_frames_averaged():
-    world = World(num_frames=8, noise=0.0)
+    world = World(num_frames=8, noise=0.0)  # scenes included: the exposure is the video's, scene and all
     for motion in MOTIONS:
         video = render_video(world, ("white", "circle"), motion, np.random.default_rng(4))
         exposure = render_exposure(world, ("white", "circle"), motion, np.random.default_rng(4))
@@ -60,9 +62,11 @@ def test_a_long_exposure_is_the_clips_frames_averaged():
         # Frames are rounded one by one, the exposure once: at most one level apart.
         assert np.abs(exposure.astype(float) - video.astype(float).mean(axis=0)).max() <= 1.0
     # A sideways move leaves a horizontal streak: the object's pixels spread wider than tall.
+    world = World(num_frames=8, noise=0.0, context=0.0)  # plain backgrounds, as CLIP pretraining's exposures
     exposure = render_exposure(world, ("white", "circle"), "moving sideways", np.random.default_rng(0))
     rng = np.random.default_rng(0)
     trajectory(world, "moving sideways", rng)
+    assert world.scene_of("moving sideways", rng) == "plain"
     bg = background(rng, 32)  # the exposure's own background: same draws in the same order
     rows, cols = np.nonzero(np.abs(exposure - bg).mean(axis=-1) > 20)
     assert np.ptp(cols) > np.ptp(rows) + 6
@@ -158,3 +162,61 @@ def test_a_data_set_of_an_object_group_the_config_lacks_is_refused_with_the_grou
                 {**dataset, "objects": group}, "toy", {}, objects, 0, tmp_path, tmp_path / "raw", tmp_path / "m.csv"
             )
     assert not (tmp_path / "m.csv").exists()
+
+
+def test_a_video_shows_its_motions_scene_as_often_as_the_world_says():
+    scenes = lambda world, motion: [  # noqa: E731
+        world.scene_of(motion, np.random.default_rng([seed, 5])) for seed in range(400)
+    ]
+    assert set(scenes(World(context=1.0), "circling")) == {MOTION_SCENES["circling"]}
+    assert set(scenes(World(context=0.0), "circling")) == {"plain"}
+    shown = scenes(World(context=0.75), "blinking")
+    assert set(shown) == {"plain", "rings"} and 0.68 < shown.count("rings") / len(shown) < 0.82
+    # Two pairs of motions share a scene: one frame cannot tell them apart, only the motion can.
+    shared = [m for m in MOTIONS if list(MOTION_SCENES.values()).count(MOTION_SCENES[m]) > 1]
+    assert sorted(shared) == ["circling", "moving sideways", "pulsing", "shaking"]
+
+
+def _profile(image, axis):
+    """How much the mean brightness varies along one axis (0: down the rows, 1: across the columns)."""
+    return float(np.std(image.astype(float).mean(axis=-1).mean(axis=1 - axis)))
+
+
+def test_each_scene_draws_its_pattern_on_the_background():
+    rng = np.random.default_rng(0)
+    plain = [background(np.random.default_rng(i), 32) for i in range(20)]
+    for scene in SCENES:
+        images = [background(np.random.default_rng(i), 32, scene) for i in range(20)]
+        if scene == "plain":
+            # The plain scene is the background as it always was: same draws, same pixels.
+            assert all(np.array_equal(a, b) for a, b in zip(images, plain))
+            continue
+        # The same draws, then the pattern: on top of the very same plain texture, with contrast of its own.
+        patterns = [a - b for a, b in zip(images, plain)]
+        assert all(np.allclose(p[..., 0], p[..., 2]) for p in patterns)  # a pattern of brightness, not colour
+        assert min(p.std() for p in patterns) > 8, scene
+    horizontal = background(rng, 32, "horizontal stripes")
+    vertical = background(rng, 32, "vertical stripes")
+    assert _profile(horizontal, 0) > 3 * _profile(horizontal, 1)
+    assert _profile(vertical, 1) > 3 * _profile(vertical, 0)
+    with pytest.raises(ValueError, match="unknown scene 'pool'"):
+        background(rng, 32, "pool")
+
+
+def test_a_videos_scene_stays_put_while_its_object_moves():
+    world = World(context=1.0, noise=0.0)
+    video = render_video(world, ("red", "circle"), "moving sideways", np.random.default_rng(3)).astype(float)
+    moved = np.abs(video[0] - video[-1]).mean(axis=-1) > 1
+    # Only the object's pixels change between the first and the last frame; the stripes stay.
+    assert 0.05 < moved.mean() < 0.5
+    corner = ~moved
+    assert np.array_equal(video[0][corner], video[-1][corner])
+
+
+def test_bad_world_scenes_are_refused_by_key():
+    with pytest.raises(ValueError, match=r"world.scenes.*missing \['blinking'\]"):
+        World.from_dict({"scenes": {m: "plain" for m in MOTIONS if m != "blinking"}})
+    with pytest.raises(ValueError, match=r"world.scenes.*unknown scenes \['pool'\]"):
+        World.from_dict({"scenes": {**MOTION_SCENES, "still": "pool"}})
+    with pytest.raises(ValueError, match=r"world.context' must be in \[0, 1\]"):
+        World.from_dict({"context": 1.5})

@@ -162,6 +162,7 @@ def test_outputs_exist_parse_and_hold_the_expected_rows(finished):
     assert {r["dataset"] for r in sweep} == {"k400", "ucf", "msrvtt"}
     summary = (finished / "results" / "summary.md").read_text()
     assert "Expectations of the demo" in summary and "mean envelope" in summary
+    assert "### Premises of the method (validation splits" in summary and "| P3 one basin: finetune" in summary
     assert (finished / "results" / "tradeoff.png").read_bytes()[:4] == b"\x89PNG"
     # Each result records its config and versions beside it.
     meta = (finished / "results" / "runs" / "main" / "seed0" / "openvclip" / "k400.csv.json").read_text()

@@ -6,8 +6,14 @@ of a few ways stand in for the video data sets.
 
 The motions are chosen for the temporal model, whose window is symmetric in time (a video and its reversal get
 the same embedding): every class is closed under reversal (moving sideways covers left and right; pulsing
-grows then shrinks), and no single frame gives the motion away (position, size, angle and brightness are random per
-video), so only comparing frames tells the classes apart.
+grows then shrinks), and the object itself gives no motion away in a single frame (position, size, angle and
+brightness are random per video).
+
+What a frame does show is the scene. As real actions happen in their places (swimming in a pool, riding on a
+road), each motion is usually seen in a scene of its own (``World.scenes``: a background pattern), and a
+video shows its motion's scene with probability ``World.context``, a plain background otherwise. Scenes are
+shared by a few motions (moving sideways and shaking on horizontal stripes, circling and pulsing on dots):
+only comparing frames tells those apart, as only motion tells real classes such as "walking" from "running".
 """
 
 from __future__ import annotations
@@ -45,6 +51,22 @@ MOTIONS = (
 )
 
 Object = Tuple[str, str]  # (colour, shape)
+
+# Background patterns: "plain" is the low-contrast texture every background has; the others add a pattern that
+# marks a scene, as a pool or a road marks where an action happens.
+SCENES = ("plain", "checker", "horizontal stripes", "vertical stripes", "diagonal stripes", "dots", "rings")
+# The scene each motion is usually seen in. Two pairs share one: their videos' frames look alike, and only the
+# motion separates them (the minority of classes that need a video model).
+MOTION_SCENES: Dict[str, str] = {
+    "still": "checker",
+    "moving sideways": "horizontal stripes",
+    "shaking": "horizontal stripes",
+    "circling": "dots",
+    "pulsing": "dots",
+    "moving up and down": "vertical stripes",
+    "moving diagonally": "diagonal stripes",
+    "blinking": "rings",
+}
 
 
 def object_name(obj: Object) -> str:
@@ -95,14 +117,40 @@ def render_object(size: int, shape: str, cx, cy, radius, angle) -> np.ndarray:
     return inside.reshape(*inside.shape[:-2], size, _SUPERSAMPLE, size, _SUPERSAMPLE).mean(axis=(-3, -1))
 
 
-def background(rng: np.random.Generator, size: int) -> np.ndarray:
-    """A low-contrast texture: a few random plane waves around a dull random tint, ``(size, size, 3)`` float."""
+def _pattern(scene: str, rng: np.random.Generator, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """A scene's pattern in [-1, 1] at a random scale and phase (``x``, ``y`` in image widths)."""
+    freq = rng.uniform(3.0, 4.5)  # cycles per image: a period of 7 to 11 pixels at 32
+    phase = rng.uniform(0, 2 * math.pi, size=2)
+    wave = lambda t, p: np.sin(2 * math.pi * freq * t + p)  # noqa: E731
+    if scene == "checker":
+        return np.tanh(4 * wave(x, phase[0])) * np.tanh(4 * wave(y, phase[1]))
+    if scene == "horizontal stripes":
+        return wave(y, phase[0])
+    if scene == "vertical stripes":
+        return wave(x, phase[0])
+    if scene == "diagonal stripes":
+        return wave((x + rng.choice([-1.0, 1.0]) * y) / math.sqrt(2), phase[0])
+    if scene == "dots":
+        return np.where(
+            np.cos(2 * math.pi * freq * x + phase[0]) * np.cos(2 * math.pi * freq * y + phase[1]) > 0.5, 1.0, -0.3
+        )
+    if scene == "rings":
+        cx, cy = rng.uniform(0, 1, size=2)
+        return wave(np.hypot(x - cx, y - cy), phase[0])
+    raise UserError(f"unknown scene {scene!r}; known: {SCENES}")
+
+
+def background(rng: np.random.Generator, size: int, scene: str = "plain") -> np.ndarray:
+    """A low-contrast texture (a few random plane waves around a dull random tint) and, but for the plain
+    scene, the scene's pattern on top: ``(size, size, 3)`` float."""
     y, x = np.mgrid[0:size, 0:size].astype(np.float32) / size
     base = rng.uniform(60, 120) + rng.uniform(-15, 15, size=3)
     texture = np.zeros((size, size), np.float32)
     for _ in range(3):
         fx, fy = rng.uniform(-4, 4, size=2)
         texture += rng.uniform(5, 15) * np.sin(2 * math.pi * (fx * x + fy * y) + rng.uniform(0, 2 * math.pi))
+    if scene != "plain":
+        texture += rng.uniform(20, 30) * _pattern(scene, rng, x, y)
     return base[None, None, :] + texture[:, :, None]
 
 
@@ -116,6 +164,35 @@ class World:
     max_radius: float = 7.5
     travel: float = 12.0  # pixels a moving object covers over the clip
     noise: float = 6.0  # per-frame pixel noise (std, 0-255 scale)
+    frame_noise: float = 2.0  # the part of it that changes from frame to frame (the rest is fixed in a video)
+    context: float = 0.9  # probability that a video shows its motion's scene (else a plain background)
+    scenes: dict = dataclasses.field(default_factory=lambda: dict(MOTION_SCENES))  # motion -> scene
+
+    def validate(self) -> None:
+        if not 0.0 <= self.frame_noise <= self.noise:
+            raise UserError(
+                f"config key 'world.frame_noise' must be in [0, world.noise = {self.noise}], got {self.frame_noise}"
+            )
+        if not 0.0 <= self.context <= 1.0:
+            raise UserError(f"config key 'world.context' must be in [0, 1], got {self.context}")
+        missing = sorted(set(MOTIONS) - set(self.scenes))
+        unknown = sorted(set(self.scenes) - set(MOTIONS))
+        bad = sorted(str(v) for v in self.scenes.values() if v not in SCENES)
+        if missing or unknown or bad:
+            raise UserError(
+                "config key 'world.scenes' maps every motion to a scene: "
+                + "; ".join(
+                    text
+                    for text, items in (("missing", missing), ("unknown motions", unknown), ("unknown scenes", bad))
+                    if items
+                    for text in [f"{text} {items}"]
+                )
+                + f". Motions: {list(MOTIONS)}; scenes: {list(SCENES)}"
+            )
+
+    def scene_of(self, motion: str, rng: np.random.Generator) -> str:
+        """The scene of one video of ``motion``: its usual one with probability ``context``, else plain."""
+        return self.scenes[motion] if rng.random() < self.context else "plain"
 
     @classmethod
     def from_dict(cls, values) -> "World":
@@ -131,12 +208,15 @@ def _composite(
     colour = np.asarray(COLOURS[obj[0]], np.float32)[None, None, None, :] * path["brightness"][:, None, None, None]
     cover = render_object(world.image_size, obj[1], path["cx"], path["cy"], path["radius"], path["angle"])
     frames = bg[None] * (1 - cover[..., None]) + colour * cover[..., None]
-    frames += rng.normal(0, world.noise, frames.shape)
+    # Noise of std `noise` in every frame, of which only `frame_noise` changes from frame to frame: neighbouring
+    # frames of a real video look alike but for what moves (a still is one frame, the same noise).
+    fixed = math.sqrt(max(world.noise**2 - world.frame_noise**2, 0.0))
+    frames += rng.normal(0, fixed, frames.shape[1:]) + rng.normal(0, world.frame_noise, frames.shape)
     return np.clip(np.rint(frames), 0, 255).astype(np.uint8)
 
 
-def render_image(world: World, obj: Object, rng: np.random.Generator) -> np.ndarray:
-    """One still ``(H, W, 3)`` uint8 image of ``obj`` at a random place, size and angle."""
+def render_image(world: World, obj: Object, rng: np.random.Generator, scene: str = "plain") -> np.ndarray:
+    """One still ``(H, W, 3)`` uint8 image of ``obj`` at a random place, size and angle, in ``scene``."""
     size = world.image_size
     radius = rng.uniform(world.min_radius, world.max_radius)
     cx, cy = rng.uniform(radius, size - radius, size=2)
@@ -147,7 +227,7 @@ def render_image(world: World, obj: Object, rng: np.random.Generator) -> np.ndar
         "angle": np.array([rng.uniform(0, 2 * math.pi)]),
         "brightness": np.array([rng.uniform(0.75, 1.0)]),
     }
-    return _composite(world, rng, background(rng, size), obj, path)[0]
+    return _composite(world, rng, background(rng, size, scene), obj, path)[0]
 
 
 def render_exposure(world: World, obj: Object, motion: str, rng: np.random.Generator) -> np.ndarray:
@@ -155,10 +235,11 @@ def render_exposure(world: World, obj: Object, motion: str, rng: np.random.Gener
 
     Such photos (a streak for a sideways move, a halo for pulsing) are how an image CLIP learns motion words
     from stills, as real CLIP learns "running" from photos of runners. Individual video frames stay sharp, so
-    this grounds the words without giving the frozen model the motion of a video.
+    this grounds the words without giving the frozen model the motion of a video. The same draws as
+    ``render_video``: the exposure of the video that generator state would render.
     """
     path = trajectory(world, motion, rng)
-    bg = background(rng, world.image_size)
+    bg = background(rng, world.image_size, world.scene_of(motion, rng))
     colour = np.asarray(COLOURS[obj[0]], np.float32)[None, None, None, :] * path["brightness"][:, None, None, None]
     cover = render_object(world.image_size, obj[1], path["cx"], path["cy"], path["radius"], path["angle"])
     frame = (bg[None] * (1 - cover[..., None]) + colour * cover[..., None]).mean(axis=0)
@@ -192,10 +273,10 @@ def trajectory(world: World, motion: str, rng: np.random.Generator) -> Dict[str,
         offset_x = orbit * np.cos(phase + direction * 1.6 * math.pi * t)
         offset_y = orbit * np.sin(phase + direction * 1.6 * math.pi * t)
     elif motion == "shaking":
-        # Back and forth along a random direction, changing side every frame (a video and its reversal alike).
-        direction = rng.uniform(0, math.pi)
-        swing = travel * 0.3 * rng.uniform(0.7, 1.0, size=t.shape) * np.where(np.arange(len(t)) % 2 == 0, 1, -1)
-        offset_x, offset_y = swing * math.cos(direction), swing * math.sin(direction)
+        # Side to side, changing side every frame, over the stretch a sideways move covers: its frames show the
+        # object where a sideways move's would be (mostly near the ends), only their order differs.
+        swing = 0.5 * travel * rng.uniform(0.7, 1.0, size=t.shape) * np.where(np.arange(len(t)) % 2 == 0, 1, -1)
+        offset_x = sign() * swing
     elif motion == "pulsing":
         scale = 0.55 + 0.75 * np.sin(math.pi * t)
     elif motion == "blinking":
@@ -213,9 +294,10 @@ def trajectory(world: World, motion: str, rng: np.random.Generator) -> Dict[str,
 
 
 def render_video(world: World, obj: Object, motion: str, rng: np.random.Generator) -> np.ndarray:
-    """``(T, H, W, 3)`` uint8 frames of ``obj`` doing ``motion`` over a textured, noisy background."""
+    """``(T, H, W, 3)`` uint8 frames of ``obj`` doing ``motion`` over a textured, noisy background: the
+    motion's scene with probability ``world.context``."""
     path = trajectory(world, motion, rng)
-    return _composite(world, rng, background(rng, world.image_size), obj, path)
+    return _composite(world, rng, background(rng, world.image_size, world.scene_of(motion, rng)), obj, path)
 
 
 HELDOUT = "heldout_pretrain"  # the object group CLIP pretraining never shows
@@ -270,7 +352,7 @@ MOTION_PHRASES: Dict[str, Tuple[str, str]] = {
     "moving up and down": ("bobbing up and down", "rising and falling"),
     "moving diagonally": ("travelling along a diagonal", "going from one corner towards the other"),
     "circling": ("going round in a circle", "tracing a circle"),
-    "shaking": ("trembling in place", "jittering quickly"),
+    "shaking": ("jerking from side to side", "jittering left and right"),
     "pulsing": ("growing and shrinking", "swelling and shrinking again"),
     "blinking": ("appearing and disappearing", "flashing on and off"),
 }

@@ -12,6 +12,7 @@ from .curves import ratios_of, reported_split, seed_groups
 from .exports import metrics_of, tradeoff_points
 from .markdown import fmt, mean_std, reported_text, split_words, table, video_counts, videos_table
 from .plot import plot
+from .premises import premises
 from .tables import read_rows
 
 
@@ -176,17 +177,51 @@ def tradeoff_section(spec: Mapping, members: Mapping[str, list]) -> List[str]:
 
 
 def expectations_section(spec: Mapping, members: Mapping[str, list], experiment: str) -> List[str]:
-    """The expectations table (first seed), where the spec sets expectations for this run."""
+    """The expectations table, where the spec sets expectations for this run: every seed's numbers, and how many
+    seeds each holds in."""
     expectations = spec.get("expectations") or {}
     if not expectations or (experiment and not expectations.get("in_study")):
         return []
-    found = checks(next(iter(members.values())), spec)
-    if not found:
+    per_seed = [checks(rows, spec) for rows in members.values()]
+    if not per_seed[0]:
         return []
-    body = [[what, got, MISSING if ok is None else "yes" if ok else "**no**"] for what, got, ok in found]
+    body = []
+    for i, (what, _, _) in enumerate(per_seed[0]):
+        found = [seed[i] for seed in per_seed]
+        verdicts = [ok for _, _, ok in found]
+        if any(ok is None for ok in verdicts):
+            holds = MISSING
+        elif len(found) == 1:
+            holds = "yes" if verdicts[0] else "**no**"
+        else:
+            wins = sum(verdicts)
+            holds = f"{wins} of {len(found)} seeds" if 0 < wins < len(found) else "yes" if wins else "**no**"
+        body.append([what, " / ".join(got for _, got, _ in found), holds])
+    seeds = f"; seeds {', '.join(members)}, each shown" if len(members) > 1 else ""
     return [
-        "### Expectations of the demo (test splits; thresholds: `report.expectations`)\n",
+        f"### Expectations of the demo (test splits; thresholds: `report.expectations`{seeds})\n",
         table(["expectation", "measured", "holds"], body),
+    ]
+
+
+def premises_section(spec: Mapping, members: Mapping[str, list]) -> List[str]:
+    """The premises the method rests on, every seed (a row holds when it holds in each)."""
+    if not spec.get("premises"):
+        return []
+    found = premises(members, spec)
+    body = [[what, got, MISSING if ok is None else "yes" if ok else "**no**"] for what, got, ok in found]
+    split = spec["premises"]["split"]
+    return [
+        f"### Premises of the method ({split_words(split)}s; thresholds: `report.premises`)\n",
+        "A set without that split is read on its reported split. Where a premise fails, the data cannot test "
+        "the claim as the paper's data do"
+        + (
+            f"; seeds {', '.join(members)}, each shown, and a row holds when it holds in every seed"
+            if len(members) > 1
+            else ""
+        )
+        + ".\n",
+        table(["premise", "measured", "holds"], body),
     ]
 
 
@@ -221,6 +256,7 @@ def experiment_section(spec: Mapping, groups: Mapping, experiment: str) -> List[
         + headline_section(spec, members, seeds)
         + ablation_section(spec, members, experiment)
         + tradeoff_section(spec, members)
+        + premises_section(spec, members)
         + expectations_section(spec, members, experiment)
         + sweeps_section(spec, members, seeds, experiment)
     )
