@@ -4,7 +4,7 @@
 #
 #   bash measured/record_seed.sh RUN_CLONE SEED
 #
-# Refuses (before copying anything) when any of the seed's 20 evaluations or 3 training runs is missing, so a
+# Refuses (before copying anything) when any of the seed's 22 evaluations or 4 training runs is missing, so a
 # half-finished seed never lands here.
 set -euo pipefail
 
@@ -16,13 +16,15 @@ run=$(cd "$1" && pwd)
 seed=$2
 here=$(cd "$(dirname "$0")" && pwd)
 dest="$here/study/ablation/seed$seed"
-variants_trained=(finetune openvclip froster)
-variants_evaluated=(frozen finetune openvclip_no_swa openvclip froster)
+variants_trained=(finetune finetune_no_temporal openvclip froster)
+variants_evaluated=(frozen finetune finetune_no_temporal finetune_temporal_off openvclip_no_swa openvclip froster)
 sets=(k400 ucf hmdb k600)
+# The variants without temporal attention are evaluated on the closed set only (premise P4).
+sets_of() { case $1 in finetune_no_temporal | finetune_temporal_off) echo k400 ;; *) echo "${sets[@]}" ;; esac; }
 
 missing=()
 for v in "${variants_evaluated[@]}"; do
-    for s in "${sets[@]}"; do
+    for s in $(sets_of "$v"); do
         for f in "results/runs/ablation/seed$seed/$v/$s.csv" "results/runs/ablation/seed$seed/$v/$s.csv.json"; do
             [[ -f "$run/$f" ]] || missing+=("$f")
         done

@@ -134,7 +134,10 @@ def test_a_results_hash_covers_what_it_depends_on_and_not_the_reported_ratio():
 def test_results_and_targets_follow_experiments_and_variants():
     p = plan()
     ablation = p.runs_of("ablation", 1)
-    assert len(ablation) == 5 * 4 and "results/runs/ablation/seed1/frozen/k600.csv" in ablation
+    # 5 variants on the 4 sets, and the 2 without temporal attention on the closed set only (premise P4)
+    assert len(ablation) == 5 * 4 + 2 and "results/runs/ablation/seed1/frozen/k600.csv" in ablation
+    assert "results/runs/ablation/seed1/finetune_no_temporal/k400.csv" in ablation
+    assert "results/runs/ablation/seed1/finetune_no_temporal/ucf.csv" not in ablation
     assert p.runs_of("main", 0, "msrvtt") == [
         p.run_file("main", 0, v, "msrvtt") for v in ("frozen", "finetune", "openvclip")
     ]
@@ -154,7 +157,15 @@ def test_the_report_compares_the_configs_variants():
     assert spec["method"] == "openvclip" and spec["test_ratio"] == 0.5 and spec["transfer_set"] == "ucf"
     study = p.report_spec([], "study", ["ablation"])
     # Open-VCLIP's last weights are a trained variant of their own: the ablation's row and a curve.
-    assert set(study["variants"]) == {"frozen", "finetune", "openvclip", "openvclip_no_swa", "froster"}
+    assert set(study["variants"]) == {
+        "frozen",
+        "finetune",
+        "finetune_no_temporal",
+        "finetune_temporal_off",
+        "openvclip",
+        "openvclip_no_swa",
+        "froster",
+    }
     assert {"openvclip_no_swa", "froster"} <= set(study["trained_variants"]) and len(study["ablation"]) == 7
     epochs = p.config["experiments"]["ablation"]["train"]["epochs"]
     assert f'`{{"epochs":{epochs}}}`' in study["experiments"]["ablation"]

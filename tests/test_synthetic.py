@@ -54,7 +54,9 @@ def test_frames_rendered_together_equal_frames_rendered_one_by_one():
 
 
 def test_a_long_exposure_is_the_clips_frames_averaged():
-    world = World(num_frames=8, noise=0.0)  # scenes included: the exposure is the video's, scene and all
+    world = World(
+        num_frames=8, noise=0.0, frame_noise=0.0
+    )  # scenes included: the exposure is the video's, scene and all
     for motion in MOTIONS:
         video = render_video(world, ("white", "circle"), motion, np.random.default_rng(4))
         exposure = render_exposure(world, ("white", "circle"), motion, np.random.default_rng(4))
@@ -62,7 +64,9 @@ def test_a_long_exposure_is_the_clips_frames_averaged():
         # Frames are rounded one by one, the exposure once: at most one level apart.
         assert np.abs(exposure.astype(float) - video.astype(float).mean(axis=0)).max() <= 1.0
     # A sideways move leaves a horizontal streak: the object's pixels spread wider than tall.
-    world = World(num_frames=8, noise=0.0, context=0.0)  # plain backgrounds, as CLIP pretraining's exposures
+    world = World(
+        num_frames=8, noise=0.0, frame_noise=0.0, context=0.0
+    )  # plain backgrounds, as CLIP pretraining's exposures
     exposure = render_exposure(world, ("white", "circle"), "moving sideways", np.random.default_rng(0))
     rng = np.random.default_rng(0)
     trajectory(world, "moving sideways", rng)
@@ -204,7 +208,7 @@ def test_each_scene_draws_its_pattern_on_the_background():
 
 
 def test_a_videos_scene_stays_put_while_its_object_moves():
-    world = World(context=1.0, noise=0.0)
+    world = World(context=1.0, noise=0.0, frame_noise=0.0)
     video = render_video(world, ("red", "circle"), "moving sideways", np.random.default_rng(3)).astype(float)
     moved = np.abs(video[0] - video[-1]).mean(axis=-1) > 1
     # Only the object's pixels change between the first and the last frame; the stripes stay.
@@ -220,3 +224,12 @@ def test_bad_world_scenes_are_refused_by_key():
         World.from_dict({"scenes": {**MOTION_SCENES, "still": "pool"}})
     with pytest.raises(ValueError, match=r"world.context' must be in \[0, 1\]"):
         World.from_dict({"context": 1.5})
+
+
+def test_only_the_frame_noise_changes_between_frames_of_a_still_object():
+    world = World(noise=6.0, frame_noise=2.0)
+    video = render_video(world, ("red", "circle"), "still", np.random.default_rng(1)).astype(float)
+    # Frame-to-frame differences have std sqrt(2) x 2 (rounding and clipping aside), not sqrt(2) x 6.
+    assert 2.4 < (video[1] - video[0]).std() < 3.3
+    with pytest.raises(ValueError, match=r"world.frame_noise' must be in \[0, world.noise = 1.0\]"):
+        World(noise=1.0, frame_noise=2.0)

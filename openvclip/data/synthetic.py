@@ -168,6 +168,9 @@ class World:
     context: float = 0.9  # probability that a video shows its motion's scene (else a plain background)
     scenes: dict = dataclasses.field(default_factory=lambda: dict(MOTION_SCENES))  # motion -> scene
 
+    def __post_init__(self) -> None:
+        self.validate()
+
     def validate(self) -> None:
         if not 0.0 <= self.frame_noise <= self.noise:
             raise UserError(
@@ -178,16 +181,15 @@ class World:
         missing = sorted(set(MOTIONS) - set(self.scenes))
         unknown = sorted(set(self.scenes) - set(MOTIONS))
         bad = sorted(str(v) for v in self.scenes.values() if v not in SCENES)
-        if missing or unknown or bad:
+        problems = [
+            f"{what} {items}"
+            for what, items in (("missing", missing), ("unknown motions", unknown), ("unknown scenes", bad))
+            if items
+        ]
+        if problems:
             raise UserError(
-                "config key 'world.scenes' maps every motion to a scene: "
-                + "; ".join(
-                    text
-                    for text, items in (("missing", missing), ("unknown motions", unknown), ("unknown scenes", bad))
-                    if items
-                    for text in [f"{text} {items}"]
-                )
-                + f". Motions: {list(MOTIONS)}; scenes: {list(SCENES)}"
+                f"config key 'world.scenes' maps every motion to a scene: {'; '.join(problems)}. "
+                f"Motions: {list(MOTIONS)}; scenes: {list(SCENES)}"
             )
 
     def scene_of(self, motion: str, rng: np.random.Generator) -> str:

@@ -27,8 +27,8 @@ def _chance(rows, dataset: str) -> Optional[float]:
 def _row(
     what: str, members: Sequence[list], needs: Callable[[list], Dict[str, Optional[float]]], test: Callable
 ) -> Row:
-    """One premise row over seeds: ``needs(rows)`` names the values a seed needs (None: missing), ``test(**values)``
-    gives the seed's measured text and whether it holds."""
+    """One premise row over seeds: ``needs(rows)`` maps ``"arg:what it is"`` to each value a seed needs (None:
+    missing, shown by what it is); ``test(arg=value, ...)`` gives the seed's measured text and whether it holds."""
     shown, verdicts, gone = [], [], []
     for rows in members:
         values = needs(rows)
