@@ -189,12 +189,10 @@ def expectations_section(spec: Mapping, members: Mapping[str, list], experiment:
     for i, (what, _, _) in enumerate(per_seed[0]):
         found = [seed[i] for seed in per_seed]
         verdicts = [ok for _, _, ok in found]
+        wins = sum(bool(ok) for ok in verdicts)
         if any(ok is None for ok in verdicts):
             holds = MISSING
-        elif len(found) == 1:
-            holds = "yes" if verdicts[0] else "**no**"
         else:
-            wins = sum(verdicts)
             holds = f"{wins} of {len(found)} seeds" if 0 < wins < len(found) else "yes" if wins else "**no**"
         body.append([what, " / ".join(got for _, got, _ in found), holds])
     seeds = f"; seeds {', '.join(members)}, each shown" if len(members) > 1 else ""
