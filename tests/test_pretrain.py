@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from openvclip.data.synthetic import MOTION_SCENES, MOTIONS
-from openvclip.train.pretrain import contrastive_loss, motion_pairs, pictured_motions
+from openvclip.train.pretrain import contrastive_loss, exposed_motions, motion_pairs, pictured_motions
 
 
 def _features(n, seed):
@@ -42,12 +42,12 @@ def test_images_of_one_caption_are_positives_of_each_other():
 
 def test_a_shared_scenes_photos_name_its_common_action_only():
     pictured = [MOTIONS[i] for i in pictured_motions(MOTION_SCENES)]
-    # One motion per scene: the first of its motions; shaking and pulsing share the scenes of moving sideways
-    # and circling, and only long exposures name them.
-    assert pictured == ["still", "moving sideways", "moving up and down", "moving diagonally", "circling", "blinking"]
+    # One motion per scene: the first of its motions; shaking and blinking share the scenes of moving sideways
+    # and pulsing, and photos never name them.
+    assert pictured == ["still", "moving sideways", "moving up and down", "moving diagonally", "circling", "pulsing"]
     assert len({MOTION_SCENES[m] for m in pictured}) == len(pictured) == len(set(MOTION_SCENES.values()))
-    swapped = {**MOTION_SCENES, "still": "dots", "circling": "checker"}
-    assert [MOTIONS[i] for i in pictured_motions(swapped)][:1] == ["still"] and "pulsing" not in [
+    swapped = {**MOTION_SCENES, "still": "rings", "pulsing": "checker"}
+    assert [MOTIONS[i] for i in pictured_motions(swapped)][:1] == ["still"] and "blinking" not in [
         MOTIONS[i] for i in pictured_motions(swapped)
     ]
 
@@ -57,8 +57,10 @@ def test_pairs_are_two_different_motions_of_those_asked_for():
     pictured = pictured_motions(MOTION_SCENES)
     staged = motion_pairs(rng, 500, pictured)
     assert all(a != b for a, b in staged) and {int(m) for m in staged.reshape(-1)} == set(pictured)
-    exposed = motion_pairs(rng, 500)
-    # Exposures pair any two motions, those of one scene too (a streak tells them apart where the scene cannot).
-    assert {int(m) for m in exposed.reshape(-1)} == set(range(len(MOTIONS)))
+    exposed = motion_pairs(rng, 500, exposed_motions())
+    # Exposures pair two motions of one scene too (a streak tells shaking from moving sideways where the scene
+    # cannot), but never name blinking: its exposure is pulsing's.
+    assert {MOTIONS[int(m)] for m in exposed.reshape(-1)} == set(MOTIONS) - {"blinking"}
     assert any(MOTION_SCENES[MOTIONS[a]] == MOTION_SCENES[MOTIONS[b]] for a, b in exposed)
+    assert {int(m) for m in motion_pairs(rng, 500).reshape(-1)} == set(range(len(MOTIONS)))
     assert motion_pairs(rng, 0).shape == (0, 2)

@@ -314,10 +314,18 @@ def test_the_premises_are_read_on_the_validation_splits_and_can_each_say_no(tmp_
         **demo_spec(tmp_path / "all.csv"),
         "variants": {**demo_spec("")["variants"], "ft_static": {"trained": True}, "ft_off": {"weights_of": "ft"}},
         "without_temporal": ["ft_static", "ft_off"],
-        "premises": PREMISES,
+        "premises": {**PREMISES, "where_they_fail": "At 24 epochs P4 held."},
     }
     write_report(spec, tmp_path / "summary.md", tmp_path / "plot.png")
-    lines = premise_lines((tmp_path / "summary.md").read_text())
+    text = (tmp_path / "summary.md").read_text()
+    lines = premise_lines(text)
+    # A premise fails: the sentence saying what holds it follows the table; where all hold, it is not printed.
+    assert text.index("At 24 epochs P4 held.") > text.index(lines[-1])
+    lax = dict(pretrained_share_min=0, chance_multiple_min=0, attention_harm_max=100, basin_share_min=0)
+    lax.update(finetune_gain_min=-100, temporal_gain_min=-100)
+    write_report({**spec, "premises": {**spec["premises"], **lax}}, tmp_path / "lax.md", tmp_path / "lax.png")
+    lax_text = (tmp_path / "lax.md").read_text()
+    assert "| **no** |" not in "\n".join(premise_lines(lax_text)) and "At 24 epochs" not in lax_text
     assert lines == [
         # frozen 80 vs ft 20 (4x), 80 / 12.5 = 6.4x chance; comp: 20 vs 10, but only 1.6x chance
         "| P1 pretrained knowledge: frozen CLIP (clip) on appearance >= 0.7 x ft (r=0) and >= 5 x chance "

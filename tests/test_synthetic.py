@@ -8,6 +8,7 @@ from openvclip.data.frame_writer import write_store
 from openvclip.data.manifest import read_manifest, write_manifest
 from openvclip.data.sampling import view_indices
 from openvclip.data.synthetic import (
+    FRAME_ORDER_TWINS,
     MOTION_SCENES,
     MOTIONS,
     SCENES,
@@ -23,6 +24,7 @@ from openvclip.data.synthetic import (
     render_video,
     split_objects,
     trajectory,
+    pair_swap,
 )
 from openvclip.data.videos import read_frames
 
@@ -92,6 +94,39 @@ def test_motions_change_frames_and_still_does_not():
 
     assert spread("still") == 0
     assert all(spread(m) > 1e-3 for m in MOTIONS if m != "still")
+
+
+def test_pair_swap_turns_alternation_every_frame_into_every_two_frames():
+    assert pair_swap(8).tolist() == [0, 2, 1, 3, 4, 6, 5, 7]
+    assert pair_swap(6).tolist() == [0, 2, 1, 3, 4, 5]
+    for count in (1, 2, 3, 5, 8, 16):
+        assert sorted(pair_swap(count).tolist()) == list(range(count))
+    alternating = np.arange(8) % 2
+    assert alternating[pair_swap(8)].tolist() == [0, 0, 1, 1, 0, 0, 1, 1]
+
+
+@pytest.mark.parametrize("num_frames", [6, 8])
+def test_a_frame_order_twin_shows_its_twins_frames_in_another_order(num_frames):
+    """Same draws, same frames: a blinking clip is a pulsing clip's frames reordered, lit and dim frames
+    meeting more often, so no pooled set of frames tells them apart."""
+    world = World(num_frames=num_frames)
+    quiet = World(num_frames=num_frames, noise=0.0, frame_noise=0.0)
+    assert FRAME_ORDER_TWINS == {"blinking": "pulsing"}
+    changes = lambda b: int((np.diff(b) != 0).sum())  # noqa: E731
+    for seed in range(10):
+        for twin, original in FRAME_ORDER_TWINS.items():
+            pa = trajectory(world, original, np.random.default_rng(seed))
+            pb = trajectory(world, twin, np.random.default_rng(seed))
+            for key in ("cx", "cy", "radius", "angle", "brightness"):
+                assert np.allclose(np.sort(pa[key]), np.sort(pb[key]))
+            assert changes(pb["brightness"]) == num_frames - 1 > changes(pa["brightness"])
+            a = render_video(world, ("red", "star"), original, np.random.default_rng(seed))
+            b = render_video(world, ("red", "star"), twin, np.random.default_rng(seed))
+            assert sorted(f.tobytes() for f in a) != sorted(f.tobytes() for f in b)  # the frame noise differs
+            a = render_video(quiet, ("red", "star"), original, np.random.default_rng(seed))
+            b = render_video(quiet, ("red", "star"), twin, np.random.default_rng(seed))
+            assert not np.array_equal(a, b)
+            assert sorted(f.tobytes() for f in a) == sorted(f.tobytes() for f in b)
 
 
 def test_object_groups_are_disjoint_and_seeded():
@@ -178,7 +213,7 @@ def test_a_video_shows_its_motions_scene_as_often_as_the_world_says():
     assert set(shown) == {"plain", "rings"} and 0.68 < shown.count("rings") / len(shown) < 0.82
     # Two pairs of motions share a scene: one frame cannot tell them apart, only the motion can.
     shared = [m for m in MOTIONS if list(MOTION_SCENES.values()).count(MOTION_SCENES[m]) > 1]
-    assert sorted(shared) == ["circling", "moving sideways", "pulsing", "shaking"]
+    assert sorted(shared) == ["blinking", "moving sideways", "pulsing", "shaking"]
 
 
 def _profile(image, axis):

@@ -6,14 +6,16 @@ of a few ways stand in for the video data sets.
 
 The motions are chosen for the temporal model, whose window is symmetric in time (a video and its reversal get
 the same embedding): every class is closed under reversal (moving sideways covers left and right; pulsing
-grows then shrinks), and the object itself gives no motion away in a single frame (position, size, angle and
+lights up and dims in turn), and the object itself gives no motion away in a single frame (position, size, angle and
 brightness are random per video).
 
 What a frame does show is the scene. As real actions happen in their places (swimming in a pool, riding on a
 road), each motion is usually seen in a scene of its own (``World.scenes``: a background pattern), and a
 video shows its motion's scene with probability ``World.context``, a plain background otherwise. Scenes are
-shared by a few motions (moving sideways and shaking on horizontal stripes, circling and pulsing on dots):
-only comparing frames tells those apart, as only motion tells real classes such as "walking" from "running".
+shared by a few motions (moving sideways and shaking on horizontal stripes, pulsing and blinking on rings):
+only the motion tells those apart, as it tells real classes such as "walking" from "running". Moving sideways
+and shaking differ in the places the frames show; pulsing and blinking differ only in the frames' order
+(``FRAME_ORDER_TWINS``), which a model that pools frames without comparing them cannot see.
 """
 
 from __future__ import annotations
@@ -52,6 +54,15 @@ MOTIONS = (
 
 Object = Tuple[str, str]  # (colour, shape)
 
+# Motions whose frames are another motion's frames in a different order: no single frame, no set of frames and
+# no long exposure tells them apart, only which frames neighbour which (as real "walking" and "running" on
+# one road). They are the classes a video model exists for.
+FRAME_ORDER_TWINS: Dict[str, str] = {"blinking": "pulsing"}
+# Brightness of a blinking or pulsing object's dim frames, relative to its lit ones: dim enough for a long
+# exposure to show it (mean 0.75), bright enough that a dim frame still shows the colour (at 0.35, temporal
+# attention recovered the colour from the neighbours: frozen CLIP +5.5 points on objects of the k600-like set).
+BLINK_DIM = 0.5
+
 # Background patterns: "plain" is the low-contrast texture every background has; the others add a pattern that
 # marks a scene, as a pool or a road marks where an action happens.
 SCENES = ("plain", "checker", "horizontal stripes", "vertical stripes", "diagonal stripes", "dots", "rings")
@@ -62,7 +73,7 @@ MOTION_SCENES: Dict[str, str] = {
     "moving sideways": "horizontal stripes",
     "shaking": "horizontal stripes",
     "circling": "dots",
-    "pulsing": "dots",
+    "pulsing": "rings",
     "moving up and down": "vertical stripes",
     "moving diagonally": "diagonal stripes",
     "blinking": "rings",
@@ -235,7 +246,7 @@ def render_image(world: World, obj: Object, rng: np.random.Generator, scene: str
 def render_exposure(world: World, obj: Object, motion: str, rng: np.random.Generator) -> np.ndarray:
     """A long-exposure still ``(H, W, 3)`` uint8 of ``obj`` doing ``motion``: the clip's frames averaged.
 
-    Such photos (a streak for a sideways move, a halo for pulsing) are how an image CLIP learns motion words
+    Such photos (a streak for a sideways move, a fainter object for pulsing) are how an image CLIP learns motion words
     from stills, as real CLIP learns "running" from photos of runners. Individual video frames stay sharp, so
     this grounds the words without giving the frozen model the motion of a video. The same draws as
     ``render_video``: the exposure of the video that generator state would render.
@@ -247,6 +258,15 @@ def render_exposure(world: World, obj: Object, motion: str, rng: np.random.Gener
     frame = (bg[None] * (1 - cover[..., None]) + colour * cover[..., None]).mean(axis=0)
     frame += rng.normal(0, world.noise, frame.shape)
     return np.clip(np.rint(frame), 0, 255).astype(np.uint8)
+
+
+def pair_swap(count: int) -> np.ndarray:
+    """The order 0, 2, 1, 3, 4, 6, 5, 7, ... of ``count`` frames: the middle two of every whole four swapped,
+    which turns a pattern that alternates every frame into one that alternates every two."""
+    order = np.arange(count)
+    for start in range(0, count - 3, 4):
+        order[start + 1], order[start + 2] = start + 2, start + 1
+    return order
 
 
 def trajectory(world: World, motion: str, rng: np.random.Generator) -> Dict[str, np.ndarray]:
@@ -275,15 +295,17 @@ def trajectory(world: World, motion: str, rng: np.random.Generator) -> Dict[str,
         offset_x = orbit * np.cos(phase + direction * 1.6 * math.pi * t)
         offset_y = orbit * np.sin(phase + direction * 1.6 * math.pi * t)
     elif motion == "shaking":
-        # Side to side, changing side every frame, over the stretch a sideways move covers: its frames show the
-        # object where a sideways move's would be (mostly near the ends), only their order differs.
+        # Side to side, changing side every frame, over the stretch a sideways move covers.
         swing = 0.5 * travel * rng.uniform(0.7, 1.0, size=t.shape) * np.where(np.arange(len(t)) % 2 == 0, 1, -1)
         offset_x = sign() * swing
-    elif motion == "pulsing":
-        scale = 0.55 + 0.75 * np.sin(math.pi * t)
-    elif motion == "blinking":
+    elif motion in ("pulsing", "blinking"):
+        # Lit and dim frames in turn: blinking every frame, pulsing every two (lit, lit, dim, dim, ...). The same
+        # frames in another order (FRAME_ORDER_TWINS): pulsing is blinking's order with the middle two of every
+        # four frames swapped.
         on = (np.arange(len(t)) + rng.integers(0, 2)) % 2 == 0
-        brightness = np.where(on, brightness, brightness * 0.35)
+        if motion == "pulsing":
+            on = on[pair_swap(len(t))]
+        brightness = np.where(on, brightness, brightness * BLINK_DIM)
     else:
         raise UserError(f"unknown motion {motion!r}; known: {MOTIONS}")
     radii = radius * scale
@@ -355,7 +377,7 @@ MOTION_PHRASES: Dict[str, Tuple[str, str]] = {
     "moving diagonally": ("travelling along a diagonal", "going from one corner towards the other"),
     "circling": ("going round in a circle", "tracing a circle"),
     "shaking": ("jerking from side to side", "jittering left and right"),
-    "pulsing": ("growing and shrinking", "swelling and shrinking again"),
+    "pulsing": ("glowing and dimming in slow pulses", "lighting up and fading again and again"),
     "blinking": ("appearing and disappearing", "flashing on and off"),
 }
 

@@ -209,6 +209,8 @@ def premises_section(spec: Mapping, members: Mapping[str, list]) -> List[str]:
     found = premises(members, spec)
     body = [[what, got, MISSING if ok is None else "yes" if ok else "**no**"] for what, got, ok in found]
     split = spec["premises"]["split"]
+    # Where a premise fails the reader needs to know whether anything measured holds it (a budget, a world).
+    failing = spec["premises"].get("where_they_fail", "") if any(ok is False for _, _, ok in found) else ""
     return [
         f"### Premises of the method ({split_words(split)}s; thresholds: `report.premises`)\n",
         "A set without that split is read on its reported split. Where a premise fails, the data cannot test "
@@ -220,7 +222,7 @@ def premises_section(spec: Mapping, members: Mapping[str, list]) -> List[str]:
         )
         + ".\n",
         table(["premise", "measured", "holds"], body),
-    ]
+    ] + ([f"\n{failing.strip()}\n"] if failing.strip() else [])
 
 
 def sweeps_section(spec: Mapping, members: Mapping[str, list], seeds: List[str], experiment: str) -> List[str]:

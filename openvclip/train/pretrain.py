@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from ..config import from_mapping
 from ..data.loader import normalise
-from ..data.synthetic import MOTIONS, World, label_text, object_name, render_exposure, render_image
+from ..data.synthetic import FRAME_ORDER_TWINS, MOTIONS, World, label_text, object_name, render_exposure, render_image
 from ..errors import UserError
 from ..models import build_classifier
 from .rng import seed_everything
@@ -125,6 +125,13 @@ def pictured_motions(scenes: Mapping[str, str]) -> List[int]:
     return sorted(first.values())
 
 
+def exposed_motions() -> List[int]:
+    """Indices into MOTIONS of the motions long exposures are captioned with: all but the frame-order twins,
+    whose exposure is their twin's (a shaking object's streak is a sideways move's), so only video can ground
+    their words."""
+    return [i for i, motion in enumerate(MOTIONS) if motion not in FRAME_ORDER_TWINS]
+
+
 def motion_pairs(rng: np.random.Generator, count: int, among: Optional[Sequence[int]] = None) -> np.ndarray:
     """``(count, 2)`` indices into MOTIONS of two different motions each, drawn from ``among`` (default:
     every motion)."""
@@ -185,6 +192,7 @@ def pretrain_clip(
     scene_pairs = int(round(len(objects) * cfg.scene_share)) // 2
     single = len(objects) - 2 * (exposure_pairs + scene_pairs)
     pictured = pictured_motions(world.scenes)  # one motion per scene: two scene stills differ in scene
+    exposing = exposed_motions()  # a twin's exposure is its twin's: not a pair to tell apart
     bar = tqdm(range(cfg.steps), desc="pretrain CLIP", disable=not progress)
     for step in bar:
         images, names = [], []
@@ -194,16 +202,16 @@ def pretrain_clip(
             still = order[:single]
             exposed = np.repeat(order[single : single + exposure_pairs], 2)
             staged = np.repeat(order[single + exposure_pairs : single + exposure_pairs + scene_pairs], 2)
-            exposed_motions = motion_pairs(rng, exposure_pairs).reshape(-1)
+            exposure_motions = motion_pairs(rng, exposure_pairs, exposing).reshape(-1)
             staged_motions = motion_pairs(rng, scene_pairs, pictured).reshape(-1)
             images += [
                 pool[rng.integers(0, cfg.images_per_object, size=len(still)), still],
-                exposures[rng.integers(0, cfg.exposures_per_motion, size=len(exposed)), exposed, exposed_motions],
+                exposures[rng.integers(0, cfg.exposures_per_motion, size=len(exposed)), exposed, exposure_motions],
                 scene_stills[rng.integers(0, cfg.scene_stills_per_motion, size=len(staged)), staged, staged_motions],
             ]
             names += [object_name(objects[i]) for i in still] + [
                 label_text(objects[i], MOTIONS[m], "object_motion")
-                for i, m in zip(np.concatenate([exposed, staged]), np.concatenate([exposed_motions, staged_motions]))
+                for i, m in zip(np.concatenate([exposed, staged]), np.concatenate([exposure_motions, staged_motions]))
             ]
         images = torch.cat(images)
         images = normalise(images)
