@@ -18,13 +18,13 @@ from openvclip.data.synthetic import (
     all_objects,
     background,
     generate_set,
+    pair_swap,
     render_exposure,
     render_image,
     render_object,
     render_video,
     split_objects,
     trajectory,
-    pair_swap,
 )
 from openvclip.data.videos import read_frames
 

@@ -127,7 +127,7 @@ def pictured_motions(scenes: Mapping[str, str]) -> List[int]:
 
 def exposed_motions() -> List[int]:
     """Indices into MOTIONS of the motions long exposures are captioned with: all but the frame-order twins,
-    whose exposure is their twin's (a shaking object's streak is a sideways move's), so only video can ground
+    whose exposure is their twin's (a blinking object's exposure is a pulsing one's), so only video can ground
     their words."""
     return [i for i, motion in enumerate(MOTIONS) if motion not in FRAME_ORDER_TWINS]
 
