@@ -117,8 +117,9 @@ def render_scene_pool(world: World, objects: Sequence, per_motion: int, seed: in
 def pictured_motions(scenes: Mapping[str, str]) -> List[int]:
     """Indices into MOTIONS of the motions photos of a scene are captioned with: per scene, the first of its
     motions in MOTIONS order, the place's common action (a road's photos say "riding", seldom "skidding"). The
-    others of a shared scene are named only by long exposures, so frozen CLIP takes their videos for the common
-    action, a firm guess that no small change of the features turns."""
+    others of a shared scene are named only by long exposures (shaking) or not at all (blinking, a frame-order
+    twin), so frozen CLIP takes their videos for the common action, a firm guess that no small change of the
+    features turns."""
     first: Dict[str, int] = {}
     for i, motion in enumerate(MOTIONS):
         first.setdefault(scenes[motion], i)
