@@ -86,3 +86,24 @@ def start(parser, args) -> torch.device:
         parser.error("--device cuda: no CUDA device available")
     print(machine_line(device))
     return device
+
+
+def alternate(contenders, repeats: int, device: torch.device, warmup: int = 1) -> dict:
+    """Median seconds per call of each ``name: callable`` in ``contenders``, timed in turn, the order rotating
+    every repetition (so that a machine's drift over the run falls on all of them alike), after ``warmup``
+    untimed rounds."""
+    import statistics
+    import time
+
+    names = list(contenders)
+    times = {name: [] for name in names}
+    for repetition in range(warmup + repeats):
+        shift = repetition % len(names)
+        for name in names[shift:] + names[:shift]:
+            sync(device)
+            start_time = time.perf_counter()
+            contenders[name]()
+            sync(device)
+            if repetition >= warmup:
+                times[name].append(time.perf_counter() - start_time)
+    return {name: statistics.median(values) for name, values in times.items()}

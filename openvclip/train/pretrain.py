@@ -175,6 +175,30 @@ def zero_shot_accuracy(
     return {object_name(o): float(correct[:, i].float().mean()) for i, o in enumerate(objects)}
 
 
+class CaptionTokens:
+    """The tokenizer with a memory: pretraining draws its captions from a small fixed set (names times
+    templates), so each is tokenized once."""
+
+    def __init__(self, tokenizer) -> None:
+        self.tokenizer = tokenizer
+        self.rows: Dict[str, torch.Tensor] = {}
+
+    def __call__(self, captions: Sequence[str]) -> torch.Tensor:
+        new = [c for c in dict.fromkeys(captions) if c not in self.rows]
+        if new:
+            self.rows.update(zip(new, self.tokenizer(new)))
+        return torch.stack([self.rows[c] for c in captions])
+
+
+def adamw(parameters, **settings) -> torch.optim.AdamW:
+    """AdamW with torch's fused kernel where it has one for CPU tensors (torch 2.4 on): much of the demo
+    CLIP's step is the update of its 49,408-row token embedding, which the fused kernel makes about 4 times
+    faster (a whole step with ``CaptionTokens``: 0.70 of the plain one, bench/pretrain_step.py)."""
+    parameters = list(parameters)
+    fused = parameters[0].device.type == "cuda" or torch.__version__ >= "2.4"
+    return torch.optim.AdamW(parameters, fused=fused, **settings)
+
+
 def pretrain_clip(
     model, tokenizer, world: World, objects: Sequence, cfg: PretrainConfig, progress: bool = True
 ) -> List[dict]:
@@ -184,7 +208,8 @@ def pretrain_clip(
     exposures = torch.from_numpy(render_exposure_pool(world, objects, cfg.exposures_per_motion, cfg.seed))
     scene_stills = torch.from_numpy(render_scene_pool(world, objects, cfg.scene_stills_per_motion, cfg.seed))
     rng = np.random.default_rng(cfg.seed + 1)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = adamw(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    tokens = CaptionTokens(tokenizer)
     scheduler = warmup_cosine_scheduler(optimizer, cfg.steps, cfg.warmup_steps, cfg.lr, 0.0, 0.0)
     model.train()
     log = []
@@ -220,7 +245,7 @@ def pretrain_clip(
             CAPTION_TEMPLATES[t].format(name)
             for name, t in zip(names, rng.integers(0, len(CAPTION_TEMPLATES), size=len(names)))
         ]
-        image_features, text_features, logit_scale = model(images, tokenizer(captions))[:3]
+        image_features, text_features, logit_scale = model(images, tokens(captions))[:3]
         loss = contrastive_loss(image_features, text_features, logit_scale, names)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
