@@ -11,7 +11,8 @@ from openvclip.cli import main
 from openvclip.data.synthetic import World, object_name, render_video
 from openvclip.data.videos import write_video
 from openvclip.models import build_tokenizer, vision_parameters
-from openvclip.train import save_weights
+from openvclip.train import load_weights, save_weights
+from openvclip.train.objective import interpolate
 from openvclip.train.pretrain import PretrainConfig, pretrain_clip
 
 from .conftest import make_clip, tiny_config
@@ -118,7 +119,15 @@ def test_a_checkpoint_is_interpolated_on_load(demo, tmp_path, capsys):
     plain = scores()
     # r = 1 is theta0 exactly: the same scores as no checkpoint; r = 0 is the moved weights: other scores.
     assert scores("--checkpoint", str(tmp_path / "trained.safetensors"), "--ratio", "1.0") == plain
-    assert scores("--checkpoint", str(tmp_path / "trained.safetensors"), "--ratio", "0.0") != plain
+    trained = scores("--checkpoint", str(tmp_path / "trained.safetensors"), "--ratio", "0.0")
+    assert trained != plain
+    # A middle ratio is the mix `interpolate` makes, loaded as it is: 0.3 theta0 + 0.7 the checkpoint.
+    base = load_weights(root / "theta0.safetensors")
+    save_weights(interpolate({k: base[k] for k in moved}, moved, 0.3), tmp_path / "mixed.safetensors")
+    middle = scores("--checkpoint", str(tmp_path / "trained.safetensors"), "--ratio", "0.3")
+    mixed = scores("--checkpoint", str(tmp_path / "mixed.safetensors"), "--ratio", "0.0")
+    assert np.allclose(middle, mixed, atol=2e-5)  # the JSON's scores have 5 decimals
+    assert middle != plain and middle != trained
 
 
 def test_retrieve_finds_the_matching_video_and_caches_embeddings(demo, capsys):

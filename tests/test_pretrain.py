@@ -7,7 +7,15 @@ import torch
 import torch.nn.functional as F
 
 from openvclip.data.synthetic import MOTION_SCENES, MOTIONS
-from openvclip.train.pretrain import contrastive_loss, exposed_motions, motion_pairs, pictured_motions
+from openvclip.models import build_tokenizer
+from openvclip.train.pretrain import (
+    CaptionTokens,
+    adamw,
+    contrastive_loss,
+    exposed_motions,
+    motion_pairs,
+    pictured_motions,
+)
 
 
 def _features(n, seed):
@@ -64,3 +72,37 @@ def test_pairs_are_two_different_motions_of_those_asked_for():
     assert any(MOTION_SCENES[MOTIONS[a]] == MOTION_SCENES[MOTIONS[b]] for a, b in exposed)
     assert {int(m) for m in motion_pairs(rng, 500).reshape(-1)} == set(range(len(MOTIONS)))
     assert motion_pairs(rng, 0).shape == (0, 2)
+
+
+def test_kept_caption_tokens_equal_the_tokenizers_and_each_caption_is_tokenized_once():
+    tokenizer = build_tokenizer({"config": {"text_cfg": {"context_length": 16}}})
+    seen = []
+
+    def counting(captions):
+        seen.extend(captions)
+        return tokenizer(captions)
+
+    tokens = CaptionTokens(counting)
+    first = ["a photo of a red circle.", "a red bar.", "a photo of a red circle."]
+    second = ["a red bar.", "blue ring circling", "a photo of a red circle."]
+    assert torch.equal(tokens(first), tokenizer(first))
+    assert torch.equal(tokens(second), tokenizer(second))
+    assert sorted(seen) == sorted(["a photo of a red circle.", "a red bar.", "blue ring circling"])
+
+
+def test_adamw_takes_torchs_adamw_step():
+    torch.manual_seed(0)
+    plain, ours = torch.nn.Linear(8, 4), torch.nn.Linear(8, 4)
+    ours.load_state_dict(plain.state_dict())
+    start = [p.detach().clone() for p in plain.parameters()]
+    optimizers = [torch.optim.AdamW(plain.parameters(), lr=0.1, weight_decay=0.1)]
+    optimizers.append(adamw(ours.parameters(), lr=0.1, weight_decay=0.1))
+    x = torch.randn(16, 8)
+    for _ in range(3):
+        for model, optimizer in zip((plain, ours), optimizers):
+            optimizer.zero_grad()
+            model(x).square().mean().backward()
+            optimizer.step()
+    assert optimizers[1].defaults["fused"] == (torch.__version__ >= "2.4")
+    for a, b, before in zip(plain.parameters(), ours.parameters(), start):
+        assert torch.allclose(a, b, atol=1e-6) and not torch.allclose(a, before, atol=1e-3)

@@ -11,6 +11,7 @@ from openvclip.data.synthetic import (
     FRAME_ORDER_TWINS,
     MOTION_SCENES,
     MOTIONS,
+    PHOTO_BRIGHTNESS,
     SCENES,
     SHAPES,
     SyntheticSet,
@@ -268,3 +269,19 @@ def test_only_the_frame_noise_changes_between_frames_of_a_still_object():
     assert 2.4 < (video[1] - video[0]).std() < 3.3
     with pytest.raises(ValueError, match=r"world.frame_noise' must be in \[0, world.noise = 1.0\]"):
         World(noise=1.0, frame_noise=2.0)
+
+
+def test_photos_show_objects_in_every_light_down_to_a_dim_frames():
+    # A red object's red minus green is 190 x its brightness inside the object (noise off), far above any
+    # background's (its channels differ by at most 30).
+    world = World(noise=0.0, frame_noise=0.0)
+    rng = np.random.default_rng(0)
+    photos = np.stack([render_image(world, ("red", "circle"), rng) for _ in range(300)]).astype(float)
+    brightness = (photos[..., 0] - photos[..., 1]).reshape(300, -1).max(axis=1) / 190
+    assert brightness.min() >= PHOTO_BRIGHTNESS[0] - 0.01 and brightness.max() <= PHOTO_BRIGHTNESS[1] + 0.01
+    assert brightness.min() < 0.42 and brightness.max() > 0.97  # the whole range, dim photos included
+    # Every frame of a pulsing or blinking video, dim ones included, is as bright as some photos.
+    frames = np.concatenate(
+        [trajectory(world, m, rng)["brightness"] for m in ("pulsing", "blinking") for _ in range(100)]
+    )
+    assert frames.min() >= PHOTO_BRIGHTNESS[0] and frames.max() <= PHOTO_BRIGHTNESS[1]

@@ -155,9 +155,16 @@ def test_gradient_checkpointing_gives_same_outputs_and_gradients(boundary):
     checkpointed.visual.set_grad_checkpointing(True)
     video, labels = torch.randn(2, 3, 3, 32, 32), torch.tensor([0, 1])
     classes = torch.randn(32, 2)
-    grads = []
+    grads, losses, block_calls = [], [], []
     for model in (plain, checkpointed):
         model.train()
+        calls, block = [], model.visual.transformer.resblocks[0]
+
+        def counted(*args, attention=block.attention, calls=calls, **kwargs):
+            calls.append(1)
+            return attention(*args, **kwargs)
+
+        block.attention = counted
         params = vision_parameters(model)
         theta0 = {
             k: v.detach() + 0.05 * torch.randn_like(v, generator=torch.Generator().manual_seed(1))
@@ -168,17 +175,32 @@ def test_gradient_checkpointing_gives_same_outputs_and_gradients(boundary):
             logits = encode_video(model, video, params=p).mean(1) @ classes
             return F.cross_entropy(logits, labels)
 
-        interpolated_loss(loss_of, params, theta0, alpha=0.4).backward()
+        loss = interpolated_loss(loss_of, params, theta0, alpha=0.4)
+        losses.append(loss.detach())
+        loss.backward()
         grads.append({k: v.grad.clone() for k, v in params.items()})
+        block_calls.append(len(calls))
+    # Checkpointing is really on: the block's attention runs again in backward (in both passes: at theta and
+    # interpolated).
+    assert block_calls == [2, 4]
+    assert torch.allclose(losses[0], losses[1], atol=1e-6)
     for key in grads[0]:
         assert torch.allclose(grads[0][key], grads[1][key], atol=1e-6), key
 
 
 def test_enable_is_idempotent_and_switches_boundary():
-    model = make_clip()
-    enable_temporal_attention(model, "zeros")
-    enable_temporal_attention(model, "mask")
-    assert temporal_attention_boundary(model) == "mask"
+    video = torch.randn(2, 4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    once = enable_temporal_attention(make_clip(), "mask")
+    twice = enable_temporal_attention(enable_temporal_attention(make_clip(), "mask"), "mask")
+    switched = enable_temporal_attention(enable_temporal_attention(make_clip(), "zeros"), "mask")
+    zeros = enable_temporal_attention(make_clip(), "zeros")
+    assert temporal_attention_boundary(switched) == "mask" and temporal_attention_boundary(zeros) == "zeros"
+    with torch.no_grad():
+        reference = encode_video(once, video)
+        # Enabling again wraps nothing twice, and the last boundary asked for is the one in use.
+        assert torch.equal(encode_video(twice, video), reference)
+        assert torch.equal(encode_video(switched, video), reference)
+        assert not torch.allclose(encode_video(zeros, video), reference, atol=1e-4)
 
 
 def test_bad_inputs_name_the_problem():
