@@ -45,6 +45,7 @@ NOT_RUN = {
     "python bench/evaluate.py": "a benchmark, as above",
     "python bench/frame_store.py": "a benchmark, as above",
     "python bench/train_loader.py": "a benchmark, as above",
+    "python bench/pretrain_step.py": "a benchmark, as above",
     "bash bench/gpu_check.sh": "needs a GPU: run on a lent one (bench/README.md)",
 }
 
