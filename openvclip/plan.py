@@ -213,7 +213,9 @@ class Plan:
         return f"data/text/{ds}.{self.label_column(exp, ds)}{kind}.pt"
 
     def main_results(self) -> List[str]:
-        files = [f"results/{self.protocol(ds)}_{ds}.csv" for ds in self.datasets]
+        # Only the sets the main experiment evaluates: a protocol's table of no runs would be empty.
+        wanted = self.experiments[self.main].get("datasets", list(self.datasets))
+        files = [f"results/{self.protocol(ds)}_{ds}.csv" for ds in self.datasets if ds in wanted]
         return files + [f"results/sweep_{v}.csv" for v in self.experiment_variants(self.main)]
 
     def stage_targets(self) -> Dict[str, List[str]]:

@@ -147,6 +147,12 @@ def test_results_and_targets_follow_experiments_and_variants():
     assert len(targets["train"]) == 4 and len(targets["evaluate"]) == 3 * 5 + 2
     assert "results/retrieval_msrvtt.csv" in p.main_results() and "results/zeroshot_hmdb.csv" in p.main_results()
     assert "results/closedset_k400.csv" in p.main_results()
+    # A main experiment limited to some sets asks for their tables only (an empty table cannot be collected).
+    limited = plan(experiments__main__datasets=["k400", "ucf"])
+    assert [f for f in limited.main_results() if not f.startswith("results/sweep_")] == [
+        "results/closedset_k400.csv",
+        "results/zeroshot_ucf.csv",
+    ]
 
 
 def test_the_report_compares_the_configs_variants():

@@ -52,7 +52,15 @@ def test_a_shared_scenes_photos_name_its_common_action_only():
     pictured = [MOTIONS[i] for i in pictured_motions(MOTION_SCENES)]
     # One motion per scene: the first of its motions; shaking and blinking share the scenes of moving sideways
     # and pulsing, and photos never name them.
-    assert pictured == ["still", "moving sideways", "moving up and down", "moving diagonally", "circling", "pulsing"]
+    assert pictured == [
+        "still",
+        "moving sideways",
+        "moving up and down",
+        "moving diagonally",
+        "circling",
+        "pulsing",
+        "growing",
+    ]
     assert len({MOTION_SCENES[m] for m in pictured}) == len(pictured) == len(set(MOTION_SCENES.values()))
     swapped = {**MOTION_SCENES, "still": "rings", "pulsing": "checker"}
     assert [MOTIONS[i] for i in pictured_motions(swapped)][:1] == ["still"] and "blinking" not in [

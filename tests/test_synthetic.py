@@ -9,6 +9,7 @@ from openvclip.data.manifest import read_manifest, write_manifest
 from openvclip.data.sampling import view_indices
 from openvclip.data.synthetic import (
     FRAME_ORDER_TWINS,
+    GROWTH,
     MOTION_SCENES,
     MOTIONS,
     PHOTO_BRIGHTNESS,
@@ -95,6 +96,33 @@ def test_motions_change_frames_and_still_does_not():
 
     assert spread("still") == 0
     assert all(spread(m) > 1e-3 for m in MOTIONS if m != "still")
+
+
+def test_a_growing_object_grows_in_place_and_nothing_else_changes_size():
+    for seed in range(10):
+        path = trajectory(WORLD, "growing", np.random.default_rng(seed))
+        growth = path["radius"] / path["radius"][0]
+        assert np.all(np.diff(path["radius"]) > 0) and np.isclose(growth[-1], GROWTH[1] / GROWTH[0])
+        assert np.ptp(path["cx"]) == np.ptp(path["cy"]) == np.ptp(path["brightness"]) == 0
+    others = [trajectory(WORLD, m, np.random.default_rng(0))["radius"] for m in MOTIONS if m != "growing"]
+    assert all(np.ptp(radius) == 0 for radius in others)
+
+
+def test_every_shape_differs_from_every_other_turned_any_way():
+    # A shape that is another one turned and scaled (a square turned by 45 degrees is a square) would make two
+    # objects that no picture tells apart, since objects come at any angle and size: at equal areas, the best
+    # overlap of two shapes over 72 angles stays below a whole (circle and square, the closest pair: 0.91).
+    area = {shape: render_object(96, shape, 48.0, 48.0, 30.0, 0.0).sum() for shape in SHAPES}
+    angles = np.linspace(0, 2 * np.pi, 72, endpoint=False)
+    for i, a in enumerate(SHAPES):
+        reference = render_object(96, a, 48.0, 48.0, 30.0, 0.0)
+        for b in SHAPES[i + 1 :]:
+            radius = 30.0 * np.sqrt(area[a] / area[b])
+            overlap = max(
+                np.minimum(reference, render_object(96, b, 48.0, 48.0, radius, angle)).sum() / area[a]
+                for angle in angles
+            )
+            assert overlap < 0.95, (a, b, overlap)
 
 
 def test_pair_swap_turns_alternation_every_frame_into_every_two_frames():
@@ -237,7 +265,10 @@ def test_each_scene_draws_its_pattern_on_the_background():
         assert min(p.std() for p in patterns) > 8, scene
     horizontal = background(rng, 32, "horizontal stripes")
     vertical = background(rng, 32, "vertical stripes")
+    grid = background(rng, 32, "grid")
     assert _profile(horizontal, 0) > 3 * _profile(horizontal, 1)
+    # A grid's lines run both ways: neither direction is flat.
+    assert min(_profile(grid, 0), _profile(grid, 1)) > 0.3 * max(_profile(grid, 0), _profile(grid, 1))
     assert _profile(vertical, 1) > 3 * _profile(vertical, 0)
     with pytest.raises(ValueError, match="unknown scene 'pool'"):
         background(rng, 32, "pool")

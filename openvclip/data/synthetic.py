@@ -50,6 +50,7 @@ MOTIONS = (
     "shaking",
     "pulsing",
     "blinking",
+    "growing",
 )
 
 Object = Tuple[str, str]  # (colour, shape)
@@ -70,9 +71,12 @@ BLINK_DIM = 0.5
 # whether it harms them (premise P2).
 PHOTO_BRIGHTNESS = (0.75 * BLINK_DIM, 1.0)
 
+# Size of a growing object at its first and last frame, relative to its radius.
+GROWTH = (0.8, 1.25)
+
 # Background patterns: "plain" is the low-contrast texture every background has; the others add a pattern that
 # marks a scene, as a pool or a road marks where an action happens.
-SCENES = ("plain", "checker", "horizontal stripes", "vertical stripes", "diagonal stripes", "dots", "rings")
+SCENES = ("plain", "checker", "horizontal stripes", "vertical stripes", "diagonal stripes", "dots", "rings", "grid")
 # The scene each motion is usually seen in. Two pairs share one: their videos' frames look alike, and only the
 # motion separates them (the minority of classes that need a video model).
 MOTION_SCENES: Dict[str, str] = {
@@ -84,6 +88,7 @@ MOTION_SCENES: Dict[str, str] = {
     "moving up and down": "vertical stripes",
     "moving diagonally": "diagonal stripes",
     "blinking": "rings",
+    "growing": "grid",
 }
 
 
@@ -109,7 +114,8 @@ def _shape_mask(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     if shape == "ring":
         return (r <= 1.0) & (r >= 0.55)
     if shape == "diamond":
-        return abs(u) + abs(v) <= 1.0
+        # Taller than wide: a square turned by 45 degrees would be a square, which rotation already shows.
+        return abs(u) / 0.6 + abs(v) <= 1.0
     if shape == "star":
         theta = np.arctan2(v, u)
         return r <= 0.45 + 0.55 * np.abs(np.cos(2.5 * theta))
@@ -152,6 +158,9 @@ def _pattern(scene: str, rng: np.random.Generator, x: np.ndarray, y: np.ndarray)
         return np.where(
             np.cos(2 * math.pi * freq * x + phase[0]) * np.cos(2 * math.pi * freq * y + phase[1]) > 0.5, 1.0, -0.3
         )
+    if scene == "grid":
+        lines = (np.cos(2 * math.pi * freq * x + phase[0]) > 0.8) | (np.cos(2 * math.pi * freq * y + phase[1]) > 0.8)
+        return np.where(lines, 1.0, -0.4)
     if scene == "rings":
         cx, cy = rng.uniform(0, 1, size=2)
         return wave(np.hypot(x - cx, y - cy), phase[0])
@@ -313,6 +322,8 @@ def trajectory(world: World, motion: str, rng: np.random.Generator) -> Dict[str,
         if motion == "pulsing":
             on = on[pair_swap(len(t))]
         brightness = np.where(on, brightness, brightness * BLINK_DIM)
+    elif motion == "growing":
+        scale = np.linspace(GROWTH[0], GROWTH[1], len(t))
     else:
         raise UserError(f"unknown motion {motion!r}; known: {MOTIONS}")
     radii = radius * scale
@@ -386,6 +397,7 @@ MOTION_PHRASES: Dict[str, Tuple[str, str]] = {
     "shaking": ("jerking from side to side", "jittering left and right"),
     "pulsing": ("glowing and dimming in slow pulses", "lighting up and fading again and again"),
     "blinking": ("appearing and disappearing", "flashing on and off"),
+    "growing": ("getting bigger", "swelling in size"),
 }
 
 
