@@ -81,6 +81,10 @@ class Plan:
     def experiment_variants(self, exp: str) -> List[str]:
         return list(self.experiments[exp].get("variants", list(self.variants)))
 
+    def experiment_datasets(self, exp: str) -> List[str]:
+        """The data sets an experiment evaluates (its ``datasets``, else every set of the config)."""
+        return list(self.experiments[exp].get("datasets", list(self.datasets)))
+
     def variant_datasets(self, variant: str) -> List[str]:
         return list(self.variants[variant].get("datasets", list(self.datasets)))
 
@@ -180,7 +184,7 @@ class Plan:
 
     def runs_of(self, exp: str, seed, ds: Optional[str] = None) -> List[str]:
         """The result files of an experiment and seed (of one data set when ``ds`` is given)."""
-        wanted = self.experiments[exp].get("datasets", list(self.datasets))
+        wanted = self.experiment_datasets(exp)
         return [
             self.run_file(exp, seed, v, d)
             for v in self.experiment_variants(exp)
@@ -214,7 +218,7 @@ class Plan:
 
     def main_results(self) -> List[str]:
         # Only the sets the main experiment evaluates: a protocol's table of no runs would be empty.
-        wanted = self.experiments[self.main].get("datasets", list(self.datasets))
+        wanted = self.experiment_datasets(self.main)
         files = [f"results/{self.protocol(ds)}_{ds}.csv" for ds in self.datasets if ds in wanted]
         return files + [f"results/sweep_{v}.csv" for v in self.experiment_variants(self.main)]
 
