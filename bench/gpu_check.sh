@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One prepared GPU check, for the `device` tool (a lent GPU machine, minutes of time): under 8 minutes it
+# One prepared GPU check, for a machine with a CUDA GPU (minutes of its time): under 8 minutes it
 #   1. measures a training step on CUDA (bench/train_step.py, ViT-B/16, fp16 autocast as the paper trains),
 #   2. measures our temporal attention against the released construction on CUDA (bench/temporal_attention.py),
 #   3. runs the demo workflow at test size on CUDA with mixed precision (train.amp auto -> fp16) and prints the

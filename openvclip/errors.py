@@ -14,3 +14,8 @@ class UserError(ValueError):
 
 class MissingInput(UserError, FileNotFoundError):
     """A file or folder the user named, or an earlier step should have made, does not exist."""
+
+
+class Unreachable(UserError, ConnectionError):
+    """Something the command downloads could not be fetched (no connection, a server down): a fault of the
+    machine's surroundings, not a bug; the message names what, where it looked, and the ways round it."""

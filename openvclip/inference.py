@@ -168,11 +168,7 @@ def classify(
     progress: bool = True,
 ) -> Tuple[List[dict], Dict]:
     """Per readable video: its top ``topk`` labels with cosine scores and softmax probabilities."""
-    labels = [label.strip() for label in labels if label.strip()]
-    if len(labels) < 2:
-        raise UserError("give at least two labels (--labels 'ride a bike,play guitar' or --labels-file)")
-    if len(set(labels)) != len(labels):
-        raise UserError(f"labels repeat: {sorted({x for x in labels if labels.count(x) > 1})}")
+    labels = checked_labels(labels)
     classifier = text_classifier(vm, labels, templates)
     embeddings, unreadable = embed_video_files(vm, paths, sampling, progress)
     scale = float(vm.model.logit_scale.detach().exp())
@@ -217,12 +213,7 @@ def retrieve(
 ) -> Tuple[List[dict], Dict, dict]:
     """Rank the videos under ``folder`` for each text query. Returns (per query its top videos, unreadable
     videos, cache facts: file, encoded, reused)."""
-    queries = [q.strip() for q in queries if q.strip()]
-    if not queries:
-        raise UserError("give a non-empty --query")
-    paths = find_videos(folder)
-    if not paths:
-        raise UserError(f"no video files ({', '.join(VIDEO_SUFFIXES)}) under {folder}")
+    queries, paths = checked_queries(queries), videos_under(folder)
     cache_file = Path(folder) / CACHE_FOLDER / f"embeddings-{_cache_key(vm, sampling)}.pt"
     cached = {}
     if cache_file.is_file():
@@ -256,17 +247,54 @@ def retrieve(
 
 
 def read_labels(labels: Optional[str], labels_file: Optional[Path]) -> List[str]:
-    """Labels from ``--labels "a,b,c"`` and/or a file with one label per line (blank lines and # comments skipped)."""
+    """Labels from ``--labels "a,b,c"`` and/or a file with one label per line (blank lines and # comments
+    skipped), checked as :func:`checked_labels` checks them, the message naming where they came from."""
     found = [x.strip() for x in (labels or "").split(",") if x.strip()]
+    sources = ["--labels"] if labels is not None else []
     if labels_file is not None:
         if not Path(labels_file).is_file():
             raise MissingInput(f"--labels-file {labels_file} does not exist")
         found += [
             line.strip()
-            for line in Path(labels_file).read_text().splitlines()
+            for line in Path(labels_file).read_text(encoding="utf-8").splitlines()
             if line.strip() and not line.lstrip().startswith("#")
         ]
-    return found
+        sources.append(f"--labels-file {labels_file}")
+    return checked_labels(found, " and ".join(sources) or "the command line")
+
+
+def checked_labels(labels: Sequence[str], source: str = "the labels") -> List[str]:
+    """The labels stripped of blanks; at least two, none repeated, or a UserError naming ``source`` and the fix."""
+    labels = [label.strip() for label in labels if label.strip()]
+    if len(labels) < 2:
+        held = f"holds {len(labels)} label{'' if len(labels) == 1 else 's'}" + (f" ({labels[0]!r})" if labels else "")
+        raise UserError(
+            f"{source} {held}: give at least two (--labels 'ride a bike,play guitar', or --labels-file with one "
+            "label per line; blank lines and lines starting with # are skipped)"
+        )
+    repeated = sorted({x for x in labels if labels.count(x) > 1})
+    if repeated:
+        raise UserError(f"{source} repeats {repeated}: give each label once (a class is scored once)")
+    return labels
+
+
+def checked_queries(queries: Sequence[str]) -> List[str]:
+    """The non-blank queries, or a UserError when none is left."""
+    queries = [q.strip() for q in queries if q.strip()]
+    if not queries:
+        raise UserError("--query is empty: give the text to search for (--query 'a dog catching a frisbee')")
+    return queries
+
+
+def videos_under(folder: Path) -> List[Path]:
+    """:func:`find_videos`, or a UserError naming the folder and the suffixes looked for when it holds none."""
+    paths = find_videos(folder)
+    if not paths:
+        raise UserError(
+            f"--videos {folder} holds no video files (searched recursively for {', '.join(VIDEO_SUFFIXES)}): "
+            "point it at the folder that holds them"
+        )
+    return paths
 
 
 def templates_of(name: str) -> Tuple[str, ...]:

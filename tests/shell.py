@@ -4,7 +4,10 @@ every command line the README, the configs' comments, `dvc.yaml` and the code's 
 written, to one of the `shell*` functions here by some test."""
 
 import os
+import re
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,3 +104,77 @@ def _fake_slurm(folder: Path) -> Path:
         script.write_text(f'#!/bin/sh\necho "{tool} $*" >> "{calls}"\n{refuse}\n')
         script.chmod(0o755)
     return calls
+
+
+def snakemake(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    out = subprocess.run(["snakemake", "--cores", "2", *args], cwd=cwd, capture_output=True, text=True)
+    if check and out.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+    return out
+
+
+def planned_jobs(out: subprocess.CompletedProcess) -> dict:
+    """{rule: count} from a dry run's job-stats table; {} only when Snakemake says there is nothing to do. Any
+    other output (a changed table format, a failed run) raises, so a "nothing planned" check cannot pass
+    vacuously."""
+    text = out.stdout + out.stderr
+    if "Nothing to be done" in text:
+        assert "Job stats:" not in text, text[-2000:]
+        return {}
+    assert "Job stats:" in text, f"neither a job table nor 'Nothing to be done' in:\n{text[-2000:]}"
+    table = text[text.index("Job stats:") :]
+    jobs = {}
+    for line in table.splitlines()[3:]:
+        match = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if not match:
+            break
+        jobs[match.group(1)] = int(match.group(2))
+    total = jobs.pop("total", None)
+    assert jobs and total == sum(jobs.values()), f"unreadable job table:\n{table[:2000]}"
+    return jobs
+
+
+def killed_when(
+    cwd: Path, command: str, ready, timeout: float = 900, how: int = signal.SIGKILL, frozen=lambda: None
+) -> tuple:
+    """Start ``command`` as a user would and stop it as soon as ``ready()``: (the run's exit code, what
+    ``frozen()`` returned). SIGKILL goes to every process it started (a crashed node, a laptop that died), after
+    SIGSTOP has frozen them all at once, so ``frozen()`` sees the files exactly as the kill leaves them; SIGINT
+    goes to its process group, as a terminal sends Ctrl-C, and the run is left to stop by itself."""
+    import psutil
+
+    # A terminal's Ctrl-C reaches a command whose SIGINT is at its default; a test run started in the background
+    # of a non-interactive shell (a CI script) inherits SIGINT ignored, so the default is restored for the run.
+    process = subprocess.Popen(
+        ["bash", "-c", command],
+        cwd=cwd,
+        env=user_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"`{command}` ended (exit code {process.poll()}) before it could be killed")
+        time.sleep(0.02)
+    if how == signal.SIGINT:
+        os.killpg(process.pid, signal.SIGINT)
+        return process.wait(timeout=300), frozen()
+    # One signal stops the whole process group (the jobs Snakemake starts stay in it) before anything is read.
+    os.killpg(process.pid, signal.SIGSTOP)
+    tree = [process.pid] + [child.pid for child in psutil.Process(process.pid).children(recursive=True)]
+    for pid in tree:  # any process that left the group
+        try:
+            os.kill(pid, signal.SIGSTOP)
+        except ProcessLookupError:
+            pass
+    seen = frozen()
+    for pid in tree:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return process.wait(), seen

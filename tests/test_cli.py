@@ -1,5 +1,6 @@
 """The command-line interface: help, interpolate, clear errors."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -11,9 +12,12 @@ import openvclip.train
 from openvclip.cli import main
 from openvclip.train import interpolate, load_weights, save_weights
 
+from .conftest import make_clip, tiny_config
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.e2e
 def test_help_lists_subcommands():
     out = subprocess.run([sys.executable, "-m", "openvclip", "--help"], capture_output=True, text=True, check=True)
     assert "interpolate" in out.stdout and "info" in out.stdout
@@ -43,6 +47,7 @@ def test_interpolate_writes_the_mix(tmp_path):
     assert not list(tmp_path.glob("*.tmp"))
 
 
+@pytest.mark.e2e
 def test_interpolate_errors_are_clear(tmp_path, capsys):
     save_weights({"w": torch.zeros(2)}, tmp_path / "a.safetensors")
     save_weights({"v": torch.zeros(2)}, tmp_path / "b.safetensors")
@@ -110,3 +115,36 @@ def test_a_bug_keeps_its_traceback_and_a_user_error_prints_one_line(tmp_path, mo
     assert main(["config", "--show", str(tmp_path / "bad.yaml"), "--root", str(ROOT)]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.startswith("openvclip config: error:") and "train.epochs" in err
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+@pytest.mark.parametrize(
+    "role", ["interpolate --theta", "interpolate --theta0", "classify --theta0", "classify --checkpoint"]
+)
+def test_a_damaged_weights_file_is_named_and_nothing_is_written(tmp_path, capsys, damage, role):
+    """A copy cut short (a full disk, a killed transfer) or a file that is no safetensors at all."""
+    good, bad, out = tmp_path / "good.safetensors", tmp_path / "bad.safetensors", tmp_path / "out.safetensors"
+    save_weights(make_clip().state_dict(), good)
+    data = good.read_bytes()
+    bad.write_bytes(data[: len(data) // 2] if damage == "truncated" else b"not weights at all" * 10)
+    command, option = role.split()
+    if command == "interpolate":
+        files = {"--theta0": good, "--theta": good, option: bad}
+        args = ["interpolate", *[str(x) for kv in files.items() for x in kv], "--ratio", "0.5", "--out", str(out)]
+    else:
+        files = {"--theta0": good, option: bad}
+        spec = json.dumps({"config": tiny_config()})
+        args = ["classify", "x.mp4", "--labels", "a,b", "--model", spec, *[str(x) for kv in files.items() for x in kv]]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"weights file {bad} cannot be read as safetensors" in err and "truncated or corrupt" in err
+    assert "Traceback" not in err and not out.exists()
+
+
+def test_weights_of_another_architecture_are_named_with_the_fix(tmp_path, capsys):
+    save_weights(make_clip(width=32).state_dict(), tmp_path / "narrow.safetensors")
+    spec = json.dumps({"config": tiny_config()})
+    args = ["classify", "x.mp4", "--labels", "a,b", "--model", spec, "--theta0", str(tmp_path / "narrow.safetensors")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "visual.proj (32, 32) vs (64, 32)" in err and "give the model they were saved from" in err

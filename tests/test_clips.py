@@ -12,7 +12,7 @@ from openvclip.train import TrainConfig
 from openvclip.train.distributed import Processes
 from openvclip.train.loop import training_loader
 
-from .test_frames import released_pyav_clip
+from .conftest import released_pyav_clip
 
 RELEASED = ClipAugmentation()  # 8 frames, rate 16 at 30 fps, short side in [224, 256], crop 224, flip 0.5
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.shell import clean_clone, output, shell_on_fake_slurm
-from tests.test_workflow import snakemake
+from tests.shell import clean_clone, output, shell_on_fake_slurm, snakemake
+
+pytestmark = pytest.mark.e2e  # commands as a user types them, end to end
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {"OPENVCLIP_SLURM_ACCOUNT": "lab42", "OPENVCLIP_CPU_PARTITION": "cpu-part", "OPENVCLIP_GPU_PARTITION": "gpu-part"}

@@ -19,8 +19,7 @@ from openvclip.train.distill import (
     video_distances,
 )
 
-from .conftest import make_clip, tiny_config
-from .test_loop import FRAMES, MovingSquares, classifier_for, config
+from .conftest import FRAMES, MovingSquares, classifier_for, make_clip, tiny_config, train_config
 
 
 def gelu(x):
@@ -109,14 +108,19 @@ def test_the_teacher_runs_without_gradients_and_keeps_no_activations():
 
 
 def froster_config(**overrides):
-    return config(**{"objective": "froster", "swa": False, "epochs": 2, **overrides})
+    return train_config(**{"objective": "froster", "swa": False, "epochs": 2, **overrides})
 
 
 def test_with_zero_distillation_weight_froster_trains_as_finetuning(tmp_path):
     dataset = MovingSquares(size=8)
     plain = enable_temporal_attention(make_clip())
     reference = fit(
-        plain, dataset, classifier_for(plain), config(objective="finetune", epochs=2), tmp_path / "ft", progress=False
+        plain,
+        dataset,
+        classifier_for(plain),
+        train_config(objective="finetune", epochs=2),
+        tmp_path / "ft",
+        progress=False,
     )
     student, teacher = enable_temporal_attention(make_clip()), make_clip()
     result = fit(

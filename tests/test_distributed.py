@@ -123,6 +123,7 @@ def test_the_processes_share_every_global_batch_exactly_once():
     assert GlobalBatches(9, 4, 3, 1).order != GlobalBatches(9, 4, 3, 2).order  # each epoch its own order
 
 
+@pytest.mark.e2e
 def test_two_processes_give_the_weights_of_one(tmp_path, videos):
     single = train(tmp_path / "one", videos)
     train_in_processes(tmp_path / "two", videos)
@@ -145,6 +146,7 @@ def test_two_processes_give_the_weights_of_one(tmp_path, videos):
         assert float(a["grad_norm"]) == pytest.approx(float(b["grad_norm"]), rel=1e-3)
 
 
+@pytest.mark.e2e
 def test_froster_training_its_text_tower_in_two_processes_gives_the_weights_of_one(tmp_path, videos):
     """Every process re-embeds all classes' texts: their distillation term counts once in the summed gradient
     (weighted by each process's share of the batch; the last batch of 1 leaves one process nothing to score)."""
@@ -176,6 +178,7 @@ def without_key_biases(weights):
     return out
 
 
+@pytest.mark.e2e
 def test_a_checkpoint_of_two_processes_resumes_in_one(tmp_path, videos):
     train_in_processes(tmp_path / "two", videos)
     finished = load_weights(tmp_path / "two" / "model.safetensors")

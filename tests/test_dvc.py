@@ -13,8 +13,9 @@ import pytest
 import yaml
 
 from tests.code_deps import ROOT, as_dvc_deps, stage_code
-from tests.shell import clean_clone, output, shell, shell_on_fake_slurm
-from tests.test_workflow import planned_jobs
+from tests.shell import clean_clone, output, planned_jobs, shell, shell_on_fake_slurm
+
+pytestmark = pytest.mark.e2e  # commands as a user types them, end to end
 
 TRACKED = ("data/manifests", "data/frames", "data/train_videos", "data/text", "models", "results")
 

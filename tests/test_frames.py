@@ -13,6 +13,8 @@ from openvclip.data.frame_writer import write_store
 from openvclip.data.sampling import view_indices
 from openvclip.data.videos import decode_views, write_video
 
+from .conftest import released_pyav_clip, released_torchvision_clip
+
 
 def numbered_video(path, length, height, width):
     """Frame i is flat grey level 4*i (exact under the lossless writer), so decoded frames tell their index.
@@ -226,40 +228,6 @@ def test_a_cut_short_shard_is_decoded_again_and_other_settings_start_over(tmp_pa
 
 
 # -- The released test loader's frames (PySlowFast decoder.py, as Open-VCLIP's testing scripts run it) ----------
-
-
-def released_pyav_clip(frames_length, fps, clip_idx, num_clips=3, sampling_rate=16, num_frames=8, target_fps=30):
-    """Step by step as the released pyav path: the clip to decode (no offset sampling on this path), the frames
-    whose index lies in it plus the one after (its buffer), then temporal_sampling over the decoded frames."""
-    import math
-
-    clip_size = max(1.0, math.ceil(sampling_rate * (num_frames - 1) / target_fps * fps))
-    delta = max(frames_length - clip_size, 0)
-    start_idx = delta * clip_idx / num_clips
-    end_idx = start_idx + clip_size - 1
-    decoded = [i for i in range(frames_length) if start_idx <= i <= end_idx]
-    if decoded[-1] + 1 < frames_length:
-        decoded.append(decoded[-1] + 1)
-    sample_size = max(1.0, sampling_rate * num_frames / target_fps * fps)
-    start, end = 0, sample_size - 1  # get_start_end_idx over the decoded frames, one clip: from the first
-    index = torch.clamp(torch.linspace(start, end, num_frames), 0, len(decoded) - 1).long()
-    return [decoded[i] for i in index.tolist()]
-
-
-def released_torchvision_clip(frames_length, fps, clip_idx, num_clips=3, sampling_rate=16, num_frames=8, target_fps=30):
-    """The released torchvision path (HMDB51): offset sampling, and the whole video when it is short."""
-    import math
-
-    clip_size = max(1.0, sampling_rate * num_frames / target_fps * fps)
-    if frames_length > sampling_rate * num_frames:
-        delta = max(frames_length - clip_size, 0)
-        start_idx = clip_idx * math.floor(delta / (num_clips - 1))
-        end_idx = start_idx + clip_size - 1
-        decoded = [i for i in range(frames_length) if start_idx <= i <= end_idx]
-    else:
-        decoded = list(range(frames_length))
-    index = torch.clamp(torch.linspace(0, clip_size - 1, num_frames), 0, len(decoded) - 1).long()
-    return [decoded[i] for i in index.tolist()]
 
 
 @pytest.mark.parametrize("fps", [30.0, 29.97, 25.0, 24.0, 15.0, 60.0])

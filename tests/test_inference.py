@@ -202,7 +202,7 @@ def test_unreadable_videos_are_skipped_and_set_the_exit_code(demo, tmp_path, cap
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["classify", "x.mp4", "--labels", "only one"], "at least two labels"),
+        (["classify", "x.mp4", "--labels", "only one"], "--labels holds 1 label ('only one'): give at least two"),
         (["classify", "x.mp4", "--labels-file", "missing.txt"], "argument --labels-file: missing.txt does not exist"),
         (
             ["retrieve", "--videos", "no/such/folder", "--query", "a dog"],
@@ -220,3 +220,77 @@ def test_bad_arguments_are_named(demo, args, message, capsys):
 def test_a_model_without_weights_is_refused(capsys):
     assert main(["classify", "x.mp4", "--labels", "a,b", "--model", SPEC]) == 2
     assert "has no weights" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args, file_text, message",
+    [
+        (
+            ["classify", "x.mp4", "--labels-file", "{file}"],
+            "# a comment\n\n   \n",
+            "--labels-file {file} holds 0 labels",
+        ),
+        (["classify", "x.mp4", "--labels-file", "{file}"], "run\njump\nrun\n", "--labels-file {file} repeats ['run']"),
+        (["classify", "x.mp4", "--labels", "run", "--labels-file", "{file}"], "run\n", "repeats ['run']"),
+        (["retrieve", "--videos", "{folder}", "--query", "  "], None, "--query is empty"),
+        (["retrieve", "--videos", "{folder}", "--query", "a dog"], None, "--videos {folder} holds no video files"),
+    ],
+)
+def test_bad_inputs_are_refused_by_name_before_the_model_loads(tmp_path, monkeypatch, capsys, args, file_text, message):
+    """`classify clip.mp4 --labels-file empty.txt --model ViT-B-16:openai` once fetched the weights first."""
+    import openvclip.inference
+
+    def no_model(*_args, **_kwargs):
+        raise AssertionError("the model was loaded before the arguments were checked")
+
+    monkeypatch.setattr(openvclip.inference, "load_video_model", no_model)
+    file, folder = tmp_path / "labels.txt", tmp_path / "empty folder"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("not a video")
+    if file_text is not None:
+        file.write_text(file_text)
+    filled = [a.format(file=file, folder=folder) for a in args]
+    assert main(["--no-progress", *filled, "--model", "ViT-B-16:openai"]) == 2
+    err = capsys.readouterr().err
+    assert message.format(file=file, folder=folder) in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_videos_with_spaces_and_accents_in_their_paths_are_classified(demo, tmp_path, capsys):
+    root, videos = demo
+    folder = tmp_path / "my clips, été"
+    source, name = next(iter(videos.items()))
+    target = folder / "Ünïcode clip 1.mp4"
+    folder.mkdir()
+    target.write_bytes(source.read_bytes())
+    labels = ",".join(object_name(obj) for obj in OBJECTS)
+    args = ["--no-progress", "classify", str(target), "--labels", labels, "--json", *SAMPLING]
+    code = main([*args, "--model", SPEC, "--theta0", str(root / "theta0.safetensors")])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["unreadable"] == {} and [r["video"] for r in out["results"]] == [str(target)]
+
+
+def test_weights_that_cannot_be_downloaded_are_one_line_naming_the_ways_round(monkeypatch, capsys):
+    """No network: open_clip's RuntimeError becomes one line (what failed, the cache it looked in, the fixes);
+    any other RuntimeError from open_clip is a bug and keeps its traceback."""
+    import open_clip
+
+    def offline(*_args, **_kwargs):
+        raise RuntimeError(
+            "Failed to download weights for tag 'openai': Failed to download file (open_clip_pytorch_model.bin) "
+            "for timm/vit_base_patch16_clip_224.openai. Last error: check your connection"
+        )
+
+    monkeypatch.setattr(open_clip, "create_model", offline)
+    args = ["classify", "x.mp4", "--labels", "a,b", "--model", "ViT-B-16:openai"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "could not download the CLIP weights ViT-B-16:openai" in err and "open_clip_pytorch_model.bin" in err
+    assert "connect this machine to the internet" in err and "local weights file" in err
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("size mismatch for visual.proj")
+
+    monkeypatch.setattr(open_clip, "create_model", broken)
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        main(args)

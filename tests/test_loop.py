@@ -22,29 +22,7 @@ from openvclip.train import (
     weight_decay_split,
 )
 
-from .conftest import make_clip
-
-FRAMES = 4
-
-
-class MovingSquares(Dataset):
-    """A bright square moving sideways (0), up and down (1) or standing still (2); seeded per index."""
-
-    def __init__(self, size=24, seed=0):
-        self.size, self.seed = size, seed
-
-    def __len__(self):
-        return self.size
-
-    def __getitem__(self, index):
-        generator = torch.Generator().manual_seed(self.seed * 10_000 + index)
-        label = index % 3
-        video = 0.1 * torch.randn(FRAMES, 3, 32, 32, generator=generator)
-        x, y = (int(v) for v in torch.randint(4, 20, (2,), generator=generator))
-        for t in range(FRAMES):
-            dx, dy = [(3 * t, 0), (0, 3 * t), (0, 0)][label]
-            video[t, :, y + dy : y + dy + 8, x + dx : x + dx + 8] += 2.0
-        return video, label
+from .conftest import MovingSquares, classifier_for, make_clip, train_config
 
 
 class Crashing(Dataset):
@@ -63,10 +41,6 @@ class Crashing(Dataset):
         return self.base[index]
 
 
-def classifier_for(model):
-    return F.normalize(torch.randn(32, 3, generator=torch.Generator().manual_seed(7)), dim=0)
-
-
 def mean_loss(model, dataset, classifier, weights=None):
     videos = torch.stack([dataset[i][0] for i in range(len(dataset))])
     labels = torch.tensor([dataset[i][1] for i in range(len(dataset))])
@@ -77,28 +51,11 @@ def mean_loss(model, dataset, classifier, weights=None):
     return F.cross_entropy(logits, labels).item()
 
 
-def config(**overrides):
-    values = dict(
-        objective="openvclip",
-        epochs=3,
-        batch_size=8,
-        num_frames=FRAMES,
-        lr=2e-3,
-        warmup_epochs=1.0,
-        warmup_start_lr=1e-5,
-        end_lr=1e-5,
-        swa_start_epoch=1,
-        seed=3,
-    )
-    values.update(overrides)
-    return TrainConfig.from_dict(values)
-
-
 def test_openvclip_training_lowers_the_loss(tmp_path):
     model = enable_temporal_attention(make_clip())
     dataset, classifier = MovingSquares(size=48), classifier_for(model)
     before = mean_loss(model, dataset, classifier)
-    result = fit(model, dataset, classifier, config(epochs=4), tmp_path, progress=False)
+    result = fit(model, dataset, classifier, train_config(epochs=4), tmp_path, progress=False)
     after = mean_loss(model, dataset, classifier, load_weights(result["model"]))
     assert after < 0.7 * before, (before, after)
     rows = list(csv.DictReader(open(tmp_path / "train_log.csv")))
@@ -113,7 +70,7 @@ def test_openvclip_training_lowers_the_loss(tmp_path):
 
 def test_resume_after_a_crash_gives_the_uninterrupted_weights(tmp_path):
     dataset = MovingSquares(size=24)
-    cfg = config(epochs=3)
+    cfg = train_config(epochs=3)
     straight = enable_temporal_attention(make_clip())
     reference = fit(straight, dataset, classifier_for(straight), cfg, tmp_path / "straight", progress=False)
 
@@ -149,9 +106,9 @@ def test_checkpoints_of_a_run_with_other_settings_are_not_resumed(tmp_path, capl
     caplog.set_level(logging.INFO, logger="openvclip.train")
     dataset = MovingSquares(size=16)
     model = enable_temporal_attention(make_clip())
-    fit(model, dataset, classifier_for(model), config(epochs=2), tmp_path / "run", progress=False)
+    fit(model, dataset, classifier_for(model), train_config(epochs=2), tmp_path / "run", progress=False)
     # The same folder, a changed learning rate: resuming would report the old run's finished weights.
-    changed = config(epochs=2, lr=5e-4)
+    changed = train_config(epochs=2, lr=5e-4)
     reference = enable_temporal_attention(make_clip())
     expected = fit(reference, dataset, classifier_for(reference), changed, tmp_path / "fresh", progress=False)
     again = enable_temporal_attention(make_clip())
@@ -167,7 +124,7 @@ def test_checkpoints_of_a_run_with_other_settings_are_not_resumed(tmp_path, capl
         kept,
         dataset,
         classifier_for(kept),
-        config(epochs=2, lr=5e-4, keep_checkpoints=2),
+        train_config(epochs=2, lr=5e-4, keep_checkpoints=2),
         tmp_path / "run",
         progress=False,
     )
@@ -178,7 +135,7 @@ def test_a_checkpoint_write_that_fails_half_way_leaves_the_previous_one_to_resum
     import errno
 
     caplog.set_level(logging.INFO, logger="openvclip.train")
-    dataset, cfg = MovingSquares(size=16), config(epochs=2)
+    dataset, cfg = MovingSquares(size=16), train_config(epochs=2)
     straight = enable_temporal_attention(make_clip())
     reference = fit(straight, dataset, classifier_for(straight), cfg, tmp_path / "straight", progress=False)
     real_save = torch.save
@@ -223,7 +180,7 @@ def test_a_run_that_starts_over_first_removes_the_weights_of_an_earlier_run(tmp_
             model,
             Crashing(MovingSquares(size=16), after=3),
             classifier_for(model),
-            config(epochs=2),
+            train_config(epochs=2),
             out,
             progress=False,
         )
@@ -243,7 +200,7 @@ class RunsCodeWhenUnpickled:
 def test_a_checkpoint_state_is_read_without_running_code(tmp_path):
     dataset = MovingSquares(size=8)
     model = enable_temporal_attention(make_clip())
-    fit(model, dataset, classifier_for(model), config(epochs=1), tmp_path / "run", progress=False)
+    fit(model, dataset, classifier_for(model), train_config(epochs=1), tmp_path / "run", progress=False)
     state_file = latest_checkpoint(tmp_path / "run") / "state.pt"
     state = torch.load(state_file, weights_only=True)  # our own state: tensors and plain values only
     assert state["epoch"] == 1 and state["rng"]["numpy"][0] == "MT19937"
@@ -252,7 +209,7 @@ def test_a_checkpoint_state_is_read_without_running_code(tmp_path):
     (tmp_path / "run" / "model.safetensors").unlink()
     again = enable_temporal_attention(make_clip())
     with pytest.raises(pickle.UnpicklingError):
-        fit(again, dataset, classifier_for(again), config(epochs=2), tmp_path / "run", progress=False)
+        fit(again, dataset, classifier_for(again), train_config(epochs=2), tmp_path / "run", progress=False)
     assert not marker.exists()
 
 
@@ -260,7 +217,12 @@ def test_finetune_has_no_interpolated_pass_and_frozen_keeps_theta0(tmp_path):
     model = make_clip()
     theta0 = {k: v.detach().clone() for k, v in vision_parameters(model).items()}
     result = fit(
-        model, MovingSquares(size=16), classifier_for(model), config(objective="frozen"), tmp_path / "f", progress=False
+        model,
+        MovingSquares(size=16),
+        classifier_for(model),
+        train_config(objective="frozen"),
+        tmp_path / "f",
+        progress=False,
     )
     assert result["steps"] == 0 and all(torch.equal(v, theta0[k]) for k, v in load_weights(result["model"]).items())
     with pytest.raises(UserError, match="holds no SWA average: its training ran with SWA off"):
@@ -271,7 +233,7 @@ def test_finetune_has_no_interpolated_pass_and_frozen_keeps_theta0(tmp_path):
         model,
         MovingSquares(size=16),
         classifier_for(model),
-        config(objective="finetune", epochs=1),
+        train_config(objective="finetune", epochs=1),
         tmp_path / "ft",
         progress=False,
     )
@@ -308,7 +270,7 @@ def test_config_errors_name_key_and_allowed_values():
 def test_wrong_frame_count_in_data_is_named(tmp_path):
     model = make_clip()
     with pytest.raises(ValueError, match="has 4 frames, expected 8"):
-        fit(model, MovingSquares(size=8), classifier_for(model), config(num_frames=8), tmp_path, progress=False)
+        fit(model, MovingSquares(size=8), classifier_for(model), train_config(num_frames=8), tmp_path, progress=False)
 
 
 def test_the_logit_scale_trains_only_when_asked_and_travels_with_the_weights(tmp_path):
@@ -317,7 +279,7 @@ def test_the_logit_scale_trains_only_when_asked_and_travels_with_the_weights(tmp
     start = on.logit_scale.detach().clone()
     text_before = {k: v.detach().clone() for k, v in on.named_parameters() if not k.startswith("visual.")}
     result = fit(
-        on, dataset, classifier_for(on), config(epochs=2, train_logit_scale=True), tmp_path / "on", progress=False
+        on, dataset, classifier_for(on), train_config(epochs=2, train_logit_scale=True), tmp_path / "on", progress=False
     )
     for name in ("model", "swa"):
         weights = load_weights(result[name])
@@ -334,7 +296,7 @@ def test_the_logit_scale_trains_only_when_asked_and_travels_with_the_weights(tmp
         tensors_of(fresh, {"visual.nope": torch.zeros(1)})
     assert all(torch.equal(v, dict(on.named_parameters())[k]) for k, v in text_before.items() if k != "logit_scale")
     off = enable_temporal_attention(make_clip())
-    result = fit(off, dataset, classifier_for(off), config(epochs=2), tmp_path / "off", progress=False)
+    result = fit(off, dataset, classifier_for(off), train_config(epochs=2), tmp_path / "off", progress=False)
     assert "logit_scale" not in load_weights(result["model"]) and torch.equal(off.logit_scale.detach(), start)
 
 

@@ -16,7 +16,7 @@ from openvclip.inference import load_video_model, parse_model_spec
 from openvclip.models import build_clip, load_clip, quick_gelu_of_file, temporal_attention_boundary, uses_quick_gelu
 from openvclip.models.jobs import fetch_clip, import_released
 from openvclip.train import load_weights, save_weights
-from tests.test_released import released_checkpoint
+from tests.conftest import released_checkpoint
 
 HUB_FOLDER = "models--timm--vit_base_patch32_clip_224.openai"
 
@@ -76,6 +76,7 @@ def test_the_activation_follows_the_weights():
     assert uses_quick_gelu({"config": {"embed_dim": 8}}) is False
 
 
+@pytest.mark.e2e
 def test_fetched_openai_weights_run_as_open_clips_quickgelu_model(hub, tmp_path):
     expected = features(reference(hub))
     gelu = features(reference(hub, quick_gelu=False))
@@ -97,6 +98,7 @@ def test_fetched_openai_weights_run_as_open_clips_quickgelu_model(hub, tmp_path)
         assert torch.allclose(got, want, atol=1e-5)
 
 
+@pytest.mark.e2e
 def test_a_weights_file_that_records_no_activation_keeps_the_architectures(hub, tmp_path):
     save_weights(hub, tmp_path / "plain.safetensors")
     assert quick_gelu_of_file(tmp_path / "plain.safetensors") is None
@@ -105,6 +107,7 @@ def test_a_weights_file_that_records_no_activation_keeps_the_architectures(hub, 
     assert activations(forced) == {QuickGELU}
 
 
+@pytest.mark.e2e
 def test_classify_and_imported_released_weights_run_with_quickgelu(hub, tmp_path):
     # `openvclip classify --model ViT-B-32:openai` (and retrieve, which loads the same way).
     plain = load_video_model(parse_model_spec("ViT-B-32:openai"), device="cpu")

@@ -14,8 +14,9 @@ import tests.real_layouts as layouts
 from openvclip.data.frame_store import open_store
 from openvclip.data.manifest import read_manifest, read_missing
 from openvclip.report.tables import read_rows, value
-from tests.shell import clean_clone, shell, shell_dry_run
-from tests.test_workflow import FAST, planned_jobs, snakemake
+from tests.shell import FAST, clean_clone, planned_jobs, shell, shell_dry_run, snakemake
+
+pytestmark = pytest.mark.e2e  # commands as a user types them, end to end
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,24 +10,9 @@ from openvclip.cli import main
 from openvclip.models import enable_temporal_attention, encode_video, load_clip, video_logits
 from openvclip.train import load_weights, save_weights
 
-from .conftest import make_clip, tiny_config
+from .conftest import make_clip, released_checkpoint, tiny_config
 
 SPEC = {"config": tiny_config()}
-
-
-def released_checkpoint(path, model, **extra):
-    """What PySlowFast's save_checkpoint writes for Open-VCLIP: the wrapped CLIP's state under `model.`."""
-    state = {f"model.{k}": v.detach().clone() for k, v in model.state_dict().items()}
-    torch.save(
-        {
-            "epoch": 22,
-            "model_state": state,
-            "optimizer_state": {"state": {}, "param_groups": []},
-            "cfg": "TRAIN:\n  BATCH_SIZE: 64\n",
-            **extra,
-        },
-        path,
-    )
 
 
 @pytest.fixture

@@ -9,14 +9,16 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 
 from openvclip.data.frame_store import open_store
 from openvclip.data.frame_writer import store_settings, write_store
 from openvclip.data.manifest import read_manifest
 from openvclip.data.train_videos import copy_name, read_index
-from tests.shell import clean_clone, shell
-from tests.test_workflow import killed_when, snakemake
+from tests.shell import clean_clone, killed_when, shell, snakemake
+
+pytestmark = pytest.mark.e2e  # commands as a user types them, end to end
 
 
 def test_frame_extraction_and_reencoding_killed_half_way_keep_what_they_finished(tmp_path):

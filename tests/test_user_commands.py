@@ -16,8 +16,10 @@ import torch
 from openvclip.data.videos import write_video
 from openvclip.models import build_clip
 from openvclip.train import load_weights, save_weights
+from tests.conftest import released_checkpoint
 from tests.shell import shell, user_env
-from tests.test_released import released_checkpoint
+
+pytestmark = pytest.mark.e2e  # commands as a user types them, end to end
 
 OPENAI_B16 = "models--timm--vit_base_patch16_clip_224.openai"
 

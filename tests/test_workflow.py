@@ -1,11 +1,9 @@
 """The Snakemake workflow end to end on the fast configuration (the same DAG as the demo, at toy sizes)."""
 
-import os
 import re
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +11,9 @@ import yaml
 
 from openvclip.report.tables import RESULT_COLUMNS, read_rows
 from openvclip.train.weights import load_weights
-from tests.shell import FAST, ROOT, clean_clone, output, shell, shell_dry_run, user_env
+from tests.shell import FAST, ROOT, clean_clone, killed_when, output, planned_jobs, shell, shell_dry_run, snakemake
+
+pytestmark = pytest.mark.e2e  # commands as a user types them, end to end
 
 
 def workdir(base: Path) -> Path:
@@ -25,89 +25,36 @@ def workdir(base: Path) -> Path:
     return base
 
 
-def snakemake(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    out = subprocess.run(["snakemake", "--cores", "2", *args], cwd=cwd, capture_output=True, text=True)
-    if check and out.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
-    return out
-
-
-def planned_jobs(out: subprocess.CompletedProcess) -> dict:
-    """{rule: count} from a dry run's job-stats table; {} only when Snakemake says there is nothing to do. Any
-    other output (a changed table format, a failed run) raises, so a "nothing planned" check cannot pass
-    vacuously."""
-    text = out.stdout + out.stderr
-    if "Nothing to be done" in text:
-        assert "Job stats:" not in text, text[-2000:]
-        return {}
-    assert "Job stats:" in text, f"neither a job table nor 'Nothing to be done' in:\n{text[-2000:]}"
-    table = text[text.index("Job stats:") :]
-    jobs = {}
-    for line in table.splitlines()[3:]:
-        match = re.match(r"^(\w+)\s+(\d+)$", line.strip())
-        if not match:
-            break
-        jobs[match.group(1)] = int(match.group(2))
-    total = jobs.pop("total", None)
-    assert jobs and total == sum(jobs.values()), f"unreadable job table:\n{table[:2000]}"
-    return jobs
-
-
-def killed_when(cwd: Path, command: str, ready, timeout: float = 900, how: int = signal.SIGKILL) -> int:
-    """Start ``command`` as a user would and stop it as soon as ``ready()``; the run's exit code. SIGKILL goes to
-    every process it started (a crashed node, a laptop that died); SIGINT to its process group, as a terminal
-    sends Ctrl-C, and the run is left to stop by itself."""
-    import psutil
-
-    # A terminal's Ctrl-C reaches a command whose SIGINT is at its default; a test run started in the background
-    # of a non-interactive shell (a CI script) inherits SIGINT ignored, so the default is restored for the run.
-    process = subprocess.Popen(
-        ["bash", "-c", command],
-        cwd=cwd,
-        env=user_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    deadline = time.monotonic() + timeout
-    while not ready():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise AssertionError(f"`{command}` ended (exit code {process.poll()}) before it could be killed")
-        time.sleep(0.2)
-    if how == signal.SIGINT:
-        os.killpg(process.pid, signal.SIGINT)
-        return process.wait(timeout=300)
-    tree = [process.pid] + [child.pid for child in psutil.Process(process.pid).children(recursive=True)]
-    for pid in tree:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    return process.wait()
-
-
 @pytest.fixture(scope="module")
 def interrupted(tmp_path_factory):
     """The README's main command in a clean clone with the fast config, typed as shown: the first run is killed
     once a training job has written a checkpoint; the same command then refuses (stale lock) and says why;
     `snakemake --unlock` and the same command run on, until Ctrl-C (SIGINT) stops it once evaluation has
     written a result; the same command once more finishes the run."""
-    cwd = clean_clone(tmp_path_factory.mktemp("workflow") / "openvclip")
+    # A folder with spaces and accents, as users name theirs: every path the workflow writes lives under it.
+    cwd = clean_clone(tmp_path_factory.mktemp("workflow") / "my projects, été" / "open vclip")
     checkpoints = cwd / "models" / "main" / "seed0" / "openvclip" / "checkpoints"
     # A complete checkpoint: epoch-NNNN.tmp is one still being written (renamed when done).
-    code = killed_when(cwd, "snakemake --cores 8 all", lambda: any(checkpoints.glob("epoch-[0-9][0-9][0-9][0-9]")))
+    # The kill lands mid-training: the first epoch's checkpoint is complete and training has 2 epochs to go
+    # (the fast config trains 3); the frozen processes show whether the last weights were written already.
+    code, trained = killed_when(
+        cwd,
+        "snakemake --cores 8 all",
+        lambda: any(checkpoints.glob("epoch-[0-9][0-9][0-9][0-9]")),
+        frozen=lambda: (checkpoints.parent / "model.safetensors").exists(),
+    )
     stages = {
         "cwd": cwd,
         "killed": code,
-        "trained_when_killed": (checkpoints.parent / "model.safetensors").exists(),
+        "trained_when_killed": trained,
         "refused": shell(cwd, "snakemake --cores 8 all", check=False),
         "unlock": shell(cwd, "snakemake --unlock"),
     }
     results = lambda: set((cwd / "results" / "runs").rglob("*.csv"))  # noqa: E731
     before = results()
-    stages["interrupted"] = killed_when(cwd, "snakemake --cores 8 all", lambda: results() - before, how=signal.SIGINT)
+    stages["interrupted"], _ = killed_when(
+        cwd, "snakemake --cores 8 all", lambda: results() - before, how=signal.SIGINT
+    )
     stages["left_unfinished"] = not (cwd / "results" / "summary.md").exists()
     stages["resumed"] = shell(cwd, "snakemake --cores 8 all")
     return stages
@@ -126,9 +73,10 @@ def test_a_killed_run_finishes_with_unlock_and_the_same_command(interrupted):
     # Ctrl-C stopped the run part way and released the lock: the same command, without --unlock, finished it.
     assert interrupted["interrupted"] != 0 and interrupted["left_unfinished"]
     assert "100%) done" in output(interrupted["resumed"])
+    # Killed mid-training, every time: the rerun continued from the checkpoint.
+    assert not interrupted["trained_when_killed"], "the kill landed after training ended; resume went untested"
     log = (interrupted["cwd"] / "logs" / "train_variant" / "main" / "seed0" / "openvclip.log").read_text()
-    if not interrupted["trained_when_killed"]:  # killed mid-training: the rerun continued from the checkpoint
-        assert "resuming from checkpoint" in log
+    assert "resuming from checkpoint" in log
     assert planned_jobs(snakemake(interrupted["cwd"], "-n", "all")) == {}
 
 
@@ -338,7 +286,6 @@ def test_the_train_command_under_torchrun_matches_the_one_process_run(finished, 
     """What the train rule runs when a config asks for 2 GPUs (torchrun, one process each; gloo on this CPU),
     on the finished run's data: the same weights as the rule's one-process training."""
     import json
-    import subprocess
 
     from openvclip.train import load_weights
 

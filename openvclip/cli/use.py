@@ -34,12 +34,13 @@ def _report_unreadable(unreadable) -> int:
 def _cmd_classify(args) -> int:
     from ..inference import Sampling, classify, read_labels, templates_of
 
-    labels = read_labels(args.labels, args.labels_file)
+    # Every argument is checked before the model loads (which may download hundreds of MB).
+    labels, templates = read_labels(args.labels, args.labels_file), templates_of(args.templates)
     results, unreadable = classify(
         _video_model(args),
         args.videos,
         labels,
-        templates_of(args.templates),
+        templates,
         Sampling(args.frames, args.views, args.rate),
         args.topk,
         args.progress,
@@ -55,13 +56,17 @@ def _cmd_classify(args) -> int:
 
 
 def _cmd_retrieve(args) -> int:
-    from ..inference import Sampling, retrieve, templates_of
+    from ..inference import Sampling, checked_queries, retrieve, templates_of, videos_under
 
+    # Every argument is checked before the model loads (which may download hundreds of MB).
+    checked_queries(args.query)
+    videos_under(args.videos)
+    templates = templates_of(args.templates)
     results, unreadable, cache = retrieve(
         _video_model(args),
         args.videos,
         args.query,
-        templates_of(args.templates),
+        templates,
         Sampling(args.frames, args.views, args.rate),
         args.topk,
         args.progress,

@@ -9,7 +9,7 @@ import open_clip
 import torch
 from torch import nn
 
-from ..errors import UserError
+from ..errors import Unreachable, UserError
 from .temporal import enable_temporal_attention
 
 SPEC_KEYS = ("name", "pretrained", "config", "cache_dir", "quick_gelu", "temporal")
@@ -65,19 +65,38 @@ def build_clip(spec: Mapping[str, Any], device: str | torch.device = "cpu") -> n
         )
     quick_gelu = bool(uses_quick_gelu(spec))
     if "name" in spec:
-        model = open_clip.create_model(
-            spec["name"],
-            pretrained=spec.get("pretrained"),
-            cache_dir=spec.get("cache_dir"),
-            device=device,
-            force_quick_gelu=quick_gelu,
-        )
+        try:
+            model = open_clip.create_model(
+                spec["name"],
+                pretrained=spec.get("pretrained"),
+                cache_dir=spec.get("cache_dir"),
+                device=device,
+                force_quick_gelu=quick_gelu,
+            )
+        except RuntimeError as error:
+            if not str(error).startswith("Failed to download"):  # open_clip's wording for a failed fetch
+                raise
+            raise _unreachable(spec, error) from None
     else:
         model = open_clip.CLIP(**{**dict(spec["config"]), "quick_gelu": quick_gelu}).to(device)
     temporal = spec.get("temporal") or {}
     if temporal.get("enabled", False):
         enable_temporal_attention(model, boundary=temporal.get("boundary", "mask"))
     return model.eval()
+
+
+def _unreachable(spec: Mapping[str, Any], error: Exception) -> Unreachable:
+    """The one-line account of weights open_clip could not download."""
+    from huggingface_hub.constants import HF_HUB_CACHE
+
+    cache = spec.get("cache_dir") or HF_HUB_CACHE
+    cause = str(error).split(". Last error")[0]  # the rest is huggingface_hub's advice, given below for our case
+    return Unreachable(
+        f"could not download the CLIP weights {spec['name']}:{spec.get('pretrained')} ({cause}); "
+        f"connect this machine to the internet (open_clip fetches them once into {cache}), copy them into that "
+        "cache from a machine that has them, or name a local weights file instead of the tag "
+        f"({spec['name']}:/path/to/open_clip_pytorch_model.bin)"
+    )
 
 
 def build_tokenizer(spec: Mapping[str, Any]):
@@ -162,9 +181,17 @@ def load_clip(model_spec: Mapping, weights: Optional[Path], temporal: bool = Fal
         spec["quick_gelu"] = quick_gelu if quick_gelu is not None else bool(quick_gelu_of_file(weights))
     model = build_clip(spec)
     if weights is not None:
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        if missing or unexpected:
-            raise UserError(f"{weights} does not fit model {spec}: missing {missing[:5]}, unexpected {unexpected[:5]}")
+        expected = model.state_dict()
+        missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+        reshaped = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
+        if missing or unexpected or reshaped:
+            shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(expected[k].shape)}" for k in reshaped[:3]]
+            raise UserError(
+                f"{weights} does not fit model {spec}: missing {missing[:5]} ({len(missing)}), unexpected "
+                f"{unexpected[:5]} ({len(unexpected)}), other shapes {shapes} ({len(reshaped)}); these weights are "
+                "another architecture's: give the model they were saved from (the config's clip.model, or --model)"
+            )
+        model.load_state_dict(state)
     if temporal:
         enable_temporal_attention(model, boundary)
     return model.eval()

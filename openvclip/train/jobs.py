@@ -156,6 +156,12 @@ def training_clips(
             f"training-video index {index} does not match manifest {manifest} (rows past its end); "
             "re-run the train_videos rule"
         )
+    if not entries:
+        raise UserError(
+            f"the training set is empty: manifest {manifest} has no rows of split 'train' (training-video index "
+            f"{index}); give the data set a train split (its annotation files, or the config's "
+            "datasets.<name>.splits.train)"
+        )
     usable = [e for e in entries if e["status"] == "ok"]
     lost = [e for e in entries if e["status"] != "ok"]
     if not usable:

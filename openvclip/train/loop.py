@@ -199,7 +199,11 @@ def _trained_weights(
     params = trained_parameters(model, cfg.train_logit_scale, cfg.trains_text)
     theta0 = clone_parameters(params) if theta0 is None else {k: v.to(device) for k, v in theta0.items()}
     if set(theta0) != set(params):
-        raise UserError(f"theta0 holds {sorted(set(theta0) ^ set(params))[:5]} unlike the trained weights")
+        raise UserError(
+            f"theta0 and the trained weights differ in {sorted(set(theta0) ^ set(params))[:5]}: theta0 must hold "
+            "exactly the weights that train (those of the same architecture; train.train_logit_scale and "
+            "train.train_text add the logit scale and the text tower)"
+        )
     return params, theta0
 
 
@@ -370,7 +374,7 @@ def _log_row(epoch: int, step: int, stats: dict, began: float) -> dict:
         "epoch": epoch,
         "step": step,
         "lr": f"{stats['lr']:.6g}",
-        "alpha": f"{stats['alpha']:.4f}",
+        "alpha": f"{stats['alpha']:.6f}",
         "loss": f"{stats['loss'].item():.6f}",
         "loss_interpolated": f"{stats['loss_interpolated'].item():.6f}",
         "loss_distill": f"{stats['loss_distill'].item():.6f}",

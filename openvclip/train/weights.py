@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Dict, Mapping, Optional
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from ..errors import MissingInput, UserError
@@ -24,7 +24,13 @@ def load_weights(path: Path) -> Dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise MissingInput(f"weights file {path} does not exist")
-    weights = load_file(str(path))
+    try:
+        weights = load_file(str(path))
+    except SafetensorError as error:
+        raise UserError(
+            f"weights file {path} cannot be read as safetensors ({error}): it is truncated or corrupt; make it "
+            "again (delete it and rerun the command or workflow step that wrote it) or copy it again"
+        ) from None
     if not weights:
         with safe_open(str(path), "pt") as f:
             if (f.metadata() or {}).get("swa") == "off":
