@@ -648,3 +648,17 @@ def test_a_changed_local_annotation_file_replaces_the_old_link(k400, tmp_path):
 
     assert len(prepared(layout.files["val.csv"])) == 4  # the broken clip has no replacement here: still a row
     assert sorted(manifest(prepared(short))) == ["VAL0abseil1_000000_000010.mp4", "b-9_aAZz019_000012_000022.mp4"]
+
+
+def test_a_manifest_without_a_needed_column_or_label_column_is_named_with_the_fix(tmp_path):
+    from openvclip.data.manifest import labelled, read_manifest, write_manifest
+    from openvclip.errors import UserError
+
+    broken = tmp_path / "no_split.csv"
+    broken.write_text("path,label,classname\na.mp4,0,run\n")
+    with pytest.raises(UserError, match=r"lacks column\(s\) \['split'\] \(it has \['path', 'label', 'classname'\]\)"):
+        read_manifest(broken)
+    manifest = tmp_path / "k400.csv"
+    write_manifest(manifest, [{"path": "a.mp4", "label": 0, "classname": "run", "split": "train"}])
+    with pytest.raises(UserError, match=r"no column 'motion' to label by .*set the experiment's labels:"):
+        labelled(manifest, "motion")

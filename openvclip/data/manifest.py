@@ -26,7 +26,11 @@ def read_manifest(path: Path) -> List[Dict[str, str]]:
         reader = csv.DictReader(f)
         missing = set(COLUMNS) - set(reader.fieldnames or ())
         if missing:
-            raise UserError(f"manifest {path} lacks column(s) {sorted(missing)}; expected at least {COLUMNS}")
+            raise UserError(
+                f"manifest {path} lacks column(s) {sorted(missing)} (it has {list(reader.fieldnames or ())}); a "
+                f"manifest holds at least {list(COLUMNS)}: delete it and rerun the data preparation rule "
+                f"(snakemake {path})"
+            )
         return list(reader)
 
 
@@ -75,7 +79,10 @@ def labelled(manifest: Path, column: str):
 
     rows = read_manifest(manifest)
     if column not in rows[0]:
-        raise UserError(f"manifest {manifest} has no column {column!r} to label by; columns: {sorted(rows[0])}")
+        raise UserError(
+            f"manifest {manifest} has no column {column!r} to label by (its columns: {sorted(rows[0])}): set the "
+            "experiment's labels: to one of them (experiments.<name>.labels in the config)"
+        )
     if column == "classname":
         classes = read_lines(Path(manifest).with_suffix(".classes.txt"))
         labels = np.array([int(r["label"]) for r in rows])
