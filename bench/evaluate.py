@@ -113,7 +113,7 @@ def main() -> None:
     from openvclip.data.synthetic import World
     from openvclip.eval.evaluate import EvalSet, embed_videos, score_set, sweep
     from openvclip.models import build_classifier, build_clip, build_tokenizer, vision_parameters
-    from openvclip.train import interpolate
+    from openvclip.weights import interpolate
 
     clip_config, world_values, templates, source = demo_settings()
     world = World.from_dict(world_values) if world_values else World()

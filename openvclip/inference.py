@@ -71,9 +71,9 @@ def load_video_model(
     """The CLIP of ``spec`` (weights from ``spec['pretrained']`` or the full state dict ``theta0``), with the vision
     weights of ``checkpoint`` interpolated at ``ratio`` when given. Temporal attention defaults to on with a
     checkpoint (our weights are trained with it) and off for a plain CLIP."""
+    from .devices import setup
     from .models import build_tokenizer, load_clip, tensors_of
-    from .train import interpolate, load_weights
-    from .train.distributed import setup
+    from .weights import interpolate, load_weights
 
     if theta0 is None and not spec.get("pretrained"):
         raise UserError(

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-import openvclip.train
+import openvclip.weights
 from openvclip.cli import main
-from openvclip.train import interpolate, load_weights, save_weights
+from openvclip.weights import interpolate, load_weights, save_weights
 
 from .conftest import make_clip, tiny_config
 
@@ -103,10 +103,10 @@ def test_a_bug_keeps_its_traceback_and_a_user_error_prints_one_line(tmp_path, mo
     def buggy(*_args, **_kwargs):
         return {}["no such key"]  # a KeyError or TypeError inside our code is a bug, not the user's mistake
 
-    monkeypatch.setattr(openvclip.train.objective, "interpolate", buggy)
+    monkeypatch.setattr(openvclip.weights, "interpolate", buggy)
     with pytest.raises(KeyError, match="no such key"):
         main(args)
-    monkeypatch.setattr(openvclip.train.objective, "interpolate", lambda *a: len())  # TypeError: a bug too
+    monkeypatch.setattr(openvclip.weights, "interpolate", lambda *a: len())  # TypeError: a bug too
     with pytest.raises(TypeError):
         main(args)
     assert not (tmp_path / "c.safetensors").exists()

@@ -8,8 +8,8 @@ import torch
 from openvclip.data.clips import ClipAugmentation, ClipDraw, VideoClips, draw, sample_generator, scale_crop_flip
 from openvclip.data.sampling import clip_indices
 from openvclip.data.videos import write_video
+from openvclip.devices import Processes
 from openvclip.train import TrainConfig
-from openvclip.train.distributed import Processes
 from openvclip.train.loop import training_loader
 
 from .conftest import released_pyav_clip

@@ -249,10 +249,10 @@ def test_the_job_fetches_verified_files_and_embed_text_averages_their_prompts(ht
     import torch.nn.functional as F
 
     from openvclip.data.jobs import class_descriptions
-    from openvclip.data.manifest import write_lines, write_manifest
+    from openvclip.data.manifest import labelled, write_lines, write_manifest
     from openvclip.models import build_tokenizer, load_text
     from openvclip.models.jobs import embed_text
-    from openvclip.train.weights import save_weights
+    from openvclip.weights import save_weights
 
     from .conftest import make_clip, tiny_config
 
@@ -276,7 +276,19 @@ def test_the_job_fetches_verified_files_and_embed_text_averages_their_prompts(ht
     spec = {"config": tiny_config()}
     templates = ["a video of {}.", "{}"]
     out = tmp_path / "text.pt"
-    embed_text(spec, theta0, manifest, "classname", "zeroshot", templates, out, descriptions=tmp_path / "out")
+    rows, classes, _ = labelled(manifest, "classname")
+    embed_text(
+        spec,
+        theta0,
+        rows=rows,
+        classes=classes,
+        column="classname",
+        protocol="zeroshot",
+        templates=templates,
+        out=out,
+        source=str(manifest),
+        descriptions=tmp_path / "out",
+    )
     payload = load_text(out)
     assert payload["class_texts"][1] == {
         "name": "Apply Eye Makeup",

@@ -10,7 +10,7 @@ import torch
 
 from openvclip.models import build_tokenizer, enable_temporal_attention, text_parameters, vision_parameters
 from openvclip.models.descriptions import ClassText
-from openvclip.train import fit, load_weights
+from openvclip.train import fit
 from openvclip.train.distill import (
     DistillHeads,
     StepText,
@@ -18,6 +18,7 @@ from openvclip.train.distill import (
     text_distance,
     video_distances,
 )
+from openvclip.weights import load_weights
 
 from .conftest import FRAMES, MovingSquares, classifier_for, make_clip, tiny_config, train_config
 

@@ -14,11 +14,13 @@ import torch.multiprocessing as mp
 
 from openvclip.data.clips import VideoClips
 from openvclip.data.videos import write_video
+from openvclip.devices import Processes, setup
 from openvclip.models import build_tokenizer, enable_temporal_attention
 from openvclip.models.descriptions import ClassText
-from openvclip.train import TrainConfig, fit, load_weights
+from openvclip.train import TrainConfig, fit
 from openvclip.train.distill import StepText
-from openvclip.train.distributed import GlobalBatches, Processes, setup
+from openvclip.train.distributed import GlobalBatches
+from openvclip.weights import load_weights
 
 from .conftest import make_clip, tiny_config
 

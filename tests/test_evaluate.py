@@ -27,7 +27,7 @@ from openvclip.models import (
     vision_parameters,
 )
 from openvclip.models.descriptions import ClassText
-from openvclip.train import interpolate
+from openvclip.weights import interpolate
 
 from .conftest import make_clip, tiny_config
 

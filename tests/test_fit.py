@@ -10,8 +10,9 @@ import torch
 import torch.nn.functional as F
 
 from openvclip.models import enable_temporal_attention, encode_video, video_logits
-from openvclip.train import fit, load_weights, warmup_cosine, weight_decay_split
+from openvclip.train import fit, warmup_cosine, weight_decay_split
 from openvclip.train import loop as loop_module
+from openvclip.weights import load_weights
 
 from .conftest import MovingSquares, classifier_for, make_clip, train_config
 

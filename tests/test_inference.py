@@ -11,9 +11,8 @@ from openvclip.cli import main
 from openvclip.data.synthetic import World, object_name, render_video
 from openvclip.data.videos import write_video
 from openvclip.models import build_tokenizer, vision_parameters
-from openvclip.train import load_weights, save_weights
-from openvclip.train.objective import interpolate
 from openvclip.train.pretrain import PretrainConfig, pretrain_clip
+from openvclip.weights import interpolate, load_weights, save_weights
 
 from .conftest import make_clip, tiny_config
 

@@ -12,15 +12,8 @@ from torch.utils.data import Dataset
 
 from openvclip.errors import UserError
 from openvclip.models import enable_temporal_attention, encode_video, video_logits, vision_parameters
-from openvclip.train import (
-    TrainConfig,
-    fit,
-    latest_checkpoint,
-    load_weights,
-    save_weights,
-    warmup_cosine,
-    weight_decay_split,
-)
+from openvclip.train import TrainConfig, fit, latest_checkpoint, warmup_cosine, weight_decay_split
+from openvclip.weights import load_weights, save_weights
 
 from .conftest import MovingSquares, classifier_for, make_clip, train_config
 
@@ -287,7 +280,7 @@ def test_the_logit_scale_trains_only_when_asked_and_travels_with_the_weights(tmp
     assert not torch.equal(load_weights(result["model"])["logit_scale"], start)
     # Evaluation interpolates them with theta0's tensors of the same names, logit scale included.
     from openvclip.models import tensors_of
-    from openvclip.train import interpolate
+    from openvclip.weights import interpolate
 
     fresh, trained = make_clip(), load_weights(result["swa"])
     mixed = interpolate(tensors_of(fresh, trained), trained, 0.5)

@@ -5,8 +5,9 @@ import torch
 import torch.nn.functional as F
 
 from openvclip.models import enable_temporal_attention, encode_video, video_logits, vision_parameters
-from openvclip.train import interpolate, interpolated_backward, interpolated_loss, interpolated_params
+from openvclip.train import interpolated_backward, interpolated_loss, interpolated_params
 from openvclip.train.objective import BatchLoss
+from openvclip.weights import interpolate
 
 from .conftest import make_clip
 

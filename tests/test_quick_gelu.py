@@ -15,7 +15,7 @@ from open_clip.transformer import QuickGELU
 from openvclip.inference import load_video_model, parse_model_spec
 from openvclip.models import build_clip, load_clip, quick_gelu_of_file, temporal_attention_boundary, uses_quick_gelu
 from openvclip.models.jobs import fetch_clip, import_released
-from openvclip.train import load_weights, save_weights
+from openvclip.weights import load_weights, save_weights
 from tests.conftest import released_checkpoint
 
 HUB_FOLDER = "models--timm--vit_base_patch32_clip_224.openai"

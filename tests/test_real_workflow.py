@@ -13,7 +13,8 @@ import yaml
 import tests.real_layouts as layouts
 from openvclip.data.frame_store import open_store
 from openvclip.data.manifest import read_manifest, read_missing
-from openvclip.report.tables import read_rows, value
+from openvclip.report.tables import value
+from openvclip.results import read_rows
 from tests.shell import FAST, clean_clone, planned_jobs, shell, shell_dry_run, snakemake
 
 pytestmark = pytest.mark.e2e  # commands as a user types them, end to end

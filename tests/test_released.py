@@ -8,7 +8,7 @@ import torch
 
 from openvclip.cli import main
 from openvclip.models import enable_temporal_attention, encode_video, load_clip, video_logits
-from openvclip.train import load_weights, save_weights
+from openvclip.weights import load_weights, save_weights
 
 from .conftest import make_clip, released_checkpoint, tiny_config
 

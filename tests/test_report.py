@@ -8,7 +8,8 @@ import pytest
 from openvclip.eval.metrics import retrieval_metrics, topk_accuracy
 from openvclip.report.curves import chosen_ratio, compare_curves, envelope
 from openvclip.report.summary import write_report
-from openvclip.report.tables import collect, read_rows, value, write_rows
+from openvclip.report.tables import collect, value
+from openvclip.results import read_rows, write_rows
 
 
 def test_topk_accuracy():

@@ -15,7 +15,7 @@ import torch
 
 from openvclip.data.videos import write_video
 from openvclip.models import build_clip
-from openvclip.train import load_weights, save_weights
+from openvclip.weights import load_weights, save_weights
 from tests.conftest import released_checkpoint
 from tests.shell import shell, user_env
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from openvclip.report.tables import RESULT_COLUMNS, read_rows
-from openvclip.train.weights import load_weights
+from openvclip.results import RESULT_COLUMNS, read_rows
+from openvclip.weights import load_weights
 from tests.shell import FAST, ROOT, clean_clone, killed_when, output, planned_jobs, shell, shell_dry_run, snakemake
 
 pytestmark = pytest.mark.e2e  # commands as a user types them, end to end
@@ -129,7 +129,7 @@ def test_evaluation_waits_for_the_weights_it_reads(finished, tmp_path):
     training: another SWA file (here: the same tensors, other metadata) makes its evaluations, and only those,
     run again; an undeclared file would be read as it is, however stale, and a rerun training would not remove
     it first."""
-    from openvclip.train import load_weights, save_weights
+    from openvclip.weights import load_weights, save_weights
 
     swa = finished / "models" / "main" / "seed0" / "openvclip" / "swa.safetensors"
     shutil.copy2(swa, tmp_path / "swa.safetensors")
@@ -287,7 +287,7 @@ def test_the_train_command_under_torchrun_matches_the_one_process_run(finished, 
     on the finished run's data: the same weights as the rule's one-process training."""
     import json
 
-    from openvclip.train import load_weights
+    from openvclip.weights import load_weights
 
     single = finished / "models" / "main" / "seed0" / "openvclip"
     info = json.loads((single / "train_info.json").read_text())

@@ -36,16 +36,20 @@ def _cmd_import_released(args) -> int:
 
 
 def _cmd_embed_text(args) -> int:
+    from ..data.manifest import labelled
     from ..models.jobs import embed_text
 
+    rows, classes, _ = labelled(args.manifest, args.column)
     embed_text(
         args.model,
         args.theta0,
-        args.manifest,
-        args.column,
-        args.protocol,
-        args.templates,
-        args.out,
+        rows=rows,
+        classes=classes,
+        column=args.column,
+        protocol=args.protocol,
+        templates=args.templates,
+        out=args.out,
+        source=str(args.manifest),
         descriptions=args.descriptions,
         aliases=args.aliases,
     )
@@ -54,8 +58,7 @@ def _cmd_embed_text(args) -> int:
 
 
 def _cmd_interpolate(args) -> int:
-    from ..train.objective import interpolate
-    from ..train.weights import load_weights, save_weights
+    from ..weights import interpolate, load_weights, save_weights
 
     theta0, theta = load_weights(args.theta0), load_weights(args.theta)
     mixed = interpolate(theta0, theta, args.ratio)

@@ -32,7 +32,7 @@ from ..data.loader import normalise
 from ..data.sets import in_split
 from ..errors import UserError
 from ..models import encode_video, is_text_key
-from ..train import interpolate
+from ..weights import interpolate
 from .metrics import retrieval_metrics, topk_accuracy
 
 PROTOCOLS = ("closedset", "zeroshot", "retrieval")

@@ -16,15 +16,15 @@ from ..data.losses import SplitVideos, check_losses
 from ..data.manifest import labelled, missing_path, read_missing, split_counts
 from ..data.prepare import RealSet
 from ..data.sets.kinetics import novel_splits
+from ..devices import setup
 from ..errors import UserError
 from ..io import write_json
 from ..models import build_classifier, build_tokenizer, encode_class_prompts, load_clip, load_text, tensors_of
 from ..models.descriptions import ClassText
 from ..models.text import class_texts_of
-from ..report.tables import RESULT_COLUMNS, write_rows
-from ..train.distributed import setup
-from ..train.weights import load_weights
+from ..results import RESULT_COLUMNS, write_rows
 from ..versions import versions
+from ..weights import load_weights
 from .evaluate import EvalSet, split_mask, sweep
 
 

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from ..errors import Unreachable, UserError
+from ..weights import load_weights
 from .temporal import enable_temporal_attention
 
 SPEC_KEYS = ("name", "pretrained", "config", "cache_dir", "quick_gelu", "temporal")
@@ -169,8 +170,6 @@ def clone_parameters(
 
 def load_clip(model_spec: Mapping, weights: Optional[Path], temporal: bool = False, boundary: str = "mask"):
     """The CLIP of ``model_spec`` with the full state dict of ``weights`` (theta0) loaded, eval mode."""
-    from ..train.weights import load_weights  # the weights file format; the training code is not imported
-
     spec = dict(model_spec)
     if weights is not None:
         state = load_weights(weights)

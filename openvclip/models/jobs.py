@@ -9,7 +9,6 @@ from typing import Mapping, Optional, Sequence
 import torch
 import torch.nn.functional as F
 
-from ..data.manifest import labelled
 from ..errors import UserError
 from ..io import atomic_path
 from .clip import build_clip, build_tokenizer, load_clip, uses_quick_gelu
@@ -22,7 +21,7 @@ def fetch_clip(model_spec: Mapping, out: Path) -> None:
     activation they need (QuickGELU for OpenAI's) recorded beside them."""
     import open_clip
 
-    from ..train.weights import save_weights
+    from ..weights import save_weights
 
     pretrained = model_spec.get("pretrained")
     if not pretrained:
@@ -54,7 +53,7 @@ def fetch_clip(model_spec: Mapping, out: Path) -> None:
 
 def import_released(model_spec: Mapping, checkpoint: Path, out: Path) -> str:
     """Convert a released Open-VCLIP checkpoint (PySlowFast .pth) into our weights file; returns the report."""
-    from ..train.weights import save_weights
+    from ..weights import save_weights
     from .released import import_released as convert
 
     spec = {k: v for k, v in model_spec.items() if k not in ("pretrained", "temporal")}
@@ -73,23 +72,26 @@ def import_released(model_spec: Mapping, checkpoint: Path, out: Path) -> str:
 def embed_text(
     model_spec: Mapping,
     theta0: Path,
-    manifest: Path,
+    *,
+    rows: Sequence[Mapping[str, str]],
+    classes: Sequence[str],
     column: str,
     protocol: str,
     templates: Sequence[str],
     out: Path,
+    source: str,
     descriptions: Optional[Path] = None,
     aliases: Optional[Mapping[str, str]] = None,
 ) -> None:
-    """Cache the text side of a data set: the class classifier (from the class names, or from descriptions: a
-    file, or a folder of files read in name order, see ``descriptions.py``) with the class texts it was built
-    from, or one caption embedding per video."""
+    """Cache the text side of a data set (``rows`` and ``classes``: its manifest labelled by ``column``, read from
+    ``source``): the class classifier (from the class names, or from descriptions: a file, or a folder of files
+    read in name order, see ``descriptions.py``) with the class texts it was built from, or one caption embedding
+    per video."""
     model = load_clip(model_spec, theta0)
     tokenizer = build_tokenizer(model_spec)
-    rows, classes, _ = labelled(manifest, column)
     if protocol == "retrieval":
         if descriptions is not None:
-            raise UserError(f"{manifest}: a retrieval set's text is its captions; it takes no descriptions file")
+            raise UserError(f"{source}: a retrieval set's text is its captions; it takes no descriptions file")
         with torch.no_grad():
             captions = [r[column] for r in rows]
             embeddings = torch.cat(

@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import List, Mapping, Optional
 
 from ..io import write_csv, write_json, write_text
+from ..results import read_rows
 from .checks import MISSING, auc_rows, checks, headline, verdict
 from .curves import ratios_of, reported_split, seed_groups
 from .exports import metrics_of, tradeoff_points
 from .markdown import fmt, mean_std, reported_text, split_words, table, video_counts, videos_table
 from .plot import plot
 from .premises import premises
-from .tables import read_rows
 
 
 def title_section(spec: Mapping) -> List[str]:

@@ -1,35 +1,13 @@
-"""Result tables: tidy CSV rows in and out (no model code, so report rules start fast)."""
+"""Result tables: the collected rows of many result files, and the value of one row (no model code, so report
+rules start fast)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 from ..errors import UserError
-from ..io import read_csv, write_csv
-
-RESULT_COLUMNS = (
-    "variant",
-    "ratio",
-    "dataset",
-    "split",
-    "metric",
-    "value",
-    "n_videos",
-    "n_classes",
-    "n_missing",
-    "n_unreadable",
-    "config_hash",
-)
-
-
-def write_rows(path: Path, rows: Sequence[Mapping[str, object]], columns: Sequence[str]) -> None:
-    """CSV written atomically (temporary name, then rename)."""
-    write_csv(path, rows, columns)
-
-
-def read_rows(path: Path) -> List[Dict[str, str]]:
-    return read_csv(path, f"result file {path} does not exist")
+from ..results import RESULT_COLUMNS, read_rows, write_rows
 
 
 def collect(inputs: Sequence[Path], out: Path, extra: Optional[Sequence[Mapping[str, str]]] = None) -> int:

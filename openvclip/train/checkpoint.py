@@ -11,9 +11,9 @@ from typing import List, Optional
 import torch
 
 from ..io import atomic_path
+from ..weights import load_weights, save_weights
 from .config import TrainConfig
 from .rng import rng_state, set_rng_state
-from .weights import load_weights, save_weights
 
 # Settings that do not change the training trajectory: a resumed run may differ in them.
 _RESUMABLE_DIFFERENCES = ("num_workers", "keep_checkpoints")

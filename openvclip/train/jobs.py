@@ -14,17 +14,17 @@ from ..data.clips import VideoClips
 from ..data.losses import SplitVideos, check_losses
 from ..data.manifest import labelled, missing_path, read_missing, split_counts
 from ..data.train_videos import read_index
+from ..devices import current, setup, teardown
 from ..errors import UserError
 from ..io import write_json
 from ..models import build_clip, build_tokenizer, load_clip, load_text
 from ..models.descriptions import ClassText
 from ..models.text import class_texts_of
 from ..versions import versions
+from ..weights import save_weights
 from .config import TrainConfig
 from .distill import StepText
-from .distributed import current, setup, teardown
 from .loop import fit
-from .weights import save_weights
 
 log = logging.getLogger(__name__)
 

@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from ..data.clips import EpochBatches
+from ..devices import current
 from ..errors import UserError
 from ..io import write_json
 from ..models import (
@@ -38,6 +39,7 @@ from ..models import (
     trained_parameters,
     video_logits,
 )
+from ..weights import save_weights, write_no_swa
 from .amp import amp_mode, autocast_and_scaler
 from .checkpoint import (
     fingerprint_differences,
@@ -49,13 +51,12 @@ from .checkpoint import (
 )
 from .config import TrainConfig
 from .distill import DistillHeads, StepText, froster_batch_loss
-from .distributed import GlobalBatches, barrier, current, sum_gradients, sum_values
+from .distributed import GlobalBatches, barrier, sum_gradients, sum_values
 from .log import CsvLog
 from .objective import BatchLoss, interpolated_backward
 from .rng import seed_everything
 from .schedule import warmup_cosine_scheduler
 from .swa import WeightAverage
-from .weights import save_weights, write_no_swa
 
 log = logging.getLogger(__name__)
 

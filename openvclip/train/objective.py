@@ -11,7 +11,7 @@ from typing import Callable, Dict, Mapping, Tuple
 
 import torch
 
-from ..errors import UserError
+from ..weights import check_compatible, check_ratio
 
 GRADIENTS = ("paper", "official")
 
@@ -36,55 +36,6 @@ class BatchLoss:
         return total
 
 
-def check_compatible(
-    theta0: Mapping[str, torch.Tensor], theta: Mapping[str, torch.Tensor], names: Tuple[str, str] = ("theta0", "theta")
-) -> None:
-    """Same keys and shapes, or a ValueError naming the differences."""
-    keys0, keys1 = set(theta0), set(theta)
-    if keys0 != keys1:
-        only0, only1 = sorted(keys0 - keys1), sorted(keys1 - keys0)
-        raise UserError(
-            f"state dicts have different keys: only in {names[0]}: {only0[:5]}{' …' if len(only0) > 5 else ''} "
-            f"({len(only0)}), only in {names[1]}: {only1[:5]}{' …' if len(only1) > 5 else ''} ({len(only1)}); "
-            "both must come from the same architecture"
-        )
-    for key in theta0:
-        if tuple(theta0[key].shape) != tuple(theta[key].shape):
-            raise UserError(
-                f"state dicts disagree on the shape of {key!r}: {names[0]} has "
-                f"{tuple(theta0[key].shape)}, {names[1]} has {tuple(theta[key].shape)}"
-            )
-
-
-def _check_ratio(value: float, name: str) -> float:
-    value = float(value)
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be in [0, 1], got {value}")
-    return value
-
-
-def interpolate(
-    theta0: Mapping[str, torch.Tensor], theta: Mapping[str, torch.Tensor], ratio: float
-) -> Dict[str, torch.Tensor]:
-    """``ratio*theta0 + (1-ratio)*theta`` key by key (ratio 0 gives theta, 1 gives theta0, both exactly).
-
-    Non-floating tensors (counters) are taken from theta0 when ratio is 1 and from theta otherwise.
-    """
-    ratio = _check_ratio(ratio, "ratio")
-    check_compatible(theta0, theta)
-    out = {}
-    for key, t in theta.items():
-        t0 = theta0[key]
-        if ratio == 0.0 or ratio == 1.0 or not torch.is_floating_point(t):
-            out[key] = (t0 if ratio == 1.0 else t).detach().clone()
-        else:
-            # The end points are exact above; in between, compute in float32 at least for low-precision weights.
-            dtype = torch.promote_types(t.dtype, torch.float32)
-            mixed = ratio * t0.detach().to(dtype) + (1.0 - ratio) * t.detach().to(dtype)
-            out[key] = mixed.to(t.dtype)
-    return out
-
-
 def interpolated_params(
     params: Mapping[str, torch.Tensor], theta0: Mapping[str, torch.Tensor], alpha: float, gradient: str = "paper"
 ) -> Dict[str, torch.Tensor]:
@@ -96,7 +47,7 @@ def interpolated_params(
     """
     if gradient not in GRADIENTS:
         raise ValueError(f"gradient must be one of {GRADIENTS}, got {gradient!r}")
-    alpha = _check_ratio(alpha, "alpha")
+    alpha = check_ratio(alpha, "alpha")
     check_compatible(theta0, params, ("theta0", "params"))
     out = {}
     for key, p in params.items():
