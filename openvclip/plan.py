@@ -53,8 +53,8 @@ class Plan:
         size = self.config["clip"]["model"].get("config", {}).get("vision_cfg", {}).get("image_size", 224)
         return size if isinstance(size, int) else size[0]
 
-    def frames(self, ds: str) -> Dict[str, Any]:
-        """How a data set's videos are decoded into its frame store (openvclip/data/frames.py)."""
+    def frame_settings(self, ds: str) -> Dict[str, Any]:
+        """How a data set's videos are decoded into its frame store (openvclip/data/frame_writer.py)."""
         common = {"size": self.image_size(), "num_frames": self.config["train"]["num_frames"]}
         if self.is_synthetic(ds):  # the demo's short clips: frames spread over the whole clip, stored raw
             return {**common, "format": "raw", "views": 1, "rate": 0}
@@ -94,7 +94,7 @@ class Plan:
             return self.experiments[exp]["labels"]
         return "caption" if self.protocol(ds) == "retrieval" else "classname"
 
-    def train(self, exp: str, seed, variant: str) -> Dict[str, Any]:
+    def train_settings(self, exp: str, seed, variant: str) -> Dict[str, Any]:
         """The training settings of a variant in an experiment and seed (openvclip.train.TrainConfig's keys)."""
         values = {**self.config["train"], **self.experiments[exp].get("train", {})}
         values.update(objective=self.objective(variant), seed=int(seed))
@@ -102,7 +102,7 @@ class Plan:
 
     def keeps_swa(self, exp: str, seed, variant: str) -> bool:
         """Whether the training of ``variant`` keeps an SWA average (train.swa unset: on for openvclip only)."""
-        swa = self.train(exp, seed, variant)["swa"]
+        swa = self.train_settings(exp, seed, variant)["swa"]
         return swa if swa is not None else self.objective(variant) in SWA_BY_DEFAULT
 
     def model_dir(self, exp: str, seed, variant: str) -> str:
@@ -173,7 +173,7 @@ class Plan:
             "train_set": self.datasets[self.train_set],
             "variant": self.variants[variant],
             "temporal": config["temporal"],
-            "train": self.train(exp, seed, self.source_variant(variant)),
+            "train": self.train_settings(exp, seed, self.source_variant(variant)),
             # test_ratio only picks a row for the report: changing it must not re-run evaluations.
             "eval": {k: v for k, v in config["eval"].items() if k != "test_ratio"},
             "experiment": {"name": exp, "labels": self.experiments[exp]["labels"], "seed": int(seed)},

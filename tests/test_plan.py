@@ -54,7 +54,7 @@ def test_an_experiment_with_models_from_reads_the_other_experiments_weights():
 
 def test_training_settings_are_the_experiments_overrides_over_the_train_section():
     p = plan()
-    settings = p.train("ablation", "3", "finetune_temporal_off")
+    settings = p.train_settings("ablation", "3", "finetune_temporal_off")
     override = p.config["experiments"]["ablation"]["train"]["epochs"]
     assert settings["epochs"] == override != p.config["train"]["epochs"]  # the experiment's override
     assert settings["objective"] == "finetune"  # of the variant whose weights it evaluates
@@ -84,16 +84,16 @@ def test_label_columns_follow_the_experiment_on_the_training_set_only():
 
 def test_frame_settings_of_synthetic_and_real_sets():
     demo = plan()
-    assert demo.frames("k400") == {"format": "raw", "size": 32, "num_frames": 8, "views": 1, "rate": 0}
+    assert demo.frame_settings("k400") == {"format": "raw", "size": 32, "num_frames": 8, "views": 1, "rate": 0}
     assert demo.data_threads("k400") == 1
     paper = plan(raw("config/paper_vitb16.yaml"))
-    ucf = paper.frames("ucf")
+    ucf = paper.frame_settings("ucf")
     # The schema's defaults (JPEG, quality 90) under the config's own keys; the size is the model's input.
     assert ucf["format"] == "jpeg" and ucf["quality"] == 90 and ucf["size"] == 224 and ucf["num_frames"] == 8
     assert paper.data_threads("ucf") == paper.config["resources"]["threads"] == 8
     config = raw("config/paper_vitb16.yaml")
     config["datasets"]["ucf"]["frames"] = {"views": 1}
-    assert plan(config).frames("ucf") == {
+    assert plan(config).frame_settings("ucf") == {
         "format": "jpeg",
         "size": 224,
         "num_frames": 8,

@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from ..data.losses import DEFAULT_MAX_UNREADABLE
+from ..data.lost_videos import DEFAULT_MAX_UNREADABLE
 from .args import existing, json_arg, model_args, ratio_arg, temporal_args
 
 

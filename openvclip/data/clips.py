@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset, Sampler
 
 from ..errors import UserError
-from .loader import standardise
+from .normalisation import standardise
 from .sampling import TARGET_FPS, clip_indices
 
 SAMPLINGS = ("released_pyav", "spread")

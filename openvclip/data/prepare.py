@@ -24,7 +24,7 @@ from typing import Dict, List, Mapping, Tuple
 
 from ..errors import UserError
 from .archives import archive_stem, extract, is_archive
-from .losses import DEFAULT_MAX_UNREADABLE
+from .lost_videos import DEFAULT_MAX_UNREADABLE
 from .sources import Source, fetch
 
 ROLES = {
@@ -51,9 +51,9 @@ class RealSet:
     split_source: str = "er_zsar"  # kinetics600_novel: er_zsar (fixed lists) | seeded
     seed: int = 0
     eval_splits: list = dataclasses.field(default_factory=list)  # default: every split except train
-    frames: dict = dataclasses.field(default_factory=dict)  # frame store settings (see data/frames.py)
+    frames: dict = dataclasses.field(default_factory=dict)  # frame store settings (see data/frame_writer.py)
     description: str = ""
-    max_unreadable: float = DEFAULT_MAX_UNREADABLE  # read by training and evaluation (data/losses.py)
+    max_unreadable: float = DEFAULT_MAX_UNREADABLE  # read by training and evaluation (data/lost_videos.py)
     # Class descriptions (FROSTER's rephrased names): {files: [sources of one file, ...], aliases: {ours: theirs}}
     descriptions: dict = dataclasses.field(default_factory=dict)
 

@@ -28,7 +28,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import UserError
-from .losses import DEFAULT_MAX_UNREADABLE
+from .lost_videos import DEFAULT_MAX_UNREADABLE
 
 COLOURS: Dict[str, Tuple[int, int, int]] = {
     "red": (230, 40, 40),
@@ -428,7 +428,7 @@ class SyntheticSet:
     source: str = "synthetic"
     seed: int = 0
     descriptions: Optional[str] = None  # "synthetic": rephrased class descriptions (describe()) for FROSTER
-    max_unreadable: float = DEFAULT_MAX_UNREADABLE  # read by training and evaluation (data/losses.py)
+    max_unreadable: float = DEFAULT_MAX_UNREADABLE  # read by training and evaluation (data/lost_videos.py)
 
     @classmethod
     def from_dict(cls, values, name: str) -> "SyntheticSet":

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..data.loader import normalise
+from ..data.normalisation import normalise
 from ..data.sets import in_split
 from ..errors import UserError
 from ..models import encode_video, is_text_key

@@ -10,9 +10,8 @@ import numpy as np
 import torch
 
 from ..config import config_hash
-from ..data.frame_store import StoreRows
-from ..data.loader import load_store
-from ..data.losses import SplitVideos, check_losses
+from ..data.frame_store import StoreRows, open_store
+from ..data.lost_videos import SplitVideos, check_losses
 from ..data.manifest import labelled, missing_path, read_missing, split_counts
 from ..data.prepare import RealSet
 from ..data.sets.kinetics import novel_splits
@@ -121,7 +120,7 @@ def _eval_set(item: Mapping, tokenizer=None) -> EvalSet:
             raise UserError(f"text classifier {item['text']} does not match the classes of {item['manifest']}")
         text = payload["classifier"]
     splits = np.array([r["split"] for r in rows])
-    store = load_store(item["frames"])
+    store = open_store(item["frames"])
     if len(store) != len(rows):
         raise UserError(
             f"frame store {item['frames']} holds {len(store)} videos, manifest {item['manifest']} "

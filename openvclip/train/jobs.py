@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ..data.clips import VideoClips
-from ..data.losses import SplitVideos, check_losses
+from ..data.lost_videos import SplitVideos, check_losses
 from ..data.manifest import labelled, missing_path, read_missing, split_counts
 from ..data.train_videos import read_index
 from ..devices import current, setup, teardown

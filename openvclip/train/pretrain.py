@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..config import from_mapping
-from ..data.loader import normalise
+from ..data.normalisation import normalise
 from ..data.synthetic import FRAME_ORDER_TWINS, MOTIONS, World, label_text, object_name, render_exposure, render_image
 from ..errors import UserError
 from ..models import build_classifier

@@ -72,7 +72,7 @@ rule extract_frames:
         mem_mb=lambda wc, threads: 2000 + 500 * threads,
         runtime=lambda wc: 60 if PLAN.is_synthetic(wc.ds) else 24 * 60,
     params:
-        frames=lambda wc: js(PLAN.frames(wc.ds)),
+        frames=lambda wc: js(PLAN.frame_settings(wc.ds)),
     shell:
         "openvclip --threads {threads} frames --manifest {input.manifest} --out {output}"
         " --settings {params.frames:q} > {log} 2>&1"

@@ -24,7 +24,7 @@ rule train_variant:
         **PLAN.model_job_resources(mem_mb=6000, runtime=24 * 60, gpus=lambda wc: PLAN.train_gpus(wc.variant)),
     params:
         model=js(config["clip"]["model"]),
-        train=lambda wc: js(PLAN.train(wc.exp, wc.seed, wc.variant)),
+        train=lambda wc: js(PLAN.train_settings(wc.exp, wc.seed, wc.variant)),
         temporal=temporal_flag,
         boundary=config["temporal"]["boundary"],
         column=lambda wc: PLAN.label_column(wc.exp, TRAIN_SET),

@@ -5,7 +5,7 @@ import pytest
 import torch
 from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 
-from openvclip.data.loader import normalise
+from openvclip.data.normalisation import normalise
 
 
 def store(n=3, frames=4):

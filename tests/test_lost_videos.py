@@ -1,8 +1,8 @@
-"""Lost videos (openvclip.data.losses): the counts a split keeps and the limit a data set allows."""
+"""Lost videos (openvclip.data.lost_videos): the counts a split keeps and the limit a data set allows."""
 
 import pytest
 
-from openvclip.data.losses import DEFAULT_MAX_UNREADABLE, SplitVideos, check_losses
+from openvclip.data.lost_videos import DEFAULT_MAX_UNREADABLE, SplitVideos, check_losses
 from openvclip.errors import UserError
 
 

@@ -1,9 +1,8 @@
-"""Frame stores for evaluation: uint8 frames on disk, CLIP-normalised float clips out (training decodes its clips
-on the fly: clips.py)."""
+"""CLIP's input normalisation: uint8 frames (evaluation's frame stores, pretraining's stills) or [0, 1] clips
+(training's, decoded on the fly in clips.py) to the normalised floats the vision tower takes."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -26,10 +25,3 @@ def standardise(
     """``(..., 3, H, W)`` float in [0, 1] -> normalised per channel (CLIP's mean and std by default)."""
     shape = (3, 1, 1)
     return (x - torch.tensor(mean).view(shape)) / torch.tensor(std).view(shape)
-
-
-def load_store(path: Path):
-    """The frame store folder written by ``openvclip frames`` (see :mod:`openvclip.data.frame_store`)."""
-    from .frame_store import open_store
-
-    return open_store(path)
