@@ -130,12 +130,12 @@ def main() -> None:
         setup_seconds = time.perf_counter() - began
         classifier = build_classifier(model, build_tokenizer(spec), classnames, templates).cpu()
         item = EvalSet(
-            "appearance",
-            "zeroshot",
-            store,
-            labels,
-            np.array(["test"] * len(labels)),
-            classifier,
+            name="appearance",
+            protocol="zeroshot",
+            store=store,
+            labels=labels,
+            splits=np.array(["test"] * len(labels)),
+            text=classifier,
             eval_splits=("test",),
             views=store.meta["views"],
         )

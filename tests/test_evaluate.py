@@ -49,7 +49,13 @@ def test_a_video_counts_in_every_split_it_belongs_to():
     assert split_mask(splits, "test").tolist() == [False] * 4  # whole names only
     embeddings = F.normalize(torch.eye(3)[[0, 1, 2, 0]], dim=-1)
     item = EvalSet(
-        "toy", "zeroshot", None, np.array([0, 1, 2, 1]), splits, torch.eye(3), eval_splits=("test1", "test2", "test3")
+        name="toy",
+        protocol="zeroshot",
+        store=None,
+        labels=np.array([0, 1, 2, 1]),
+        splits=splits,
+        text=torch.eye(3),
+        eval_splits=("test1", "test2", "test3"),
     )
     rows = {(r["split"], r["metric"]): r for r in score_set(embeddings, item)}
     assert rows[("test1", "top1")]["n_videos"] == 1 and rows[("test3", "top1")]["n_videos"] == 2
@@ -124,12 +130,12 @@ def test_a_sweep_decodes_each_video_once_and_scores_every_ratio_with_its_own_wei
     labels, splits = np.array([0, 1, 2, 0, 1]), np.array(["test1", "test1 test2", "test2", "test3", "test3"])
     classifier = F.normalize(torch.randn(model.visual.output_dim, 3, generator=generator), dim=0)
     item = EvalSet(
-        "toy",
-        "zeroshot",
-        store,
-        labels,
-        splits,
-        classifier,
+        name="toy",
+        protocol="zeroshot",
+        store=store,
+        labels=labels,
+        splits=splits,
+        text=classifier,
         eval_splits=("test1", "test2", "test3"),
         unreadable={"test2": 4},
         missing={"test1": 1, "test2": 2},
@@ -178,7 +184,16 @@ def test_weights_that_trained_the_text_tower_re_embed_the_text_at_every_ratio(mo
         return build_classifier(m, tokenizer, [t.name for t in texts], templates, texts=texts)
 
     cached = encode(model)  # the classifier of theta0's text tower, as embed-text caches it
-    item = EvalSet("toy", "zeroshot", frames, labels, np.array(["test"] * 6), cached, ("test",), encode_text=encode)
+    item = EvalSet(
+        name="toy",
+        protocol="zeroshot",
+        store=frames,
+        labels=labels,
+        splits=np.array(["test"] * 6),
+        text=cached,
+        eval_splits=("test",),
+        encode_text=encode,
+    )
     used = []
     monkeypatch.setattr(evaluate, "score_set", lambda e, i: used.append(i.text) or score_set(e, i))
     sweep(model, theta0, theta, [0.0, 0.5, 1.0], [item], "v", "hash", batch_size=6, progress=False)
@@ -187,7 +202,15 @@ def test_weights_that_trained_the_text_tower_re_embed_the_text_at_every_ratio(mo
         assert torch.allclose(text, encode(model), atol=1e-5), ratio
     assert torch.allclose(used[-1], cached, atol=1e-5)  # ratio 1 is theta0: the cached classifier
     assert not torch.allclose(used[0], cached, atol=1e-2)
-    without = EvalSet("toy", "zeroshot", frames, labels, np.array(["test"] * 6), cached, ("test",))
+    without = EvalSet(
+        name="toy",
+        protocol="zeroshot",
+        store=frames,
+        labels=labels,
+        splits=np.array(["test"] * 6),
+        text=cached,
+        eval_splits=("test",),
+    )
     with pytest.raises(UserError, match="no texts to re-embed"):
         sweep(model, theta0, theta, [0.0], [without], "v", "hash", progress=False)
 
@@ -235,7 +258,16 @@ def test_object_and_action_shares_count_a_top1_class_with_the_right_half_of_its_
     five = class_factors(rows, labels, 5)
     assert five["object"][4] < 0 and five["action"][4] < 0
     classifier = torch.eye(5)
-    item = EvalSet("ucf", "zeroshot", None, labels, np.array(["test"] * 4), classifier, ("test",), class_factors=five)
+    item = EvalSet(
+        name="ucf",
+        protocol="zeroshot",
+        store=None,
+        labels=labels,
+        splits=np.array(["test"] * 4),
+        text=classifier,
+        eval_splits=("test",),
+        class_factors=five,
+    )
     scored = {r["metric"]: r for r in score_set(torch.eye(5)[[4, 1, 2, 3]], item)}
     assert scored["object_top1"]["value"] == 75.0 and scored["object_top1"]["n_classes"] == 2
     # Under motion labels a class shows several objects: only the action is a factor of the classes.
@@ -244,7 +276,14 @@ def test_object_and_action_shares_count_a_top1_class_with_the_right_half_of_its_
     predicted = [1, 1, 0, 0]
     embeddings = torch.eye(4)[predicted]
     item = EvalSet(
-        "k400", "closedset", None, labels, np.array(["test"] * 4), torch.eye(4), ("test",), class_factors=factors
+        name="k400",
+        protocol="closedset",
+        store=None,
+        labels=labels,
+        splits=np.array(["test"] * 4),
+        text=torch.eye(4),
+        eval_splits=("test",),
+        class_factors=factors,
     )
     scored = {r["metric"]: r for r in score_set(embeddings, item)}
     assert scored["top1"]["value"] == 25.0

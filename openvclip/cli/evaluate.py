@@ -11,17 +11,17 @@ def _cmd_evaluate(args) -> int:
     from ..eval.jobs import run
 
     count = run(
-        args.model,
-        args.theta0,
-        args.weights,
-        args.temporal,
-        args.boundary,
-        args.ratios,
-        args.sets,
-        args.variant,
-        args.hash_of,
-        args.out,
-        args.batch_size,
+        model_spec=args.model,
+        theta0=args.theta0,
+        weights=args.weights,
+        temporal=args.temporal,
+        boundary=args.boundary,
+        ratios=args.ratios,
+        sets=args.sets,
+        variant=args.variant,
+        hash_of=args.hash_of,
+        out=args.out,
+        batch_size=args.batch_size,
         progress=args.progress,
         device=args.device,
     )

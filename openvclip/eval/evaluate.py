@@ -38,7 +38,7 @@ from .metrics import retrieval_metrics, topk_accuracy
 PROTOCOLS = ("closedset", "zeroshot", "retrieval")
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(kw_only=True)
 class EvalSet:
     """One data set to score: its frame store, labels, splits and text side."""
 

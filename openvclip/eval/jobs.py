@@ -64,6 +64,7 @@ def class_factors(rows: Sequence[Mapping], labels: np.ndarray, num_classes: int)
 
 
 def run(
+    *,
     model_spec: Mapping,
     theta0: Path,
     weights: Path,
@@ -151,19 +152,19 @@ def _eval_set(item: Mapping, tokenizer=None) -> EvalSet:
     reembed = _text_encoder(payload, keep, tokenizer) if tokenizer is not None else None
     split_classes = novel_split_classes(item["novel_splits"], item["name"], classes) if item.get("novel_splits") else {}
     return EvalSet(
-        item["name"],
-        item["protocol"],
-        StoreRows(store, keep),
-        labels[keep],
-        splits[keep],
-        text,
-        eval_splits,
-        store.meta["views"],
-        split_classes,
-        unreadable,
-        missing,
-        class_factors(rows, labels, len(classes)) if item["protocol"] != "retrieval" else {},
-        reembed,
+        name=item["name"],
+        protocol=item["protocol"],
+        store=StoreRows(store, keep),
+        labels=labels[keep],
+        splits=splits[keep],
+        text=text,
+        eval_splits=eval_splits,
+        views=store.meta["views"],
+        split_classes=split_classes,
+        unreadable=unreadable,
+        missing=missing,
+        class_factors=class_factors(rows, labels, len(classes)) if item["protocol"] != "retrieval" else {},
+        encode_text=reembed,
     )
 
 

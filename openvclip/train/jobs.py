@@ -70,6 +70,7 @@ def pretrain_clip(
 
 
 def run(
+    *,
     model_spec: Mapping,
     theta0: Path,
     temporal: bool,
