@@ -37,7 +37,7 @@ rule all:
 
 # Coarse targets of the main experiment. `downloads`: what needs the internet (every data set's manifest:
 # download, verify, unpack, parse; and the CLIP weights), for a login node when compute nodes are offline
-# (workflow/profiles/slurm/config.yaml). The others: what the DVC stages in dvc.yaml call, one per stage.
+# (profiles/slurm/config.yaml). The others: what the DVC stages in dvc.yaml call, one per stage.
 rule downloads:
     input:
         PLAN.stage_targets()["downloads"],

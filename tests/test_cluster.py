@@ -45,6 +45,7 @@ def slurm_plan(tmp_path_factory, monkeypatch_module):
     shutil.copy(ROOT / "Snakefile", cwd / "Snakefile")
     shutil.copytree(ROOT / "workflow", cwd / "workflow")
     shutil.copytree(ROOT / "config", cwd / "config")
+    shutil.copytree(ROOT / "profiles", cwd / "profiles")
     for key, value in ENV.items():
         monkeypatch_module.setenv(key, value)
     out = snakemake(
@@ -53,7 +54,7 @@ def slurm_plan(tmp_path_factory, monkeypatch_module):
         "-n",
         "-p",
         "--workflow-profile",
-        "workflow/profiles/slurm",
+        "profiles/slurm",
         "--configfile",
         "config/paper_vitb16.yaml",
     )
@@ -114,7 +115,7 @@ def test_the_documented_slurm_command_submits_its_jobs(tmp_path):
     out, submitted = shell_on_fake_slurm(
         cwd,
         "export OPENVCLIP_SLURM_ACCOUNT=mylab OPENVCLIP_CPU_PARTITION=cpu OPENVCLIP_GPU_PARTITION=gpu\n"
-        "snakemake all --workflow-profile workflow/profiles/slurm --configfile config/paper_vitb16.yaml",
+        "snakemake all --workflow-profile profiles/slurm --configfile config/paper_vitb16.yaml",
         tmp_path / "bin",
     )
     assert out.returncode != 0 and "no SLURM on this machine" in output(out)

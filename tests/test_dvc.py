@@ -192,7 +192,7 @@ def test_stages_run_on_slurm_with_the_documented_variable(tmp_path):
     out, submitted = shell_on_fake_slurm(
         root,
         "export OPENVCLIP_SLURM_ACCOUNT=mylab OPENVCLIP_CPU_PARTITION=cpu OPENVCLIP_GPU_PARTITION=gpu\n"
-        'OPENVCLIP_SNAKEMAKE_ARGS="--workflow-profile workflow/profiles/slurm" dvc repro',
+        'OPENVCLIP_SNAKEMAKE_ARGS="--workflow-profile profiles/slurm" dvc repro',
         tmp_path / "bin",
     )
     assert out.returncode != 0 and "Running stage 'data'" in output(out)
