@@ -3,7 +3,8 @@ ratio, the expectation checks, the trade-off curve comparison and the verdict on
 
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Optional, Tuple
+import dataclasses
+from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 from .curves import chosen_ratio, compare_curves, curve, ratios_of, reported
 from .markdown import fmt, reported_text
@@ -40,100 +41,156 @@ def headline(rows, spec: Mapping) -> Tuple[List[dict], Dict[str, Optional[float]
     return out, chosen
 
 
-def checks(rows, spec: Mapping) -> List[Tuple[str, str, Optional[bool]]]:
+Check = Tuple[str, str, Optional[bool]]  # (what is expected, the measured numbers, holds: True/False/None)
+
+
+@dataclasses.dataclass
+class _Results:
+    """The rows and the config's names that every expectation reads."""
+
+    rows: list
+    spec: Mapping
+
+    def __post_init__(self):
+        spec = self.spec
+        self.expect = spec.get("expectations") or {}
+        self.closed = spec["train_set"]
+        self.transfer = spec.get("transfer_set") or (spec["zeroshot"][0] if spec["zeroshot"] else None)
+        self.baseline, self.frozen = spec["baseline"], spec.get("frozen")
+        self.chosen = chosen_ratio(self.rows, self.baseline, self.closed, spec["zeroshot"])
+
+    def test(self, variant, dataset, ratio, metric="top1") -> Optional[float]:
+        """A test-split value, or None when the variant or ratio is unknown or the row is missing."""
+        if variant is None or ratio is None:
+            return None
+        return value(self.rows, variant=variant, ratio=ratio, dataset=dataset, split="test", metric=metric)
+
+    def chance(self, dataset, metric) -> Optional[float]:
+        classes = [int(r["n_classes"]) for r in self.rows if r["dataset"] == dataset and r["metric"] == metric]
+        return 100.0 / classes[0] if classes else None
+
+
+def _check(what: str, numbers: Mapping[str, Optional[float]], holds: Callable[[], Tuple[str, bool]]) -> Check:
+    """``numbers``: the values the row needs (any None makes the row say which is missing); ``holds()``: the
+    measured text and whether the expectation holds, called only when every number is there."""
+    gone = [name for name, x in numbers.items() if x is None]
+    if gone:
+        return what, f"{MISSING}: {', '.join(gone)}", None
+    shown, ok = holds()
+    return what, shown, ok
+
+
+def _frozen_factor_checks(r: _Results) -> List[Check]:
+    """Frozen CLIP guesses the closed set's actions near chance and knows its objects well above it."""
+    out = []
+    for factor, key, near in (
+        ("action", "frozen_action_above_chance_max", True),
+        ("object", "frozen_object_above_chance_min", False),
+    ):
+        if key not in r.expect:
+            continue
+        limit, metric = r.expect[key], f"{factor}_top1"
+        got, base = r.test(r.frozen, r.closed, 1.0, metric), r.chance(r.closed, metric)
+        out.append(
+            _check(
+                f"frozen CLIP ({r.frozen}): {r.closed} top-1 class of the right {factor} "
+                + (f"near chance (within {limit:g} points)" if near else f">= {limit:g} points above chance"),
+                {f"{r.frozen}'s {metric} on {r.closed}": got, f"the {factor} count of {r.closed}": base},
+                lambda got=got, base=base, limit=limit, near=near: (
+                    f"{fmt(got)}% (chance {fmt(base)}%)",
+                    got <= base + limit if near else got >= base + limit,
+                ),
+            )
+        )
+    return out
+
+
+def _transfer_checks(r: _Results) -> List[Check]:
+    """The baseline at its validation-chosen ratio beats frozen CLIP on the transfer set."""
+    if not r.expect.get("transfer"):
+        return []
+    got, frozen = r.test(r.baseline, r.transfer, r.chosen), r.test(r.frozen, r.transfer, 1.0)
+    return [
+        _check(
+            f"transfer: {r.baseline} at its val-chosen ratio beats frozen CLIP on {r.transfer}",
+            {f"{r.baseline} on {r.transfer} at a val-chosen ratio": got, f"{r.frozen} on {r.transfer}": frozen},
+            lambda: (f"r={r.chosen}: {fmt(got)} vs {fmt(frozen)}", got > frozen),
+        )
+    ]
+
+
+def _forgetting_checks(r: _Results) -> List[Check]:
+    """The trained baseline (r = 0) names the transfer set's objects less often than frozen CLIP."""
+    if not r.expect.get("forgetting"):
+        return []
+    got, ref = r.test(r.baseline, r.transfer, 0.0, "object_top1"), r.test(r.frozen, r.transfer, 1.0, "object_top1")
+    return [
+        _check(
+            f"forgetting: {r.baseline} (r=0) gets {r.transfer}'s objects right less often than frozen CLIP",
+            {f"{r.baseline}'s object_top1 on {r.transfer}": got, f"{r.frozen}'s object_top1 on {r.transfer}": ref},
+            lambda: (f"{fmt(got)} vs {fmt(ref)} ({fmt(ref - got)} points)", got < ref),
+        )
+    ]
+
+
+def _temporal_checks(r: _Results) -> List[Check]:
+    """Temporal attention adds at least ``temporal_gain_min`` points on the closed set over each variant
+    without it."""
+    if "temporal_gain_min" not in r.expect:
+        return []
+    limit, ft = r.expect["temporal_gain_min"], r.test(r.baseline, r.closed, 0.0)
+    out = []
+    for other in r.spec.get("without_temporal", []):
+        o = r.test(other, r.closed, 0.0)
+        out.append(
+            _check(
+                f"temporal attention: {r.closed} {r.baseline} >= {limit:g} points above {other}",
+                {f"{r.baseline} on {r.closed}": ft, f"{other} on {r.closed}": o},
+                lambda o=o: (f"{fmt(ft)} vs {fmt(o)} ({fmt(ft - o)} points)", ft - o >= limit),
+            )
+        )
+    return out
+
+
+def _intermediate_ratio_checks(r: _Results) -> List[Check]:
+    """WiSE-FT's effect, on every zero-shot set: some ratio between the ends beats both (baseline and method)."""
+    if not r.expect.get("intermediate_ratio"):
+        return []
+
+    def beats(points):
+        ends = max(points[0][2], points[-1][2])
+        best = max(points[1:-1], key=lambda p: p[2])
+        return f"r={best[0]}: {fmt(best[2])} vs ends {fmt(points[0][2])} / {fmt(points[-1][2])}", best[2] > ends
+
+    out = []
+    for zs in r.spec["zeroshot"]:
+        for variant in (r.baseline, r.spec["method"]):
+            points = curve(r.rows, variant, r.closed, zs)
+            enough = points if len(points) >= 3 else None
+            out.append(
+                _check(
+                    f"{variant}: an intermediate ratio beats both ends on {zs}",
+                    {f"three ratios of {variant} on {zs}": enough},
+                    lambda enough=enough: beats(enough),
+                )
+            )
+    return out
+
+
+def checks(rows, spec: Mapping) -> List[Check]:
     """The expectations the config sets (``spec["expectations"]``, test splits), each with the measured numbers
     and whether it holds; ``None`` where a result it needs is missing (shown as missing, never dropped). Variants
     are named by the config: ``baseline``, ``frozen``, ``without_temporal``; ``transfer_set`` (default: the
     first zero-shot set) is the zero-shot set the transfer and forgetting rows read; the intermediate-ratio rows
     read every zero-shot set."""
-    expect = spec.get("expectations") or {}
-    closed = spec["train_set"]
-    transfer = spec.get("transfer_set") or (spec["zeroshot"][0] if spec["zeroshot"] else None)
-    baseline, frozen = spec["baseline"], spec.get("frozen")
-    chosen = chosen_ratio(rows, baseline, closed, spec["zeroshot"])
-
-    def v(variant, dataset, ratio, metric="top1"):
-        if variant is None or ratio is None:
-            return None
-        return value(rows, variant=variant, ratio=ratio, dataset=dataset, split="test", metric=metric)
-
-    def chance(dataset, metric):
-        classes = [int(r["n_classes"]) for r in rows if r["dataset"] == dataset and r["metric"] == metric]
-        return 100.0 / classes[0] if classes else None
-
-    out: List[Tuple[str, str, Optional[bool]]] = []
-
-    def row(what, numbers, holds):
-        """``numbers``: the values the row needs (any None makes the row say which is missing); ``holds()``:
-        the measured text and whether the expectation holds."""
-        gone = [name for name, x in numbers.items() if x is None]
-        if gone:
-            out.append((what, f"{MISSING}: {', '.join(gone)}", None))
-        else:
-            shown, ok = holds()
-            out.append((what, shown, ok))
-
-    for factor, key, near in (
-        ("action", "frozen_action_above_chance_max", True),
-        ("object", "frozen_object_above_chance_min", False),
-    ):
-        if key not in expect:
-            continue
-        limit, metric = expect[key], f"{factor}_top1"
-        got, base = v(frozen, closed, 1.0, metric), chance(closed, metric)
-        row(
-            f"frozen CLIP ({frozen}): {closed} top-1 class of the right {factor} "
-            + (f"near chance (within {limit:g} points)" if near else f">= {limit:g} points above chance"),
-            {f"{frozen}'s {metric} on {closed}": got, f"the {factor} count of {closed}": base},
-            lambda got=got, base=base, limit=limit, near=near: (
-                f"{fmt(got)}% (chance {fmt(base)}%)",
-                got <= base + limit if near else got >= base + limit,
-            ),
-        )
-    frozen_transfer = v(frozen, transfer, 1.0)
-    if expect.get("transfer"):
-        got = v(baseline, transfer, chosen)
-        row(
-            f"transfer: {baseline} at its val-chosen ratio beats frozen CLIP on {transfer}",
-            {f"{baseline} on {transfer} at a val-chosen ratio": got, f"{frozen} on {transfer}": frozen_transfer},
-            lambda: (f"r={chosen}: {fmt(got)} vs {fmt(frozen_transfer)}", got > frozen_transfer),
-        )
-    if expect.get("forgetting"):
-        got, ref = v(baseline, transfer, 0.0, "object_top1"), v(frozen, transfer, 1.0, "object_top1")
-        row(
-            f"forgetting: {baseline} (r=0) gets {transfer}'s objects right less often than frozen CLIP",
-            {f"{baseline}'s object_top1 on {transfer}": got, f"{frozen}'s object_top1 on {transfer}": ref},
-            lambda: (f"{fmt(got)} vs {fmt(ref)} ({fmt(ref - got)} points)", got < ref),
-        )
-    if "temporal_gain_min" in expect:
-        limit, ft = expect["temporal_gain_min"], v(baseline, closed, 0.0)
-        for other in spec.get("without_temporal", []):
-            o = v(other, closed, 0.0)
-            row(
-                f"temporal attention: {closed} {baseline} >= {limit:g} points above {other}",
-                {f"{baseline} on {closed}": ft, f"{other} on {closed}": o},
-                lambda o=o: (f"{fmt(ft)} vs {fmt(o)} ({fmt(ft - o)} points)", ft - o >= limit),
-            )
-    # WiSE-FT's effect, on every zero-shot set: some ratio between the ends beats both.
-    for zs in spec["zeroshot"] if expect.get("intermediate_ratio") else []:
-        for variant in (baseline, spec["method"]):
-            points = curve(rows, variant, closed, zs)
-            enough = points if len(points) >= 3 else None
-
-            def beats(points):
-                ends = max(points[0][2], points[-1][2])
-                best = max(points[1:-1], key=lambda p: p[2])
-                return (
-                    f"r={best[0]}: {fmt(best[2])} vs ends {fmt(points[0][2])} / {fmt(points[-1][2])}",
-                    best[2] > ends,
-                )
-
-            row(
-                f"{variant}: an intermediate ratio beats both ends on {zs}",
-                {f"three ratios of {variant} on {zs}": enough},
-                lambda enough=enough: beats(enough),
-            )
-    return out
+    results = _Results(rows, spec)
+    return [
+        *_frozen_factor_checks(results),
+        *_transfer_checks(results),
+        *_forgetting_checks(results),
+        *_temporal_checks(results),
+        *_intermediate_ratio_checks(results),
+    ]
 
 
 def auc_rows(rows, spec, zeroshot_set: str) -> Tuple[float, float, Dict[str, float]]:
