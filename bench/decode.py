@@ -90,7 +90,7 @@ def main() -> None:
     device = start(parser, args)
 
     from openvclip.data.frame_store import open_store
-    from openvclip.data.frame_writer import write_store
+    from openvclip.data.frame_writer import FrameSettings, write_store
     from openvclip.data.videos import decode_views
 
     image = photo()
@@ -104,9 +104,8 @@ def main() -> None:
                 paths.append(path)
         video_mb = statistics.fmean(p.stat().st_size for p in paths) / 1e6
         began = time.perf_counter()
-        write_store(
-            paths, tmp / "store", NUM_FRAMES, SIZE, VIEWS, RATE, fmt="jpeg", quality=args.quality, progress=False
-        )
+        frames = FrameSettings(NUM_FRAMES, SIZE, VIEWS, RATE, format="jpeg", quality=args.quality)
+        write_store(paths, tmp / "store", frames, progress=False)
         store_seconds = time.perf_counter() - began
         store = open_store(tmp / "store")
         store_kib = sum(f.stat().st_size for f in (tmp / "store").iterdir()) / len(paths) / 1024

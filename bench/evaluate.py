@@ -71,7 +71,7 @@ def make_store(folder: Path, world, count: int, fmt: str, seed: int):
     """Render ``count`` synthetic videos, write them as the demo does, extract a frame store; returns
     ``(store, labels, classnames)``."""
     from openvclip.data.frame_store import open_store
-    from openvclip.data.frame_writer import write_store
+    from openvclip.data.frame_writer import FrameSettings, write_store
     from openvclip.data.synthetic import MOTIONS, all_objects, object_name, render_video
     from openvclip.data.videos import write_video
 
@@ -86,7 +86,8 @@ def make_store(folder: Path, world, count: int, fmt: str, seed: int):
         write_video(path, render_video(world, objects[label], motion, rng))
         paths.append(path)
         labels.append(label)
-    write_store(paths, folder / "store", world.num_frames, world.image_size, views=1, rate=0, fmt=fmt, progress=False)
+    frames = FrameSettings(world.num_frames, world.image_size, views=1, rate=0, format=fmt)
+    write_store(paths, folder / "store", frames, progress=False)
     return open_store(folder / "store"), np.asarray(labels), classnames
 
 

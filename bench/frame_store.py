@@ -35,7 +35,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed repetitions, alternating (default 3)")
     args = parser.parse_args()
 
-    from openvclip.data.frame_writer import write_store
+    from openvclip.data.frame_writer import FrameSettings, write_store
 
     image = photo()
     with tempfile.TemporaryDirectory() as tmp:
@@ -49,26 +49,24 @@ def main() -> None:
         video_bytes = statistics.fmean(p.stat().st_size for p in paths)
         settings = dict(num_frames=8, size=224, views=3, rate=16)
         contenders = {
-            "raw": dict(fmt="raw"),
-            "jpeg q90": dict(fmt="jpeg", quality=90),
-            "jpeg q75": dict(fmt="jpeg", quality=75),
+            "raw": FrameSettings(**settings, format="raw"),
+            "jpeg q90": FrameSettings(**settings, format="jpeg", quality=90),
+            "jpeg q75": FrameSettings(**settings, format="jpeg", quality=75),
         }
         sizes, times = {}, {name: [] for name in contenders}
         threads_times = {1: [], args.threads: []}
         # Warm-up: decord and PIL load their libraries on first use.
-        write_store(paths[:2], tmp / "warm", progress=False, **settings, **contenders["jpeg q90"])
+        write_store(paths[:2], tmp / "warm", contenders["jpeg q90"], progress=False)
         for repeat in range(args.repeats):
-            for name, options in contenders.items() if repeat % 2 == 0 else reversed(contenders.items()):
+            for name, frames in contenders.items() if repeat % 2 == 0 else reversed(contenders.items()):
                 out = tmp / name.replace(" ", "_")
                 start = time.perf_counter()
-                write_store(paths, out, progress=False, **settings, **options)
+                write_store(paths, out, frames, progress=False)
                 times[name].append(time.perf_counter() - start)
                 sizes[name] = folder_bytes(out)
             for threads in (1, args.threads) if repeat % 2 == 0 else (args.threads, 1):
                 start = time.perf_counter()
-                write_store(
-                    paths, tmp / "threads", progress=False, threads=threads, **settings, **contenders["jpeg q90"]
-                )
+                write_store(paths, tmp / "threads", contenders["jpeg q90"], progress=False, threads=threads)
                 threads_times[threads].append(time.perf_counter() - start)
 
     count = len(paths)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from openvclip.data.frame_store import open_store
-from openvclip.data.frame_writer import write_store
+from openvclip.data.frame_writer import FrameSettings, write_store
 from openvclip.data.sampling import view_indices
 from openvclip.data.videos import decode_views, write_video
 
@@ -50,9 +50,8 @@ def test_store_round_trip_and_unreadable_videos(tmp_path, fmt, threads):
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"not a video at all")
     paths = [good[0], broken, good[1], good[2]]
-    meta = write_store(
-        paths, tmp_path / "store", num_frames=4, size=16, views=2, rate=3, fmt=fmt, progress=False, threads=threads
-    )
+    frames = FrameSettings(num_frames=4, size=16, views=2, rate=3, format=fmt)
+    meta = write_store(paths, tmp_path / "store", frames, progress=False, threads=threads)
     assert meta["unreadable"] == [1] and "broken.mp4" in meta["errors"][0]
     store = open_store(tmp_path / "store")
     assert len(store) == 4 and store.shape == (4, 8, 16, 16, 3)
@@ -75,9 +74,8 @@ def test_jpeg_store_is_much_smaller_than_raw_on_textured_frames(tmp_path):
     write_video(tmp_path / "t.mp4", np.repeat(smooth, 20, axis=0))
     sizes = {}
     for fmt in ("raw", "jpeg"):
-        write_store(
-            [tmp_path / "t.mp4"], tmp_path / fmt, num_frames=8, size=224, views=3, rate=2, fmt=fmt, progress=False
-        )
+        frames = FrameSettings(num_frames=8, size=224, views=3, rate=2, format=fmt)
+        write_store([tmp_path / "t.mp4"], tmp_path / fmt, frames, progress=False)
         sizes[fmt] = sum(p.stat().st_size for p in (tmp_path / fmt).iterdir())
     assert sizes["jpeg"] * 4 < sizes["raw"]
 
@@ -102,7 +100,7 @@ def test_videos_only_training_reads_are_not_decoded_into_the_store(tmp_path, fmt
     store = open_store(tmp_path / "store")
     assert store.valid().tolist() == [True, False, True]  # a train-and-val video is kept
     assert store.meta["skipped"] == [1] and store.meta["unreadable"] == []
-    single = write_store([tmp_path / "b.mp4"], tmp_path / "single", 2, 16, fmt=fmt, progress=False)
+    single = write_store([tmp_path / "b.mp4"], tmp_path / "single", FrameSettings(2, 16, format=fmt), progress=False)
     assert single["unreadable"] == [] and np.array_equal(store[2], open_store(tmp_path / "single")[0])
 
 
@@ -114,7 +112,7 @@ def test_only_a_videos_own_fault_makes_it_unreadable(tmp_path, monkeypatch):
     (tmp_path / "corrupt.mp4").write_bytes(b"not a video" * 50)
     (tmp_path / "empty.mp4").write_bytes(b"")
     paths = [tmp_path / "corrupt.mp4", tmp_path / "empty.mp4", tmp_path / "missing.mp4"]
-    meta = write_store(paths, tmp_path / "store", 2, 16, progress=False)
+    meta = write_store(paths, tmp_path / "store", FrameSettings(2, 16), progress=False)
     assert meta["unreadable"] == [0, 1, 2] and "missing on disk" in meta["errors"][2]
     numbered_video(tmp_path / "v.mp4", 10, 32, 32)
 
@@ -123,7 +121,7 @@ def test_only_a_videos_own_fault_makes_it_unreadable(tmp_path, monkeypatch):
 
     monkeypatch.setattr(videos, "resize_crop", broken_resize)
     with pytest.raises(TypeError, match="a bug in resizing"):
-        write_store([tmp_path / "v.mp4"], tmp_path / "store2", 2, 16, progress=False)
+        write_store([tmp_path / "v.mp4"], tmp_path / "store2", FrameSettings(2, 16), progress=False)
 
 
 def test_a_failed_extraction_leaves_no_store(tmp_path, monkeypatch):
@@ -136,7 +134,7 @@ def test_a_failed_extraction_leaves_no_store(tmp_path, monkeypatch):
 
     monkeypatch.setattr(writer.np, "save", explode)
     with pytest.raises(KeyboardInterrupt):
-        write_store([tmp_path / "v.mp4"], tmp_path / "store", 2, 16, fmt="jpeg", progress=False)
+        write_store([tmp_path / "v.mp4"], tmp_path / "store", FrameSettings(2, 16, format="jpeg"), progress=False)
     assert not (tmp_path / "store").exists() and not (tmp_path / "store.tmp").exists()
 
 
@@ -149,7 +147,7 @@ def test_a_killed_extraction_keeps_its_finished_shards_and_the_rerun_decodes_onl
     paths = [numbered_video(tmp_path / f"v{i}.mp4", 12 + i, 32, 32) for i in range(6)]
     (tmp_path / "broken.mp4").write_bytes(b"not a video" * 50)
     paths.insert(2, tmp_path / "broken.mp4")  # 7 videos, one unreadable, one only training reads
-    settings = dict(num_frames=2, size=16, views=2, rate=2, fmt=fmt, progress=False, skip=[5])
+    settings = dict(frames=FrameSettings(2, 16, views=2, rate=2, format=fmt), progress=False, skip=[5])
     reference = write_store(paths, tmp_path / "reference", **settings)
     assert writer.shard_size(6) == 1  # a small set: one video per shard
     decoded = []
@@ -183,7 +181,7 @@ def test_a_killed_extraction_keeps_its_finished_shards_and_the_rerun_decodes_onl
 def test_a_cut_short_shard_is_decoded_again_and_other_settings_start_over(tmp_path, caplog):
     paths = [numbered_video(tmp_path / f"v{i}.mp4", 12, 32, 32) for i in range(3)]
     partial = tmp_path / "store.partial"
-    write_store(paths, tmp_path / "reference", 2, 16, progress=False)
+    write_store(paths, tmp_path / "reference", FrameSettings(2, 16), progress=False)
     # What a killed run leaves: its settings and finished shards, one of them cut short (a full disk).
     import openvclip.data.frame_writer as writer
 
@@ -210,7 +208,7 @@ def test_a_cut_short_shard_is_decoded_again_and_other_settings_start_over(tmp_pa
     whole = (partial / "shard-00001.npz").read_bytes()
     (partial / "shard-00001.npz").write_bytes(whole[: len(whole) // 2])
     caplog.set_level(logging.INFO, logger="openvclip.data")
-    write_store(paths, tmp_path / "store", 2, 16, progress=False)
+    write_store(paths, tmp_path / "store", FrameSettings(2, 16), progress=False)
     printed = caplog.text
     assert "shard-00001.npz: unreadable" in printed and "reusing 2 of 3 shards" in printed
     assert np.array_equal(open_store(tmp_path / "store")[:], open_store(tmp_path / "reference")[:])
@@ -222,7 +220,7 @@ def test_a_cut_short_shard_is_decoded_again_and_other_settings_start_over(tmp_pa
         {"frames": np.zeros((1, 2, 8, 8, 3), np.uint8), "unreadable": np.zeros(0, int), "errors": np.zeros(0, str)},
     )
     caplog.clear()
-    write_store(paths, tmp_path / "store", 2, 16, progress=False)
+    write_store(paths, tmp_path / "store", FrameSettings(2, 16), progress=False)
     assert "reusing" not in caplog.text
     assert np.array_equal(open_store(tmp_path / "store")[:], open_store(tmp_path / "reference")[:])
 
@@ -266,3 +264,19 @@ def test_released_resizing_is_the_released_transforms():
     expected = x[:, :, :, left : left + 224].round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
     assert np.array_equal(resize_crop(frames, 224, released=True), expected)
     assert not np.array_equal(resize_crop(frames, 224), expected)  # ours antialiases
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"num_frames": 8, "size": 32, "fps": 30}, r"unknown key\(s\) \['fps'\] in config section 'frames'"),
+        ({"num_frames": 8}, r"frame settings lack key\(s\) \['size'\]"),
+        ({"num_frames": 8, "size": 32, "format": "png"}, r"frame store format must be one of \('raw', 'jpeg'\)"),
+        ({"num_frames": 8, "size": "32"}, r"config key 'frames.size' must be int, got '32'"),
+    ],
+)
+def test_frame_settings_refuse_what_they_do_not_know_by_name(settings, message):
+    from openvclip.errors import UserError
+
+    with pytest.raises(UserError, match=message):
+        FrameSettings.from_dict(settings)

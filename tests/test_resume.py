@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from openvclip.data.frame_store import open_store
-from openvclip.data.frame_writer import store_settings, write_store
+from openvclip.data.frame_writer import FrameSettings, store_settings, write_store
 from openvclip.data.manifest import read_manifest
 from openvclip.data.train_videos import copy_name, read_index
 from tests.shell import clean_clone, killed_when, shell, snakemake
@@ -34,8 +34,8 @@ def test_frame_extraction_and_reencoding_killed_half_way_keep_what_they_finished
     train = [i for i, r in enumerate(rows) if r["split"] == "train"]
     scored = [i for i in range(len(rows)) if i not in train]
     stuck = scored[len(scored) // 2]
-    frames = {"num_frames": 4, "size": 32, "views": 1, "rate": 0, "fmt": "raw", "sampling": "spread"}
-    settings = store_settings(paths, skip=train, **frames)
+    frames = FrameSettings(num_frames=4, size=32, views=1, rate=0, format="raw", sampling="spread")
+    settings = store_settings(paths, frames, skip=train)
     assert settings["shard_videos"] == 1
     partial = cwd / "data" / "frames" / "k400.partial"
     partial.mkdir(parents=True)
@@ -50,11 +50,9 @@ def test_frame_extraction_and_reencoding_killed_half_way_keep_what_they_finished
     log = (cwd / "logs" / "extract_frames" / "k400.log").read_text()
     assert f"k400: reusing {stuck} of {len(rows)} shards an earlier run decoded" in log
     store = open_store(cwd / "data" / "frames" / "k400")
-    assert {k: store.meta[k] for k in ("num_frames", "size", "views", "rate", "format", "sampling")} == {
-        **{k: v for k, v in frames.items() if k != "fmt"},
-        "format": "raw",
-    }
-    write_store([cwd / p for p in paths], tmp_path / "reference", progress=False, skip=train, **frames)
+    kept = ("num_frames", "size", "views", "rate", "format", "sampling")
+    assert {k: store.meta[k] for k in kept} == {k: getattr(frames, k) for k in kept}
+    write_store([cwd / p for p in paths], tmp_path / "reference", frames, progress=False, skip=train)
     assert np.array_equal(store[scored], open_store(tmp_path / "reference")[scored])
 
     # Re-encoding the training split, one video at a time in order: the copies made before the stuck one stay.

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from openvclip.data.frame_store import open_store
-from openvclip.data.frame_writer import write_store
+from openvclip.data.frame_writer import FrameSettings, write_store
 from openvclip.data.manifest import read_manifest, write_manifest
 from openvclip.data.sampling import view_indices
 from openvclip.data.synthetic import (
@@ -199,7 +199,9 @@ def test_generated_set_decodes_with_declared_frames_and_labels(tmp_path):
     obj = tuple(first["object"].split(" "))
     assert np.array_equal(read_frames(first["path"], 6, 32), render_video(WORLD, obj, first["motion"], rng))
     write_manifest(tmp_path / "m.csv", rows, extra=("object", "motion", "object_motion", "caption"))
-    write_store([r["path"] for r in read_manifest(tmp_path / "m.csv")], tmp_path / "f", 6, 32, progress=False)
+    write_store(
+        [r["path"] for r in read_manifest(tmp_path / "m.csv")], tmp_path / "f", FrameSettings(6, 32), progress=False
+    )
     store = open_store(tmp_path / "f")
     assert store.shape == (10, 6, 32, 32, 3) and store[2:4].shape == (2, 6, 32, 32, 3)
     assert np.array_equal(store[0], read_frames(first["path"], 6, 32))

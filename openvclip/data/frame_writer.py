@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
 import functools
 import json
 import logging
@@ -11,11 +12,12 @@ import shutil
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import List, Sequence
+from typing import List, Mapping, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..config import from_mapping
 from ..errors import UserError
 from ..io import atomic_path
 from .frame_store import FORMATS
@@ -102,30 +104,44 @@ def _shard_is_complete(path: Path, rows: int, count: int, fmt: str) -> bool:
     return True
 
 
-def store_settings(
-    paths: Sequence[Path],
-    num_frames: int,
-    size: int,
-    views: int = 1,
-    rate: int = 0,
-    fmt: str = "raw",
-    quality: int = 90,
-    sampling: str = "spread",
-    skip: Sequence[int] = (),
-) -> dict:
+@dataclasses.dataclass(frozen=True)
+class FrameSettings:
+    """How each video becomes a store row: ``views`` clips of ``num_frames`` frames ``rate`` apart (0: spread over
+    the video) picked by ``sampling``, resized and centre-cropped to ``size``, kept as ``format`` (raw, or jpeg at
+    ``quality``). The workflow's: :meth:`openvclip.plan.Plan.frame_settings`, from the config's data sets."""
+
+    num_frames: int
+    size: int
+    views: int = 1
+    rate: int = 0
+    format: str = "raw"
+    quality: int = 90
+    sampling: str = "spread"
+
+    def __post_init__(self):
+        if self.format not in FORMATS:
+            raise UserError(f"frame store format must be one of {FORMATS}, got {self.format!r}")
+        if self.sampling not in SAMPLINGS:
+            raise UserError(f"frame sampling must be one of {SAMPLINGS}, got {self.sampling!r}")
+
+    @classmethod
+    def from_dict(cls, values: Mapping) -> "FrameSettings":
+        """From a settings mapping (the ``openvclip frames --settings`` JSON), unknown keys and wrong types
+        refused by name."""
+        missing = {"num_frames", "size"} - set(values)
+        if missing:
+            raise UserError(f"frame settings lack key(s) {sorted(missing)}; given: {dict(values)}")
+        return from_mapping(cls, values, "frames")
+
+
+def store_settings(paths: Sequence[Path], frames: FrameSettings, skip: Sequence[int] = ()) -> dict:
     """What a store's shards depend on (``<out>.partial/settings.json``): shards written under other settings
     are never reused."""
     skipped = sorted(set(int(i) for i in skip))
     return {
         "videos": [str(p) for p in paths],
         "skip": skipped,
-        "num_frames": num_frames,
-        "size": size,
-        "views": views,
-        "rate": rate,
-        "format": fmt,
-        "quality": quality,
-        "sampling": sampling,
+        **dataclasses.asdict(frames),
         "shard_videos": shard_size(len(paths) - len(skipped)),
     }
 
@@ -133,15 +149,10 @@ def store_settings(
 def write_store(
     paths: Sequence[Path],
     out: Path,
-    num_frames: int,
-    size: int,
-    views: int = 1,
-    rate: int = 0,
-    fmt: str = "raw",
-    quality: int = 90,
+    frames: FrameSettings,
+    *,
     progress: bool = True,
     threads: int = 1,
-    sampling: str = "spread",
     skip: Sequence[int] = (),
 ) -> dict:
     """Decode every video of ``paths`` into the store folder ``out``, ``threads`` videos at a time. Rows in
@@ -151,14 +162,11 @@ def write_store(
     Videos are decoded in shards saved under ``<out>.partial/`` as they finish; the store is assembled from them
     beside ``out`` and renamed when complete. A run that was killed leaves its finished shards, and the next run
     with the same videos and settings checks and reuses them instead of decoding the set again."""
-    if fmt not in FORMATS:
-        raise UserError(f"frame store format must be one of {FORMATS}, got {fmt!r}")
-    if sampling not in SAMPLINGS:
-        raise UserError(f"frame sampling must be one of {SAMPLINGS}, got {sampling!r}")
+    fmt, quality = frames.format, frames.quality
     out = Path(out)
-    count = views * num_frames
-    shape = (len(paths), count, size, size, 3)
-    settings = store_settings(paths, num_frames, size, views, rate, fmt, quality, sampling, skip)
+    count = frames.views * frames.num_frames
+    shape = (len(paths), count, frames.size, frames.size, 3)
+    settings = store_settings(paths, frames, skip)
     skipped, per_shard = settings["skip"], settings["shard_videos"]
     shards = [range(start, min(start + per_shard, len(paths))) for start in range(0, len(paths), per_shard)]
     partial = out.with_name(out.name + ".partial")
@@ -189,13 +197,13 @@ def write_store(
         out.name,
         functools.partial(
             _decode_one,
-            num_frames=num_frames,
-            rate=rate,
-            views=views,
-            size=size,
+            num_frames=frames.num_frames,
+            rate=frames.rate,
+            views=frames.views,
+            size=frames.size,
             fmt=fmt,
             quality=quality,
-            sampling=sampling,
+            sampling=frames.sampling,
         ),
     )
     meta = _assemble(
@@ -205,11 +213,11 @@ def write_store(
         shape,
         fmt,
         {
-            "num_frames": num_frames,
-            "views": views,
-            "rate": rate,
-            "sampling": sampling,
-            "size": size,
+            "num_frames": frames.num_frames,
+            "views": frames.views,
+            "rate": frames.rate,
+            "sampling": frames.sampling,
+            "size": frames.size,
             "quality": quality if fmt == "jpeg" else None,
             "skipped": skipped,
             "videos": settings["videos"],

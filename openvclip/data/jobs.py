@@ -112,32 +112,15 @@ def class_descriptions(dataset: Mapping, name: str, manifest: Path, downloads: P
 
 def extract_frames(manifest: Path, out: Path, settings: Mapping, progress: bool = True, threads: int = 1) -> dict:
     """Decode every video of a manifest once into the frame store folder ``out`` (see data/frame_store.py)."""
-    from .frame_writer import write_store
+    from .frame_writer import FrameSettings, write_store
 
+    frames = FrameSettings.from_dict(settings)
     rows = read_manifest(manifest)
-    known = {"format", "size", "num_frames", "views", "rate", "quality", "sampling"}
-    unknown = set(settings) - known
-    if unknown:
-        raise UserError(f"frame settings have unknown key(s) {sorted(unknown)}; allowed: {sorted(known)}")
     # Evaluation never scores the split named `train` (training decodes its own clips from the videos): its
     # videos are not decoded into the store (K400: 240k of its 260k videos).
     train_only = [i for i, r in enumerate(rows) if r["split"].split() == ["train"]]
-    missing = {"size", "num_frames"} - set(settings)
-    if missing:
-        raise UserError(f"frame settings lack key(s) {sorted(missing)}; given: {dict(settings)}")
-    # The workflow passes every key (openvclip.plan.Plan.frames); a caller of its own gets write_store's defaults.
-    options = {
-        "fmt" if key == "format" else key: value for key, value in settings.items() if key not in ("size", "num_frames")
-    }
     meta = write_store(
-        [Path(r["path"]) for r in rows],
-        out,
-        settings["num_frames"],
-        settings["size"],
-        progress=progress,
-        threads=threads,
-        skip=train_only,
-        **options,
+        [Path(r["path"]) for r in rows], out, frames, progress=progress, threads=threads, skip=train_only
     )
     if meta["unreadable"]:
         log.warning(
