@@ -72,7 +72,7 @@ def load_video_model(
     weights of ``checkpoint`` interpolated at ``ratio`` when given. Temporal attention defaults to on with a
     checkpoint (our weights are trained with it) and off for a plain CLIP."""
     from .devices import setup
-    from .models import build_tokenizer, load_clip, tensors_of
+    from .models import build_tokenizer, input_size, load_clip, tensors_of
     from .weights import interpolate, load_weights
 
     if theta0 is None and not spec.get("pretrained"):
@@ -90,8 +90,7 @@ def load_video_model(
         except ValueError as error:
             raise UserError(f"checkpoint {checkpoint}: {error} (--model)") from None
         model.load_state_dict(interpolate(start, weights, ratio), strict=False)
-    size = model.visual.image_size
-    size = size if isinstance(size, int) else size[0]
+    size = input_size(model)
     description = {
         "model": dict(spec),
         "theta0": str(theta0) if theta0 else None,

@@ -100,6 +100,12 @@ def _unreachable(spec: Mapping[str, Any], error: Exception) -> Unreachable:
     )
 
 
+def input_size(model: nn.Module) -> int:
+    """The side of the square frames the vision tower takes (open_clip keeps an int or a pair)."""
+    size = model.visual.image_size
+    return size if isinstance(size, int) else size[0]
+
+
 def build_tokenizer(spec: Mapping[str, Any]):
     """open_clip's tokenizer for the model spec (its context length for config-dict models)."""
     if "name" in spec:

@@ -17,7 +17,7 @@ from ..data.train_videos import read_index
 from ..devices import current, setup, teardown
 from ..errors import UserError
 from ..io import write_json
-from ..models import build_clip, build_tokenizer, load_clip, load_text
+from ..models import build_clip, build_tokenizer, input_size, load_clip, load_text
 from ..models.descriptions import ClassText
 from ..models.text import class_texts_of
 from ..versions import versions
@@ -91,8 +91,7 @@ def run(
     procs, device = setup(device)
     try:
         model = load_clip(model_spec, theta0, temporal, boundary)
-        size = model.visual.image_size
-        size = size if isinstance(size, int) else size[0]
+        size = input_size(model)
         if cfg.crop_size != size:
             raise UserError(
                 f"config key 'train.crop_size' = {cfg.crop_size} differs from the model's input size "
