@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
+from . import paths
 from .config import SWA_BY_DEFAULT, config_hash
 from .errors import UserError
 
@@ -105,10 +106,11 @@ class Plan:
         swa = self.train_settings(exp, seed, variant)["swa"]
         return swa if swa is not None else self.objective(variant) in SWA_BY_DEFAULT
 
-    def model_dir(self, exp: str, seed, variant: str) -> str:
-        """Where a variant of an experiment is trained: the folder of the experiment it takes its models from
-        (`models_from`: same labels and training settings, so the paper's ablation reuses the main run's weights)."""
-        return f"models/{self.experiments[exp].get('models_from', exp)}/seed{seed}/{variant}"
+    def model_file(self, template: str, exp: str, seed, variant: str) -> str:
+        """``template`` (one of :mod:`openvclip.paths`' model files) for a variant of an experiment: in the folders
+        of the experiment it takes its models from (`models_from`: same labels and training settings, so the
+        paper's ablation reuses the main run's weights)."""
+        return template.format(exp=self.experiments[exp].get("models_from", exp), seed=seed, variant=variant)
 
     def weights_file(self, exp: str, seed, variant: str) -> str:
         """The weights a variant is evaluated with: the SWA average when its training keeps one (or as asked)."""
@@ -123,13 +125,12 @@ class Plan:
             )
         if which is None:
             which = "swa" if keeps_swa else "last"
-        name = "swa.safetensors" if which == "swa" else "model.safetensors"
-        return f"{self.model_dir(exp, seed, source)}/{name}"
+        return self.model_file(paths.SWA_WEIGHTS if which == "swa" else paths.MODEL_WEIGHTS, exp, seed, source)
 
     def trained_weights(self, exp: str, seed) -> List[str]:
         """The weights files the trainings of an experiment and seed write (a finished training's marker)."""
         return [
-            f"{self.model_dir(exp, seed, v)}/model.safetensors"
+            self.model_file(paths.MODEL_WEIGHTS, exp, seed, v)
             for v in self.experiment_variants(exp)
             if "weights_of" not in self.variants[v]
         ]
@@ -180,7 +181,7 @@ class Plan:
         }
 
     def run_file(self, exp: str, seed, variant: str, ds: str) -> str:
-        return f"results/runs/{exp}/seed{seed}/{variant}/{ds}.csv"
+        return paths.RESULT.format(exp=exp, seed=seed, variant=variant, ds=ds)
 
     def runs_of(self, exp: str, seed, ds: Optional[str] = None) -> List[str]:
         """The result files of an experiment and seed (of one data set when ``ds`` is given)."""

@@ -1,6 +1,7 @@
 # The active config, validated with its defaults filled in, the Plan that makes the workflow's decisions
 # (openvclip/plan.py, unit-tested), wildcard constraints and the rules' input functions. No logic of its own.
 
+from openvclip import paths
 from openvclip.config import SCHEMA, resolve_base, shipped_datasets, validate_config
 from openvclip.errors import UserError
 from openvclip.plan import Plan, as_json, launcher, threads_per_process

@@ -10,11 +10,11 @@ rule evaluate:
         missing="data/manifests/{ds}.missing.csv",
         text=lambda wc: PLAN.text_file(wc.exp, wc.ds, wc.variant),
     output:
-        "results/runs/{exp}/seed{seed}/{variant}/{ds}.csv",
+        paths.RESULT,
     log:
-        "logs/evaluate/{exp}/seed{seed}/{variant}/{ds}.log",
+        paths.job_file("logs", "evaluate", f"{paths.RUN}/{{ds}}"),
     benchmark:
-        "benchmarks/evaluate/{exp}/seed{seed}/{variant}/{ds}.tsv"
+        paths.job_file("benchmarks", "evaluate", f"{paths.RUN}/{{ds}}")
     conda:
         CONDA_ENV
     threads: THREADS

@@ -11,12 +11,12 @@ rule train_variant:
     output:
         # Both weights files evaluation may read: swa.safetensors holds the SWA average, or says SWA was off.
         # model.safetensors is written last (after swa.safetensors and the log), so it marks a finished run.
-        weights="models/{exp}/seed{seed}/{variant}/model.safetensors",
-        swa="models/{exp}/seed{seed}/{variant}/swa.safetensors",
+        weights=paths.MODEL_WEIGHTS,
+        swa=paths.SWA_WEIGHTS,
     log:
-        "logs/train_variant/{exp}/seed{seed}/{variant}.log",
+        paths.job_file("logs", "train_variant", paths.RUN),
     benchmark:
-        "benchmarks/train_variant/{exp}/seed{seed}/{variant}.tsv"
+        paths.job_file("benchmarks", "train_variant", paths.RUN)
     conda:
         CONDA_ENV
     threads: THREADS
@@ -29,7 +29,7 @@ rule train_variant:
         boundary=config["temporal"]["boundary"],
         column=lambda wc: PLAN.label_column(wc.exp, TRAIN_SET),
         max_unreadable=DATASETS[TRAIN_SET]["max_unreadable"],
-        out_dir="models/{exp}/seed{seed}/{variant}",
+        out_dir=paths.MODEL_DIR,
         launcher=lambda wc, resources: launcher(resources),
         threads=lambda wc, threads, resources: threads_per_process(threads, resources),
     shell:
