@@ -3,6 +3,8 @@
 import ast
 from pathlib import Path
 
+import pytest
+
 TESTS = Path(__file__).resolve().parent
 
 
@@ -104,6 +106,14 @@ def test_every_package_module_has_a_layer():
 def test_imports_point_down_the_layers():
     """models imports neither train nor data; eval neither train nor report; data no model; nothing the CLI."""
     assert upward_imports(package_imports()) == []
+
+
+@pytest.mark.e2e
+def test_the_graph_command_prints_every_module_and_passes():
+    from tests.shell import shell  # here: the file also runs as a script, where `tests` is not importable
+
+    out = shell(TESTS.parent, "python tests/test_imports.py")
+    assert "openvclip.models.clip [2] -> " in out.stdout and "every import points down the layers" in out.stdout
 
 
 def test_the_layer_check_catches_an_upward_import():
