@@ -28,7 +28,7 @@ include: "workflow/rules/report.smk"
 rule all:
     default_target: True
     input:
-        PLAN.main_results(),
+        FILES.main_results(),
         "results/tradeoff.png",
         "results/summary.md",
         "results/metrics.json",
@@ -40,27 +40,27 @@ rule all:
 # (profiles/slurm/config.yaml). The others: what the DVC stages in dvc.yaml call, one per stage.
 rule downloads:
     input:
-        PLAN.stage_targets()["downloads"],
+        FILES.stage_targets()["downloads"],
 
 
 rule data:
     input:
-        PLAN.stage_targets()["data"],
+        FILES.stage_targets()["data"],
 
 
 rule text:
     input:
-        PLAN.stage_targets()["text"],
+        FILES.stage_targets()["text"],
 
 
 rule train:
     input:
-        PLAN.stage_targets()["train"],
+        FILES.stage_targets()["train"],
 
 
 rule evaluate_all:
     input:
-        PLAN.stage_targets()["evaluate"],
+        FILES.stage_targets()["evaluate"],
 
 
 rule study:

@@ -21,6 +21,11 @@ OBJECTIVES = ("frozen", "finetune", "openvclip", "froster")
 SWA_BY_DEFAULT = ("openvclip", "froster")
 
 
+def keeps_swa(swa: Any, objective: str) -> bool:
+    """Whether a training keeps an SWA average: as its ``train.swa`` says, or (unset) by its objective."""
+    return swa if swa is not None else objective in SWA_BY_DEFAULT
+
+
 def from_mapping(cls: Type[T], values: Mapping[str, Any] | None, section: str) -> T:
     """Build dataclass ``cls`` from a config section, rejecting unknown keys and wrong types by name."""
     values = dict(values or {})
@@ -250,9 +255,30 @@ def _cross_reference_problems(config: Mapping[str, Any]) -> list:
         for variant in experiment.get("variants", []):
             if variant not in variants:
                 problems.append(f"key 'experiments.{name}.variants' names {variant!r}; allowed: {sorted(variants)}")
+    if not problems:
+        problems += _swa_problems(config)
     train = config.get("train", {})
     if train.get("alpha_low", 0) > train.get("alpha_high", 0.6):
         problems.append("key 'train.alpha_low' must not exceed 'train.alpha_high'")
+    return problems
+
+
+def _swa_problems(config: Mapping[str, Any]) -> list:
+    """A variant set to evaluate an SWA average (``weights: swa``, its own or its source's) in an experiment whose
+    training of it keeps none."""
+    variants, experiments = config["variants"], config["experiments"]
+    problems = []
+    for exp, experiment in experiments.items():
+        for name in experiment.get("variants", list(variants)):
+            source = variants[name].get("weights_of", name)
+            which = variants[name].get("weights") or variants[source].get("weights")
+            swa = {**config["train"], **experiment.get("train", {})}["swa"]
+            if which == "swa" and not keeps_swa(swa, variants[source]["objective"]):
+                problems.append(
+                    f"variants.{name}.weights is swa, but the training of {source} in experiment {exp} keeps no "
+                    f"SWA average (train.swa is off, or unset for an objective other than "
+                    f"{' or '.join(SWA_BY_DEFAULT)}): set train.swa: true, or weights: last"
+                )
     return problems
 
 

@@ -1,7 +1,7 @@
 """The source files each DVC stage's jobs run, found from the code itself (for tests/test_dvc.py).
 
 A stage runs Snakemake, which reads the Snakefile, `workflow/rules/common.smk` (with the package modules it
-imports: the config's validation against the schema, whose defaults it fills in, and the Plan) and the stage's
+imports: the config's validation against the schema, whose defaults it fills in, and openvclip/plan/) and the stage's
 rule files; their shell commands run `openvclip <subcommand>`. A subcommand runs the command line
 (`openvclip/cli/`, every group's parsers), its `_cmd_*` handler (followed function by function in its group's
 module) and the job modules that imports (`openvclip/<area>/jobs.py`), each with every import in it (module by

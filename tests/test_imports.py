@@ -42,11 +42,14 @@ def test_the_import_reader_sees_relative_and_absolute_imports(tmp_path):
 # -- The package's layers: each module imports only from lower layers or from its own package ------------------
 
 PACKAGE = TESTS.parent / "openvclip"
-# Below everything: files, errors, the config, weights, devices, result rows, output paths. Then the data, the
-# models (which know no data set), the stages (training, evaluation, the report: none imports another), and on
-# top the entry points (the Plan the workflow reads, inference for users, the command line, which nothing imports).
+# Below everything: files, errors, the config, weights, devices, result rows, output paths, model specs. Then the
+# data, the models (which know no data set), the stages (training, evaluation, the report: none imports another),
+# and on top the entry points (the plan the workflow reads, inference for users, the command line, which nothing
+# imports).
 LAYERS = {
-    **dict.fromkeys(["__init__", "errors", "io", "config", "versions", "weights", "devices", "results", "paths"], 0),
+    **dict.fromkeys(
+        ["__init__", "errors", "io", "config", "versions", "weights", "devices", "results", "paths", "model_specs"], 0
+    ),
     "data": 1,
     "models": 2,
     **dict.fromkeys(["train", "eval", "report"], 3),

@@ -1,14 +1,16 @@
-"""The workflow's decisions (openvclip/plan.py) on the demo and paper configs, without running Snakemake."""
+"""The workflow's decisions (openvclip/plan/: what the config means, where files go, what jobs are told and ask
+for) on the demo and paper configs, without running Snakemake."""
 
 import copy
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
 
 from openvclip.config import SCHEMA, config_hash, resolve_base, validate_config
 from openvclip.errors import UserError
-from openvclip.plan import Plan, launcher, threads_per_process
+from openvclip.plan import JobArgs, JobResources, Layout, Plan, launcher, threads_per_process
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,75 +27,85 @@ def plan(config=None, **changes):
         for key in parents:
             node = node.setdefault(key, {})
         node[last] = value
-    return Plan(validate_config(config, ROOT / SCHEMA))
+    decisions = Plan(validate_config(config, ROOT / SCHEMA))
+    return SimpleNamespace(
+        plan=decisions, files=Layout(decisions), args=JobArgs(decisions), resources=JobResources(decisions)
+    )
 
 
 def test_each_variant_is_evaluated_with_the_weights_its_training_keeps():
     demo = plan()
     # Open-VCLIP keeps an SWA average (train.swa unset: on for openvclip only); plain fine-tuning does not.
-    assert demo.weights_file("main", 0, "openvclip") == "models/main/seed0/openvclip/swa.safetensors"
-    assert demo.weights_file("main", 0, "finetune") == "models/main/seed0/finetune/model.safetensors"
+    assert demo.files.weights_file("main", 0, "openvclip") == "models/main/seed0/openvclip/swa.safetensors"
+    assert demo.files.weights_file("main", 0, "finetune") == "models/main/seed0/finetune/model.safetensors"
     # A variant evaluating another's weights reads that variant's folder.
-    assert demo.weights_file("main", 0, "finetune_temporal_off") == "models/main/seed0/finetune/model.safetensors"
+    assert demo.files.weights_file("main", 0, "finetune_temporal_off") == "models/main/seed0/finetune/model.safetensors"
     with_swa = plan(train__swa=True)
-    assert with_swa.weights_file("main", 0, "finetune") == "models/main/seed0/finetune/swa.safetensors"
+    assert with_swa.files.weights_file("main", 0, "finetune") == "models/main/seed0/finetune/swa.safetensors"
     last = plan(variants__openvclip={"objective": "openvclip", "temporal": True, "weights": "last"})
-    assert last.weights_file("main", 0, "openvclip") == "models/main/seed0/openvclip/model.safetensors"
-    asks_swa = plan(variants__finetune={"objective": "finetune", "temporal": True, "weights": "swa"})
-    with pytest.raises(UserError, match="variants.finetune.weights is swa.*set train.swa: true"):
-        asks_swa.weights_file("main", 0, "finetune")
+    assert last.files.weights_file("main", 0, "openvclip") == "models/main/seed0/openvclip/model.safetensors"
+    # Asking for an average the training lacks is refused with the config, naming the experiment.
+    asks_swa = {"objective": "finetune", "temporal": True, "weights": "swa"}
+    with pytest.raises(UserError, match="variants.finetune.weights is swa.*experiment main.*set train.swa: true"):
+        plan(variants__finetune=asks_swa)
+    # ... and allowed where every experiment running the variant keeps one.
+    config = raw()
+    config["experiments"]["main"]["train"] = config["experiments"]["ablation"]["train"] = {"swa": True}
+    assert (
+        plan(config, variants__finetune=asks_swa).files.weights_file("main", 0, "finetune").endswith("swa.safetensors")
+    )
 
 
 def test_an_experiment_with_models_from_reads_the_other_experiments_weights():
     config = raw()
     config["experiments"]["again"] = {"labels": "classname", "seeds": [0], "models_from": "main"}
     p = plan(config)
-    assert p.weights_file("again", 0, "openvclip") == "models/main/seed0/openvclip/swa.safetensors"
-    assert p.run_file("again", 0, "openvclip", "k400") == "results/runs/again/seed0/openvclip/k400.csv"
+    assert p.files.weights_file("again", 0, "openvclip") == "models/main/seed0/openvclip/swa.safetensors"
+    assert p.files.run_file("again", 0, "openvclip", "k400") == "results/runs/again/seed0/openvclip/k400.csv"
 
 
 def test_training_settings_are_the_experiments_overrides_over_the_train_section():
     p = plan()
-    settings = p.train_settings("ablation", "3", "finetune_temporal_off")
-    override = p.config["experiments"]["ablation"]["train"]["epochs"]
-    assert settings["epochs"] == override != p.config["train"]["epochs"]  # the experiment's override
+    settings = p.plan.train_settings("ablation", "3", "finetune_temporal_off")
+    override = p.plan.config["experiments"]["ablation"]["train"]["epochs"]
+    assert settings["epochs"] == override != p.plan.config["train"]["epochs"]  # the experiment's override
     assert settings["objective"] == "finetune"  # of the variant whose weights it evaluates
     assert settings["seed"] == 3 and isinstance(settings["seed"], int)
-    assert settings["lam"] == p.config["train"]["lam"]
+    assert settings["lam"] == p.plan.config["train"]["lam"]
     # Keys the config leaves out come from the schema, not from a default in the plan.
     assert settings["keep_checkpoints"] == 1 and settings["swa"] is None
 
 
 def test_frozen_clip_is_scored_at_one_ratio_and_others_at_their_own_or_the_configs():
     p = plan()
-    assert p.ratios("frozen") == [1.0]
-    assert p.ratios("openvclip") == p.config["eval"]["ratios"]
-    assert p.ratios("finetune_temporal_off") == [0.0]
+    assert p.plan.ratios("frozen") == [1.0]
+    assert p.plan.ratios("openvclip") == p.plan.config["eval"]["ratios"]
+    assert p.plan.ratios("finetune_temporal_off") == [0.0]
 
 
 def test_label_columns_follow_the_experiment_on_the_training_set_only():
     config = raw()
     config["experiments"]["actions"] = {"labels": "motion", "seeds": [0]}
     p = plan(config)
-    assert p.label_column("actions", "k400") == "motion"
-    assert p.label_column("main", "k400") == "classname"
-    assert p.label_column("actions", "ucf") == "classname"
-    assert p.label_column("main", "msrvtt") == "caption"
-    assert p.text_file("actions", "k400") == "data/text/k400.motion.pt"
+    assert p.plan.label_column("actions", "k400") == "motion"
+    assert p.plan.label_column("main", "k400") == "classname"
+    assert p.plan.label_column("actions", "ucf") == "classname"
+    assert p.plan.label_column("main", "msrvtt") == "caption"
+    assert p.files.text_file("actions", "k400") == "data/text/k400.motion.pt"
 
 
 def test_frame_settings_of_synthetic_and_real_sets():
     demo = plan()
-    assert demo.frame_settings("k400") == {"format": "raw", "size": 32, "num_frames": 8, "views": 1, "rate": 0}
-    assert demo.data_threads("k400") == 1
+    assert demo.args.frame_settings("k400") == {"format": "raw", "size": 32, "num_frames": 8, "views": 1, "rate": 0}
+    assert demo.resources.data_threads("k400") == 1
     paper = plan(raw("config/paper_vitb16.yaml"))
-    ucf = paper.frame_settings("ucf")
+    ucf = paper.args.frame_settings("ucf")
     # The schema's defaults (JPEG, quality 90) under the config's own keys; the size is the model's input.
     assert ucf["format"] == "jpeg" and ucf["quality"] == 90 and ucf["size"] == 224 and ucf["num_frames"] == 8
-    assert paper.data_threads("ucf") == paper.config["resources"]["threads"] == 8
+    assert paper.resources.data_threads("ucf") == paper.plan.config["resources"]["threads"] == 8
     config = raw("config/paper_vitb16.yaml")
     config["datasets"]["ucf"]["frames"] = {"views": 1}
-    assert plan(config).frame_settings("ucf") == {
+    assert plan(config).args.frame_settings("ucf") == {
         "format": "jpeg",
         "size": 224,
         "num_frames": 8,
@@ -102,11 +114,14 @@ def test_frame_settings_of_synthetic_and_real_sets():
         "quality": 90,
         "sampling": "spread",
     }
+    # A named model's input size is open_clip's for that model (ViT-L-14-336: 336), not a fixed 224.
+    larger = plan(config, clip__model={"name": "ViT-L-14-336", "pretrained": "openai"})
+    assert larger.args.frame_settings("ucf")["size"] == 336
 
 
 def test_a_results_hash_covers_what_it_depends_on_and_not_the_reported_ratio():
     def hashed(p, variant="openvclip", ds="ucf"):
-        return config_hash(p.result_hash_of("main", 0, variant, ds))
+        return config_hash(p.args.result_hash_of("main", 0, variant, ds))
 
     base = hashed(plan())
     assert hashed(plan(eval__test_ratio=0.3)) == base  # picks a row of the report only
@@ -133,23 +148,26 @@ def test_a_results_hash_covers_what_it_depends_on_and_not_the_reported_ratio():
 
 def test_results_and_targets_follow_experiments_and_variants():
     p = plan()
-    ablation = p.runs_of("ablation", 1)
+    ablation = p.files.runs_of("ablation", 1)
     # 5 variants on the 4 sets, and the 2 without temporal attention on the closed set only (premise P4)
     assert len(ablation) == 5 * 4 + 2 and "results/runs/ablation/seed1/frozen/k600.csv" in ablation
     assert "results/runs/ablation/seed1/finetune_no_temporal/k400.csv" in ablation
     assert "results/runs/ablation/seed1/finetune_no_temporal/ucf.csv" not in ablation
-    assert p.runs_of("main", 0, "msrvtt") == [
-        p.run_file("main", 0, v, "msrvtt") for v in ("frozen", "finetune", "openvclip")
+    assert p.files.runs_of("main", 0, "msrvtt") == [
+        p.files.run_file("main", 0, v, "msrvtt") for v in ("frozen", "finetune", "openvclip")
     ]
-    targets = p.stage_targets()
+    targets = p.files.stage_targets()
     # A variant that evaluates another's weights trains nothing; one limited to k400 is scored there only.
     assert "models/main/seed0/finetune_temporal_off/model.safetensors" not in targets["train"]
     assert len(targets["train"]) == 4 and len(targets["evaluate"]) == 3 * 5 + 2
-    assert "results/retrieval_msrvtt.csv" in p.main_results() and "results/zeroshot_hmdb.csv" in p.main_results()
-    assert "results/closedset_k400.csv" in p.main_results()
+    assert (
+        "results/retrieval_msrvtt.csv" in p.files.main_results()
+        and "results/zeroshot_hmdb.csv" in p.files.main_results()
+    )
+    assert "results/closedset_k400.csv" in p.files.main_results()
     # A main experiment limited to some sets asks for their tables only (an empty table cannot be collected).
     limited = plan(experiments__main__datasets=["k400", "ucf"])
-    assert [f for f in limited.main_results() if not f.startswith("results/sweep_")] == [
+    assert [f for f in limited.files.main_results() if not f.startswith("results/sweep_")] == [
         "results/closedset_k400.csv",
         "results/zeroshot_ucf.csv",
     ]
@@ -157,11 +175,11 @@ def test_results_and_targets_follow_experiments_and_variants():
 
 def test_the_report_compares_the_configs_variants():
     p = plan()
-    spec = p.report_spec(["a.csv"], "title")
+    spec = p.args.report_spec(["a.csv"], "title")
     assert spec["trained_variants"] == ["finetune", "finetune_no_temporal", "openvclip", "finetune_temporal_off"]
     assert spec["zeroshot"] == ["ucf", "hmdb", "k600"] and spec["retrieval"] == ["msrvtt"]
     assert spec["method"] == "openvclip" and spec["test_ratio"] == 0.5 and spec["transfer_set"] == "ucf"
-    study = p.report_spec([], "study", ["ablation"])
+    study = p.args.report_spec([], "study", ["ablation"])
     # Open-VCLIP's last weights are a trained variant of their own: the ablation's row and a curve.
     assert set(study["variants"]) == {
         "frozen",
@@ -173,15 +191,15 @@ def test_the_report_compares_the_configs_variants():
         "froster",
     }
     assert {"openvclip_no_swa", "froster"} <= set(study["trained_variants"]) and len(study["ablation"]) == 7
-    epochs = p.config["experiments"]["ablation"]["train"]["epochs"]
+    epochs = p.plan.config["experiments"]["ablation"]["train"]["epochs"]
     assert f'`{{"epochs":{epochs}}}`' in study["experiments"]["ablation"]
 
 
 def test_gpu_requests_only_when_the_config_asks_for_gpus():
-    assert plan().model_job_resources(100, 5) == {"mem_mb": 100, "runtime": 5}
+    assert plan().resources.model_job(100, 5) == {"mem_mb": 100, "runtime": 5}
     gpus = plan(resources={"threads": 6, "gpus": 4})
-    assert gpus.model_job_resources(100, 5) == {"mem_mb": 100, "runtime": 5, "gpu": 4, "cpus_per_gpu": 6}
-    assert gpus.train_gpus("frozen") == 0 and gpus.train_gpus("openvclip") == 4
+    assert gpus.resources.model_job(100, 5) == {"mem_mb": 100, "runtime": 5, "gpu": 4, "cpus_per_gpu": 6}
+    assert gpus.resources.train_gpus("frozen") == 0 and gpus.resources.train_gpus("openvclip") == 4
     assert launcher({"gpu": 4}) == "torchrun --standalone --nproc-per-node=4 -m openvclip"
     assert launcher({}) == launcher({"gpu": 1}) == "openvclip"
     assert threads_per_process(8, {"gpu": 4}) == 2 and threads_per_process(2, {"gpu": 4}) == 1
@@ -189,32 +207,32 @@ def test_gpu_requests_only_when_the_config_asks_for_gpus():
 
 def test_k600_novel_splits_are_scored_over_their_own_classes():
     paper = plan(raw("config/paper_vitb16.yaml"))
-    k600 = next(d for d, s in paper.datasets.items() if s.get("format") == "kinetics600_novel")
-    item = paper.eval_set("main", k600, "f", "m", "t")
-    assert item["novel_splits"] == paper.datasets[k600] and item["protocol"] == "zeroshot"
+    k600 = next(d for d, s in paper.plan.datasets.items() if s.get("format") == "kinetics600_novel")
+    item = paper.args.eval_set("main", k600, "f", "m", "t")
+    assert item["split_classes_from"] == paper.plan.datasets[k600] and item["protocol"] == "zeroshot"
     assert item["max_unreadable"] == 0.05
-    assert "novel_splits" not in paper.eval_set("main", "ucf", "f", "m", "t")
+    assert "split_classes_from" not in paper.args.eval_set("main", "ucf", "f", "m", "t")
 
 
 def test_only_variants_that_use_descriptions_read_them_and_froster_keeps_an_swa_average():
     demo = plan()
     # FROSTER reads the descriptions text on every set that has descriptions; retrieval stays on captions.
-    assert demo.text_file("ablation", "k400", "froster") == "data/text/k400.classname.descriptions.pt"
-    assert demo.text_file("ablation", "ucf", "froster") == "data/text/ucf.classname.descriptions.pt"
-    assert demo.text_file("ablation", "msrvtt", "froster") == "data/text/msrvtt.caption.pt"
+    assert demo.files.text_file("ablation", "k400", "froster") == "data/text/k400.classname.descriptions.pt"
+    assert demo.files.text_file("ablation", "ucf", "froster") == "data/text/ucf.classname.descriptions.pt"
+    assert demo.files.text_file("ablation", "msrvtt", "froster") == "data/text/msrvtt.caption.pt"
     # The other variants keep the class names, on the same sets.
-    assert demo.text_file("ablation", "k400", "openvclip") == "data/text/k400.classname.pt"
+    assert demo.files.text_file("ablation", "k400", "openvclip") == "data/text/k400.classname.pt"
     # A set without descriptions gives the names to FROSTER too.
     bare = plan(datasets__ucf={k: v for k, v in raw()["datasets"]["ucf"].items() if k != "descriptions"})
-    assert bare.text_file("ablation", "ucf", "froster") == "data/text/ucf.classname.pt"
+    assert bare.files.text_file("ablation", "ucf", "froster") == "data/text/ucf.classname.pt"
     # A weights_of variant reads what its source trained with unless it says otherwise.
     borrowed = plan(variants__froster_no_swa={"weights_of": "froster", "weights": "last", "temporal": True})
-    assert borrowed.uses_descriptions("froster_no_swa", "ucf")
-    assert demo.weights_file("ablation", 0, "froster") == "models/ablation/seed0/froster/swa.safetensors"
+    assert borrowed.plan.uses_descriptions("froster_no_swa", "ucf")
+    assert demo.files.weights_file("ablation", 0, "froster") == "models/ablation/seed0/froster/swa.safetensors"
     froster = plan(config=raw("config/froster_vitb16.yaml"))
-    assert froster.description_aliases("k400")["driving car"] == "Driving a car"
-    assert froster.description_aliases("ucf") == {}
-    targets = froster.stage_targets()
+    assert froster.plan.description_aliases("k400")["driving car"] == "Driving a car"
+    assert froster.plan.description_aliases("ucf") == {}
+    targets = froster.files.stage_targets()
     assert (
         "data/descriptions/k600" in targets["downloads"]
         and "data/text/k600.classname.descriptions.pt" in targets["text"]

@@ -75,14 +75,14 @@ def run(
     variant: str,
     hash_of: Mapping,
     out: Path,
-    batch_size: int = 128,
+    batch_size: int,
     progress: bool = True,
     device: str = "auto",
 ) -> int:
     """Sweep test-time interpolation ratios and score every set; writes one tidy CSV plus a JSON sidecar.
 
     ``sets`` items: ``{name, protocol, frames, manifest, text, column}``, optionally ``eval_splits`` (default:
-    every split of the manifest but ``train``) and ``novel_splits`` (a K600 novel-class set's ``datasets`` entry:
+    every split of the manifest but ``train``) and ``split_classes_from`` (a K600 novel-class set's ``datasets`` entry:
     each test split is scored over its own fixed list of classes).
     """
     _, device = setup(device)
@@ -150,7 +150,9 @@ def _eval_set(item: Mapping, tokenizer=None) -> EvalSet:
     if item["protocol"] == "retrieval":
         text = text[torch.from_numpy(keep)]
     reembed = _text_encoder(payload, keep, tokenizer) if tokenizer is not None else None
-    split_classes = novel_split_classes(item["novel_splits"], item["name"], classes) if item.get("novel_splits") else {}
+    split_classes = (
+        novel_split_classes(item["split_classes_from"], item["name"], classes) if item.get("split_classes_from") else {}
+    )
     return EvalSet(
         name=item["name"],
         protocol=item["protocol"],

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from ..errors import Unreachable, UserError
+from ..model_specs import image_side
 from ..weights import load_weights
 from .temporal import enable_temporal_attention
 
@@ -102,8 +103,7 @@ def _unreachable(spec: Mapping[str, Any], error: Exception) -> Unreachable:
 
 def input_size(model: nn.Module) -> int:
     """The side of the square frames the vision tower takes (open_clip keeps an int or a pair)."""
-    size = model.visual.image_size
-    return size if isinstance(size, int) else size[0]
+    return image_side(model.visual.image_size)
 
 
 def build_tokenizer(spec: Mapping[str, Any]):

@@ -4,8 +4,8 @@ if PLAN.pretrains_clip():
 
     rule pretrain_clip:
         output:
-            weights="models/clip/theta0.safetensors",
-            metrics="models/clip/pretrain_metrics.json",
+            weights=paths.THETA0,
+            metrics=paths.PRETRAIN_METRICS,
         log:
             "logs/pretrain_clip.log",
         benchmark:
@@ -14,7 +14,7 @@ if PLAN.pretrains_clip():
             CONDA_ENV
         threads: PRETRAIN_THREADS
         resources:
-            **PLAN.model_job_resources(mem_mb=4000, runtime=60),
+            **RESOURCES.model_job(mem_mb=4000, runtime=60),
         params:
             model=js(config["clip"]["model"]),
             world=js(config.get("world", {})),
@@ -30,7 +30,7 @@ else:
 
     rule fetch_clip:
         output:
-            weights="models/clip/theta0.safetensors",
+            weights=paths.THETA0,
         log:
             "logs/fetch_clip.log",
         benchmark:

@@ -4,9 +4,9 @@
 rule collect_protocol:
     """results/{protocol}_{ds}.csv: every variant of the main experiment on one data set, all ratios."""
     input:
-        lambda wc: PLAN.runs_of(MAIN, PLAN.main_seed(), wc.ds),
+        lambda wc: FILES.runs_of(MAIN, PLAN.main_seed(), wc.ds),
     output:
-        "results/{protocol}_{ds}.csv",
+        paths.PROTOCOL_TABLE,
     log:
         "logs/collect/{protocol}_{ds}.log",
     benchmark:
@@ -24,9 +24,9 @@ rule collect_protocol:
 rule collect_sweep:
     """results/sweep_{variant}.csv: one variant of the main experiment, every data set and ratio."""
     input:
-        lambda wc: [PLAN.run_file(MAIN, PLAN.main_seed(), wc.variant, d) for d in PLAN.variant_datasets(wc.variant)],
+        lambda wc: [FILES.run_file(MAIN, PLAN.main_seed(), wc.variant, d) for d in PLAN.variant_datasets(wc.variant)],
     output:
-        "results/sweep_{variant}.csv",
+        paths.SWEEP_TABLE,
     log:
         "logs/collect/sweep_{variant}.log",
     benchmark:
@@ -44,9 +44,9 @@ rule collect_sweep:
 rule collect_experiment:
     """results/study/{exp}.csv: every variant, seed and data set of an experiment, with experiment/seed columns."""
     input:
-        lambda wc: [f for s in EXPERIMENTS[wc.exp]["seeds"] for f in PLAN.runs_of(wc.exp, s)],
+        lambda wc: [f for s in EXPERIMENTS[wc.exp]["seeds"] for f in FILES.runs_of(wc.exp, s)],
     output:
-        "results/study/{exp}.csv",
+        paths.STUDY_TABLE,
     log:
         "logs/collect/study_{exp}.log",
     benchmark:
@@ -59,7 +59,7 @@ rule collect_experiment:
         runtime=5,
     params:
         extra=lambda wc: js(
-            [{"experiment": wc.exp, "seed": s} for s in EXPERIMENTS[wc.exp]["seeds"] for _ in PLAN.runs_of(wc.exp, s)]
+            [{"experiment": wc.exp, "seed": s} for s in EXPERIMENTS[wc.exp]["seeds"] for _ in FILES.runs_of(wc.exp, s)]
         ),
     shell:
         "openvclip collect --inputs {input} --extra {params.extra:q} --out {output} > {log} 2>&1"

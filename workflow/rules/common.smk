@@ -1,10 +1,10 @@
-# The active config, validated with its defaults filled in, the Plan that makes the workflow's decisions
-# (openvclip/plan.py, unit-tested), wildcard constraints and the rules' input functions. No logic of its own.
+# The active config, validated with its defaults filled in, the workflow's decisions made from it
+# (openvclip/plan/, unit-tested), wildcard constraints and the rules' input functions. No logic of its own.
 
 from openvclip import paths
 from openvclip.config import SCHEMA, resolve_base, shipped_datasets, validate_config
 from openvclip.errors import UserError
-from openvclip.plan import Plan, as_json, launcher, threads_per_process
+from openvclip.plan import JobArgs, Layout, Plan, JobResources, as_json, launcher, threads_per_process
 
 # A config may name a `base:` file it is merged over (the paper configs share config/paper_base.yaml).
 _validated = validate_config(
@@ -15,7 +15,10 @@ _validated = validate_config(
 config.clear()
 config.update(_validated)
 
-PLAN = Plan(config)
+PLAN = Plan(config)  # what the config means
+FILES = Layout(PLAN)  # where each output goes (openvclip/paths.py's templates, filled in)
+ARGS = JobArgs(PLAN)  # what each job is told beyond its files
+RESOURCES = JobResources(PLAN)  # what each job asks the machine or cluster for
 DATASETS = PLAN.datasets
 VARIANTS = PLAN.variants
 EXPERIMENTS = PLAN.experiments

@@ -5,9 +5,9 @@
 
 rule prepare_dataset:
     output:
-        manifest="data/manifests/{ds}.csv",
-        classes="data/manifests/{ds}.classes.txt",
-        missing="data/manifests/{ds}.missing.csv",
+        manifest=paths.MANIFEST,
+        classes=paths.CLASSES,
+        missing=paths.MISSING,
     log:
         "logs/prepare_dataset/{ds}.log",
     benchmark:
@@ -17,7 +17,7 @@ rule prepare_dataset:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=lambda wc: 30 if PLAN.is_synthetic(wc.ds) else 24 * 60,
+        runtime=lambda wc: RESOURCES.data_runtime(wc.ds, demo=30, real=24 * 60),
     params:
         dataset=lambda wc: js(DATASETS[wc.ds]),
         world=js(config.get("world", {})),
@@ -35,9 +35,9 @@ rule prepare_dataset:
 
 rule class_descriptions:
     input:
-        manifest="data/manifests/{ds}.csv",
+        manifest=paths.MANIFEST,
     output:
-        directory("data/descriptions/{ds}"),
+        directory(paths.DESCRIPTIONS),
     log:
         "logs/class_descriptions/{ds}.log",
     benchmark:
@@ -58,21 +58,21 @@ rule class_descriptions:
 
 rule extract_frames:
     input:
-        manifest="data/manifests/{ds}.csv",
+        manifest=paths.MANIFEST,
     output:
-        directory("data/frames/{ds}"),
+        directory(paths.FRAMES),
     log:
         "logs/extract_frames/{ds}.log",
     benchmark:
         "benchmarks/extract_frames/{ds}.tsv"
     conda:
         CONDA_ENV
-    threads: lambda wc: PLAN.data_threads(wc.ds)
+    threads: lambda wc: RESOURCES.data_threads(wc.ds)
     resources:
         mem_mb=lambda wc, threads: 2000 + 500 * threads,
-        runtime=lambda wc: 60 if PLAN.is_synthetic(wc.ds) else 24 * 60,
+        runtime=lambda wc: RESOURCES.data_runtime(wc.ds, demo=60, real=24 * 60),
     params:
-        frames=lambda wc: js(PLAN.frame_settings(wc.ds)),
+        frames=lambda wc: js(ARGS.frame_settings(wc.ds)),
     shell:
         "openvclip --threads {threads} frames --manifest {input.manifest} --out {output}"
         " --settings {params.frames:q} > {log} 2>&1"
@@ -80,21 +80,21 @@ rule extract_frames:
 
 rule train_videos:
     input:
-        manifest="data/manifests/{ds}.csv",
+        manifest=paths.MANIFEST,
     output:
         # The copies themselves (data/train_videos/{ds}/videos) are not a declared output: a killed job keeps
         # the finished ones and its rerun redoes only the rest. The index is written last.
-        index="data/train_videos/{ds}/index.csv",
+        index=paths.TRAIN_INDEX,
     log:
         "logs/train_videos/{ds}.log",
     benchmark:
         "benchmarks/train_videos/{ds}.tsv"
     conda:
         CONDA_ENV
-    threads: lambda wc: PLAN.data_threads(wc.ds)
+    threads: lambda wc: RESOURCES.data_threads(wc.ds)
     resources:
         mem_mb=lambda wc, threads: 1000 + 300 * threads,
-        runtime=lambda wc: 30 if PLAN.is_synthetic(wc.ds) else 48 * 60,
+        runtime=lambda wc: RESOURCES.data_runtime(wc.ds, demo=30, real=48 * 60),
     params:
         settings=js(config["train_videos"]),
         videos="data/train_videos/{ds}/videos",

@@ -3,12 +3,12 @@
 
 rule evaluate:
     input:
-        theta0="models/clip/theta0.safetensors",
-        weights=lambda wc: PLAN.weights_file(wc.exp, wc.seed, wc.variant),
-        frames="data/frames/{ds}",
-        manifest="data/manifests/{ds}.csv",
-        missing="data/manifests/{ds}.missing.csv",
-        text=lambda wc: PLAN.text_file(wc.exp, wc.ds, wc.variant),
+        theta0=paths.THETA0,
+        weights=lambda wc: FILES.weights_file(wc.exp, wc.seed, wc.variant),
+        frames=paths.FRAMES,
+        manifest=paths.MANIFEST,
+        missing=paths.MISSING,
+        text=lambda wc: FILES.text_file(wc.exp, wc.ds, wc.variant),
     output:
         paths.RESULT,
     log:
@@ -19,14 +19,14 @@ rule evaluate:
         CONDA_ENV
     threads: THREADS
     resources:
-        **PLAN.model_job_resources(mem_mb=4000, runtime=120, gpus=min(PLAN.gpus(), 1)),
+        **RESOURCES.model_job(mem_mb=4000, runtime=120, gpus=min(RESOURCES.gpus(), 1)),
     params:
         model=js(config["clip"]["model"]),
         temporal=temporal_flag,
         boundary=config["temporal"]["boundary"],
         ratios=lambda wc: js(PLAN.ratios(wc.variant)),
-        sets=lambda wc, input: js([PLAN.eval_set(wc.exp, wc.ds, input.frames, input.manifest, input.text)]),
-        hash_of=lambda wc: js(PLAN.result_hash_of(wc.exp, wc.seed, wc.variant, wc.ds)),
+        sets=lambda wc, input: js([ARGS.eval_set(wc.exp, wc.ds, input.frames, input.manifest, input.text)]),
+        hash_of=lambda wc: js(ARGS.result_hash_of(wc.exp, wc.seed, wc.variant, wc.ds)),
         batch=config["eval"]["batch_size"],
     shell:
         # Lower CPU priority: on a laptop, evaluations fill the cycles the training jobs (the critical path)

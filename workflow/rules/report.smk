@@ -4,7 +4,7 @@
 rule report:
     input:
         # The per-run files, not the collected tables: the tables and the report are separate DVC stages.
-        results=PLAN.runs_of(MAIN, PLAN.main_seed()),
+        results=FILES.runs_of(MAIN, PLAN.main_seed()),
         pretrain=rules.pretrain_clip.output.metrics if PLAN.pretrains_clip() else [],
     output:
         summary=report("results/summary.md", caption="../report/summary.rst", category="Summary"),
@@ -24,10 +24,10 @@ rule report:
         runtime=10,
     params:
         spec=lambda wc, input: js(
-            PLAN.report_spec(
+            ARGS.report_spec(
                 list(input.results),
                 f"openvclip results: experiment `{MAIN}`, seed {PLAN.main_seed()}",
-                pretrain_metrics="models/clip/pretrain_metrics.json" if PLAN.pretrains_clip() else None,
+                pretrain_metrics=paths.PRETRAIN_METRICS if PLAN.pretrains_clip() else None,
             )
         ),
     shell:
@@ -37,7 +37,7 @@ rule report:
 
 rule study_report:
     input:
-        [f"results/study/{e}.csv" for e in config["study"]],
+        [paths.STUDY_TABLE.format(exp=e) for e in config["study"]],
     output:
         summary=report("results/study/summary.md", caption="../report/study.rst", category="Study"),
         plot=report("results/study/tradeoff.png", caption="../report/study.rst", category="Study"),
@@ -53,11 +53,11 @@ rule study_report:
         runtime=10,
     params:
         spec=lambda wc, input: js(
-            PLAN.report_spec(
+            ARGS.report_spec(
                 list(input),
                 "The central claim, tested: Open-VCLIP vs plain fine-tuning across interpolation ratios",
                 config["study"],
-                pretrain_metrics="models/clip/pretrain_metrics.json" if PLAN.pretrains_clip() else None,
+                pretrain_metrics=paths.PRETRAIN_METRICS if PLAN.pretrains_clip() else None,
             )
         ),
     shell:

@@ -4,10 +4,10 @@
 
 rule embed_text:
     input:
-        theta0="models/clip/theta0.safetensors",
-        manifest="data/manifests/{ds}.csv",
+        theta0=paths.THETA0,
+        manifest=paths.MANIFEST,
     output:
-        "data/text/{ds}.{column}.pt",
+        paths.TEXT,
     log:
         "logs/embed_text/{ds}.{column}.log",
     benchmark:
@@ -30,11 +30,11 @@ rule embed_text:
 
 rule embed_descriptions:
     input:
-        theta0="models/clip/theta0.safetensors",
-        manifest="data/manifests/{ds}.csv",
-        descriptions="data/descriptions/{ds}",
+        theta0=paths.THETA0,
+        manifest=paths.MANIFEST,
+        descriptions=paths.DESCRIPTIONS,
     output:
-        "data/text/{ds}.{column}.descriptions.pt",
+        paths.DESCRIPTIONS_TEXT,
     log:
         "logs/embed_text/{ds}.{column}.descriptions.log",
     benchmark:

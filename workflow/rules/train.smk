@@ -3,11 +3,11 @@
 
 rule train_variant:
     input:
-        theta0="models/clip/theta0.safetensors",
-        videos=f"data/train_videos/{TRAIN_SET}/index.csv",
-        manifest=f"data/manifests/{TRAIN_SET}.csv",
-        missing=f"data/manifests/{TRAIN_SET}.missing.csv",
-        text=lambda wc: PLAN.text_file(wc.exp, TRAIN_SET, wc.variant),
+        theta0=paths.THETA0,
+        videos=paths.TRAIN_INDEX.format(ds=TRAIN_SET),
+        manifest=paths.MANIFEST.format(ds=TRAIN_SET),
+        missing=paths.MISSING.format(ds=TRAIN_SET),
+        text=lambda wc: FILES.text_file(wc.exp, TRAIN_SET, wc.variant),
     output:
         # Both weights files evaluation may read: swa.safetensors holds the SWA average, or says SWA was off.
         # model.safetensors is written last (after swa.safetensors and the log), so it marks a finished run.
@@ -21,7 +21,7 @@ rule train_variant:
         CONDA_ENV
     threads: THREADS
     resources:
-        **PLAN.model_job_resources(mem_mb=6000, runtime=24 * 60, gpus=lambda wc: PLAN.train_gpus(wc.variant)),
+        **RESOURCES.model_job(mem_mb=6000, runtime=24 * 60, gpus=lambda wc: RESOURCES.train_gpus(wc.variant)),
     params:
         model=js(config["clip"]["model"]),
         train=lambda wc: js(PLAN.train_settings(wc.exp, wc.seed, wc.variant)),
