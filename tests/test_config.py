@@ -68,7 +68,9 @@ def _dataclass_defaults(cls, skip=()):
 
 def test_the_schemas_defaults_are_the_packages():
     """One set of defaults: the schema's (filled in at validation) equal the dataclasses' (Python callers)."""
-    from openvclip.config import schema_defaults
+    from openvclip.cli import build_parser
+    from openvclip.config import fill_defaults, load_schema, schema_defaults
+    from openvclip.data.frame_writer import FrameSettings
     from openvclip.data.synthetic import SyntheticSet, World
     from openvclip.data.train_videos import Reencoding
     from openvclip.train import TrainConfig
@@ -84,6 +86,16 @@ def test_the_schemas_defaults_are_the_packages():
     filled = _filled({"datasets": {"s": synthetic}})["datasets"]["s"]
     # descriptions: an optional entry without a default (absent: the variants use the class names)
     assert filled == {**_dataclass_defaults(SyntheticSet, skip=("descriptions",)), **synthetic}
+    # A real data set's frame store: the schema's `frames:` defaults are FrameSettings' (size and num_frames come
+    # from the model and the training); the evaluation batch is the schema's, passed to every evaluation.
+    root = load_schema(schema)
+    frames: dict = {}
+    fill_defaults(frames, root["$defs"]["real_set"]["properties"]["frames"], root)
+    assert frames == _dataclass_defaults(FrameSettings, skip=("num_frames", "size"))
+    assert schema_defaults(schema, "eval")["batch_size"] == 128
+    subcommands = next(a for a in build_parser()._actions if a.choices and "evaluate" in a.choices).choices
+    batch = next(a for a in subcommands["evaluate"]._actions if "--batch-size" in a.option_strings)
+    assert batch.required and batch.default is None  # ... which the evaluate command requires: no default of its own
 
 
 def _filled(section):

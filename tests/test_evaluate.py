@@ -212,7 +212,7 @@ def test_weights_that_trained_the_text_tower_re_embed_the_text_at_every_ratio(mo
         eval_splits=("test",),
     )
     with pytest.raises(UserError, match="no texts to re-embed"):
-        sweep(model, theta0, theta, [0.0], [without], "v", "hash", progress=False)
+        sweep(model, theta0, theta, [0.0], [without], "v", "hash", batch_size=4, progress=False)
 
 
 def test_numbered_test_splits_get_mean_and_sample_std_rows():

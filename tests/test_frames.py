@@ -94,13 +94,18 @@ def test_videos_only_training_reads_are_not_decoded_into_the_store(tmp_path, fmt
     ]
     write_manifest(tmp_path / "m.csv", rows)
     counts = extract_frames(
-        tmp_path / "m.csv", tmp_path / "store", {"format": fmt, "size": 16, "num_frames": 2}, progress=False
+        tmp_path / "m.csv",
+        tmp_path / "store",
+        {"format": fmt, "size": 16, "num_frames": 2, "views": 1, "rate": 0},
+        progress=False,
     )
     assert counts == {"videos": 3, "train_only_not_decoded": 1, "unreadable": 0}
     store = open_store(tmp_path / "store")
     assert store.valid().tolist() == [True, False, True]  # a train-and-val video is kept
     assert store.meta["skipped"] == [1] and store.meta["unreadable"] == []
-    single = write_store([tmp_path / "b.mp4"], tmp_path / "single", FrameSettings(2, 16, format=fmt), progress=False)
+    single = write_store(
+        [tmp_path / "b.mp4"], tmp_path / "single", FrameSettings(2, 16, views=1, rate=0, format=fmt), progress=False
+    )
     assert single["unreadable"] == [] and np.array_equal(store[2], open_store(tmp_path / "single")[0])
 
 
@@ -112,7 +117,7 @@ def test_only_a_videos_own_fault_makes_it_unreadable(tmp_path, monkeypatch):
     (tmp_path / "corrupt.mp4").write_bytes(b"not a video" * 50)
     (tmp_path / "empty.mp4").write_bytes(b"")
     paths = [tmp_path / "corrupt.mp4", tmp_path / "empty.mp4", tmp_path / "missing.mp4"]
-    meta = write_store(paths, tmp_path / "store", FrameSettings(2, 16), progress=False)
+    meta = write_store(paths, tmp_path / "store", FrameSettings(2, 16, views=1, rate=0, format="raw"), progress=False)
     assert meta["unreadable"] == [0, 1, 2] and "missing on disk" in meta["errors"][2]
     numbered_video(tmp_path / "v.mp4", 10, 32, 32)
 
@@ -121,7 +126,12 @@ def test_only_a_videos_own_fault_makes_it_unreadable(tmp_path, monkeypatch):
 
     monkeypatch.setattr(videos, "resize_crop", broken_resize)
     with pytest.raises(TypeError, match="a bug in resizing"):
-        write_store([tmp_path / "v.mp4"], tmp_path / "store2", FrameSettings(2, 16), progress=False)
+        write_store(
+            [tmp_path / "v.mp4"],
+            tmp_path / "store2",
+            FrameSettings(2, 16, views=1, rate=0, format="raw"),
+            progress=False,
+        )
 
 
 def test_a_failed_extraction_leaves_no_store(tmp_path, monkeypatch):
@@ -134,7 +144,12 @@ def test_a_failed_extraction_leaves_no_store(tmp_path, monkeypatch):
 
     monkeypatch.setattr(writer.np, "save", explode)
     with pytest.raises(KeyboardInterrupt):
-        write_store([tmp_path / "v.mp4"], tmp_path / "store", FrameSettings(2, 16, format="jpeg"), progress=False)
+        write_store(
+            [tmp_path / "v.mp4"],
+            tmp_path / "store",
+            FrameSettings(2, 16, views=1, rate=0, format="jpeg"),
+            progress=False,
+        )
     assert not (tmp_path / "store").exists() and not (tmp_path / "store.tmp").exists()
 
 
@@ -181,7 +196,7 @@ def test_a_killed_extraction_keeps_its_finished_shards_and_the_rerun_decodes_onl
 def test_a_cut_short_shard_is_decoded_again_and_other_settings_start_over(tmp_path, caplog):
     paths = [numbered_video(tmp_path / f"v{i}.mp4", 12, 32, 32) for i in range(3)]
     partial = tmp_path / "store.partial"
-    write_store(paths, tmp_path / "reference", FrameSettings(2, 16), progress=False)
+    write_store(paths, tmp_path / "reference", FrameSettings(2, 16, views=1, rate=0, format="raw"), progress=False)
     # What a killed run leaves: its settings and finished shards, one of them cut short (a full disk).
     import openvclip.data.frame_writer as writer
 
@@ -208,7 +223,7 @@ def test_a_cut_short_shard_is_decoded_again_and_other_settings_start_over(tmp_pa
     whole = (partial / "shard-00001.npz").read_bytes()
     (partial / "shard-00001.npz").write_bytes(whole[: len(whole) // 2])
     caplog.set_level(logging.INFO, logger="openvclip.data")
-    write_store(paths, tmp_path / "store", FrameSettings(2, 16), progress=False)
+    write_store(paths, tmp_path / "store", FrameSettings(2, 16, views=1, rate=0, format="raw"), progress=False)
     printed = caplog.text
     assert "shard-00001.npz: unreadable" in printed and "reusing 2 of 3 shards" in printed
     assert np.array_equal(open_store(tmp_path / "store")[:], open_store(tmp_path / "reference")[:])
@@ -220,7 +235,7 @@ def test_a_cut_short_shard_is_decoded_again_and_other_settings_start_over(tmp_pa
         {"frames": np.zeros((1, 2, 8, 8, 3), np.uint8), "unreadable": np.zeros(0, int), "errors": np.zeros(0, str)},
     )
     caplog.clear()
-    write_store(paths, tmp_path / "store", FrameSettings(2, 16), progress=False)
+    write_store(paths, tmp_path / "store", FrameSettings(2, 16, views=1, rate=0, format="raw"), progress=False)
     assert "reusing" not in caplog.text
     assert np.array_equal(open_store(tmp_path / "store")[:], open_store(tmp_path / "reference")[:])
 

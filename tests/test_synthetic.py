@@ -200,7 +200,10 @@ def test_generated_set_decodes_with_declared_frames_and_labels(tmp_path):
     assert np.array_equal(read_frames(first["path"], 6, 32), render_video(WORLD, obj, first["motion"], rng))
     write_manifest(tmp_path / "m.csv", rows, extra=("object", "motion", "object_motion", "caption"))
     write_store(
-        [r["path"] for r in read_manifest(tmp_path / "m.csv")], tmp_path / "f", FrameSettings(6, 32), progress=False
+        [r["path"] for r in read_manifest(tmp_path / "m.csv")],
+        tmp_path / "f",
+        FrameSettings(6, 32, views=1, rate=0, format="raw"),
+        progress=False,
     )
     store = open_store(tmp_path / "f")
     assert store.shape == (10, 6, 32, 32, 3) and store[2:4].shape == (2, 6, 32, 32, 3)

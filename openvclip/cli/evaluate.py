@@ -40,5 +40,7 @@ def add_commands(add) -> None:
     )
     p.add_argument("--variant", required=True)
     p.add_argument("--hash-of", type=json_arg, required=True, help="the config slice the results depend on")
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument(
+        "--batch-size", type=int, required=True, help="videos per forward pass (the workflow passes eval.batch_size)"
+    )
     p.add_argument("--out", type=Path, required=True)

@@ -108,13 +108,15 @@ def _shard_is_complete(path: Path, rows: int, count: int, fmt: str) -> bool:
 class FrameSettings:
     """How each video becomes a store row: ``views`` clips of ``num_frames`` frames ``rate`` apart (0: spread over
     the video) picked by ``sampling``, resized and centre-cropped to ``size``, kept as ``format`` (raw, or jpeg at
-    ``quality``). The workflow's: :meth:`openvclip.plan.Plan.frame_settings`, from the config's data sets."""
+    ``quality``). The workflow's: :meth:`openvclip.plan.JobArgs.frame_settings`, from the config's data sets. The
+    defaults are the schema's for a real data set's ``frames:`` (the evaluation protocol's JPEG views; a test holds
+    them equal); the demo's synthetic sets are stored raw, one view spread over the clip, as the workflow says."""
 
     num_frames: int
     size: int
-    views: int = 1
-    rate: int = 0
-    format: str = "raw"
+    views: int = 3
+    rate: int = 16
+    format: str = "jpeg"
     quality: int = 90
     sampling: str = "spread"
 

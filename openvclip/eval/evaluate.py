@@ -191,7 +191,7 @@ def sweep(
     sets: Sequence[EvalSet],
     variant: str,
     config_hash: str,
-    batch_size: int = 128,
+    batch_size: int,
     device="cpu",
     progress: bool = True,
     chunk_videos: int = 512,
