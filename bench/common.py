@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import platform
+import statistics
+import time
 from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional
 
 import numpy as np
 import torch
@@ -88,22 +91,40 @@ def start(parser, args) -> torch.device:
     return device
 
 
-def alternate(contenders, repeats: int, device: torch.device, warmup: int = 1) -> dict:
-    """Median seconds per call of each ``name: callable`` in ``contenders``, timed in turn, the order rotating
-    every repetition (so that a machine's drift over the run falls on all of them alike), after ``warmup``
-    untimed rounds."""
-    import statistics
-    import time
-
+def alternate_samples(
+    contenders: Mapping[str, Callable[[], Any]],
+    repeats: int,
+    device: torch.device,
+    warmup: int = 1,
+    calls: int = 1,
+    before: Optional[Callable[[str], Any]] = None,
+    after: Optional[Callable[[str], Any]] = None,
+) -> Dict[str, List[float]]:
+    """Seconds per call of each ``name: callable`` in ``contenders``, one sample per repetition: timed in turn, the
+    order rotating every repetition (so that a machine's drift over the run falls on all of them alike), after
+    ``warmup`` untimed rounds. A sample times ``calls`` calls in a row (for steps too short to time alone) and is
+    divided by them. ``before(name)`` and ``after(name)`` run around each sample, outside the timer (e.g. to reset
+    and read a GPU's peak memory)."""
     names = list(contenders)
-    times = {name: [] for name in names}
+    times: Dict[str, List[float]] = {name: [] for name in names}
     for repetition in range(warmup + repeats):
         shift = repetition % len(names)
         for name in names[shift:] + names[:shift]:
+            if before is not None:
+                before(name)
             sync(device)
             start_time = time.perf_counter()
-            contenders[name]()
+            for _ in range(calls):
+                contenders[name]()
             sync(device)
             if repetition >= warmup:
-                times[name].append(time.perf_counter() - start_time)
-    return {name: statistics.median(values) for name, values in times.items()}
+                times[name].append((time.perf_counter() - start_time) / calls)
+            if after is not None:
+                after(name)
+    return times
+
+
+def alternate(contenders: Mapping[str, Callable[[], Any]], repeats: int, device: torch.device, **options) -> dict:
+    """The median of :func:`alternate_samples`' seconds per call, for each contender (same options)."""
+    samples = alternate_samples(contenders, repeats, device, **options)
+    return {name: statistics.median(values) for name, values in samples.items()}

@@ -22,9 +22,9 @@ photograph (matplotlib's sample ``grace_hopper.jpg``: natural-image statistics),
 (UCF/Kinetics-like), 10 s and 3 s long at 25 and 30 fps.
 
 A "clip" is one temporal view of 8 frames, so a video gives 3 clips; clips/s = 3 x videos/s. Every contender
-goes over all the videos once per repetition; the contenders alternate order between repetitions, after a
-warm-up pass; medians of ``--repeats`` repetitions. With ``--device cuda`` every sample is also copied to the
-GPU (synchronised before the timer is read): decoding itself stays on the CPU.
+goes over all the videos once per repetition; the contenders rotate order between repetitions, after a
+warm-up pass (``bench/common.alternate``); medians of ``--repeats`` repetitions. With ``--device cuda`` every
+sample is also copied to the GPU (synchronised before the timer is read): decoding itself stays on the CPU.
 
     python bench/decode.py [--videos 8] [--repeats 5] [--device cpu]
 
@@ -43,7 +43,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import add_device_args, pan_video, photo, start  # bench/common.py (scripts run as python bench/NAME.py)
+from common import (
+    add_device_args,
+    alternate,
+    pan_video,
+    photo,
+    start,
+)  # bench/common.py (scripts run as python bench/NAME.py)
 
 NUM_FRAMES, RATE, VIEWS, SIZE = 8, 16, 3, 224
 # (width, height, fps, seconds)
@@ -140,22 +146,11 @@ def main() -> None:
                 to_device(pyav_views(path))
 
         contenders = {"decord": run_decord, "store": run_store, "pyav": run_pyav}
-        for run in contenders.values():  # warm-up: libraries, page cache
-            run()
-        times = {name: [] for name in contenders}
-        for repeat in range(args.repeats):
-            order = list(contenders.items())
-            for name, run in order if repeat % 2 == 0 else order[::-1]:
-                if device.type == "cuda":
-                    torch.cuda.synchronize(device)
-                began = time.perf_counter()
-                run()
-                if device.type == "cuda":
-                    torch.cuda.synchronize(device)
-                times[name].append(time.perf_counter() - began)
+        # Warm-up (libraries, page cache), then the contenders in rotating order (bench/common.py).
+        seconds = alternate(contenders, args.repeats, device)
 
     count = len(paths)
-    clips = {name: count * VIEWS / statistics.median(values) for name, values in times.items()}
+    clips = {name: count * VIEWS / value for name, value in seconds.items()}
     print(
         f"{count} videos: {', '.join(f'{w}x{h} {fps} fps {s} s' for w, h, fps, s in SHAPES)} "
         f"({args.videos} each), H.264 yuv420p crf 23, mean {video_mb:.2f} MB"
@@ -173,8 +168,8 @@ def main() -> None:
         "(not in the timings)"
     )
     print(f"{'contender':<10} {'s/pass':>8} {'videos/s':>9} {'clips/s':>9}")
-    for name, values in times.items():
-        print(f"{name:<10} {statistics.median(values):8.3f} {clips[name] / VIEWS:9.2f} {clips[name]:9.2f}")
+    for name, value in seconds.items():
+        print(f"{name:<10} {value:8.3f} {clips[name] / VIEWS:9.2f} {clips[name]:9.2f}")
     tag = "_cuda" if device.type == "cuda" else ""
     print(f"ratio decode_clips{tag}_decord_over_pyav {clips['decord'] / clips['pyav']:.3f}")
     print(f"ratio decode_clips{tag}_store_over_decord {clips['store'] / clips['decord']:.3f}")

@@ -33,14 +33,13 @@ of decoding per ratio: > 1 means the sweep is faster; ``_jpeg`` / ``_cuda`` in t
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from common import add_device_args, start  # bench/common.py (scripts run as python bench/NAME.py)
+from common import add_device_args, alternate, start  # bench/common.py (scripts run as python bench/NAME.py)
 
 # config.yaml's clip.model.config (the demo CLIP), used when config.yaml cannot be read.
 DEMO_CLIP = {
@@ -174,23 +173,28 @@ def main() -> None:
         # Same batches, so the same embeddings; allow one video to flip on a float tie at most.
         assert worst <= 100.0 / len(labels), f"scores differ by up to {worst} points"
 
-        times = {name: [] for name in contenders}
         peaks = {name: [] for name in contenders}
-        for repeat in range(args.repeats):
-            order = list(contenders.items())
-            for name, run in order if repeat % 2 == 0 else order[::-1]:
-                if device.type == "cuda":
-                    torch.cuda.synchronize(device)
-                    torch.cuda.reset_peak_memory_stats(device)
-                began = time.perf_counter()
-                run(ratios)
-                if device.type == "cuda":
-                    torch.cuda.synchronize(device)
-                    peaks[name].append(torch.cuda.max_memory_allocated(device))
-                times[name].append(time.perf_counter() - began)
+
+        def reset_peak(name):
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+
+        def read_peak(name):
+            if device.type == "cuda":
+                peaks[name].append(torch.cuda.max_memory_allocated(device))
+
+        # Already warm (the scores above); the contenders in rotating order (bench/common.py).
+        seconds = alternate(
+            {name: lambda run=run: run(ratios) for name, run in contenders.items()},
+            args.repeats,
+            device,
+            warmup=0,
+            before=reset_peak,
+            after=read_peak,
+        )
 
     pairs = len(labels) * len(ratios)
-    rate = {name: pairs / statistics.median(values) for name, values in times.items()}
+    rate = {name: pairs / value for name, value in seconds.items()}
     print(
         f"model: demo CLIP from {source} (vision width {clip_config['vision_cfg']['width']}, "
         f"{clip_config['vision_cfg']['layers']} layers, {clip_config['vision_cfg']['image_size']} px), temporal "
@@ -204,9 +208,9 @@ def main() -> None:
     )
     memory = "  peak MiB" if device.type == "cuda" else ""
     print(f"{'contender':<10} {'s/sweep':>8} {'videos/s':>9}{memory}")
-    for name, values in times.items():
+    for name, value in seconds.items():
         extra = f" {max(peaks[name]) / 2**20:9.1f}" if peaks[name] else ""
-        print(f"{name:<10} {statistics.median(values):8.2f} {rate[name]:9.1f}{extra}")
+        print(f"{name:<10} {value:8.2f} {rate[name]:9.1f}{extra}")
     tag = ("_jpeg" if args.format == "jpeg" else "") + ("_cuda" if device.type == "cuda" else "")
     print(f"ratio evaluate_videos_per_s{tag}_sweep_over_per_ratio_decode {rate['sweep'] / rate['per_ratio']:.3f}")
 

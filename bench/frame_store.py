@@ -14,14 +14,14 @@ Last line per ratio: ``ratio NAME VALUE`` (ours over the other).
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import torch
-from common import pan_video, photo  # bench/common.py (scripts run as python bench/NAME.py)
+from common import alternate, machine_line, pan_video, photo  # bench/common.py (scripts run as python bench/NAME.py)
+
+CPU = torch.device("cpu")
 
 
 def folder_bytes(folder: Path) -> int:
@@ -32,7 +32,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--videos", type=int, default=12, help="videos per resolution (default 12)")
     parser.add_argument("--threads", type=int, default=2, help="decoding threads for the parallel run (default 2)")
-    parser.add_argument("--repeats", type=int, default=3, help="timed repetitions, alternating (default 3)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed repetitions, rotating order (default 3)")
     args = parser.parse_args()
 
     from openvclip.data.frame_writer import FrameSettings, write_store
@@ -53,45 +53,42 @@ def main() -> None:
             "jpeg q90": FrameSettings(**settings, format="jpeg", quality=90),
             "jpeg q75": FrameSettings(**settings, format="jpeg", quality=75),
         }
-        sizes, times = {}, {name: [] for name in contenders}
-        threads_times = {1: [], args.threads: []}
-        # Warm-up: decord and PIL load their libraries on first use.
-        write_store(paths[:2], tmp / "warm", contenders["jpeg q90"], progress=False)
-        for repeat in range(args.repeats):
-            for name, frames in contenders.items() if repeat % 2 == 0 else reversed(contenders.items()):
+        sizes = {}
+
+        def writer(name, frames, threads=1):
+            def write():
                 out = tmp / name.replace(" ", "_")
-                start = time.perf_counter()
-                write_store(paths, out, frames, progress=False)
-                times[name].append(time.perf_counter() - start)
+                write_store(paths, out, frames, progress=False, threads=threads)
                 sizes[name] = folder_bytes(out)
-            for threads in (1, args.threads) if repeat % 2 == 0 else (args.threads, 1):
-                start = time.perf_counter()
-                write_store(paths, tmp / "threads", contenders["jpeg q90"], progress=False, threads=threads)
-                threads_times[threads].append(time.perf_counter() - start)
+
+            return write
+
+        # Warm-up (decord and PIL load their libraries on first use), then each comparison in rotating order.
+        seconds = alternate({name: writer(name, frames) for name, frames in contenders.items()}, args.repeats, CPU)
+        threads_seconds = alternate(
+            {threads: writer(f"threads{threads}", contenders["jpeg q90"], threads) for threads in (1, args.threads)},
+            args.repeats,
+            CPU,
+        )
 
     count = len(paths)
     print(
-        f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
-        f"torch {torch.__version__}, {count} videos (320x240 and 340x256, 10 s, H.264 crf 23, "
+        f"{machine_line(CPU)}, {count} videos (320x240 and 340x256, 10 s, H.264 crf 23, "
         f"mean {video_bytes / 1e6:.2f} MB each)"
     )
     print(f"store: 3 views x 8 frames at rate 16, 224x224; medians of {args.repeats} runs")
     print(f"{'store':10} {'KiB/video':>10} {'GB per 1,000 videos':>20} {'videos/s (1 thread)':>20}")
     for name in contenders:
         per_video = sizes[name] / count
-        print(
-            f"{name:10} {per_video / 1024:10.1f} {per_video * 1000 / 1e9:20.3f} "
-            f"{count / statistics.median(times[name]):20.2f}"
-        )
-    for threads, values in threads_times.items():
-        print(f"jpeg q90 with {threads} thread(s): {count / statistics.median(values):.2f} videos/s")
+        print(f"{name:10} {per_video / 1024:10.1f} {per_video * 1000 / 1e9:20.3f} {count / seconds[name]:20.2f}")
+    for threads, value in threads_seconds.items():
+        print(f"jpeg q90 with {threads} thread(s): {count / value:.2f} videos/s")
     print(f"ratio store_disk_jpeg90_over_raw {sizes['jpeg q90'] / sizes['raw']:.4f}")
     print(f"ratio store_disk_jpeg90_over_source_video {sizes['jpeg q90'] / count / video_bytes:.4f}")
-    extract_ratio = statistics.median(times["jpeg q90"]) / statistics.median(times["raw"])
-    print(f"ratio extract_time_jpeg90_over_raw {extract_ratio:.3f}")
+    print(f"ratio extract_time_jpeg90_over_raw {seconds['jpeg q90'] / seconds['raw']:.3f}")
     print(
         f"ratio extract_time_{args.threads}threads_over_1thread "
-        f"{statistics.median(threads_times[args.threads]) / statistics.median(threads_times[1]):.3f}"
+        f"{threads_seconds[args.threads] / threads_seconds[1]:.3f}"
     )
 
 

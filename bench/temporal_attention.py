@@ -43,12 +43,11 @@ from __future__ import annotations
 
 import argparse
 import copy
-import statistics
 import time
 
 import torch
 import torch.nn.functional as F
-from common import add_device_args, start, sync  # bench/common.py (scripts run as python bench/NAME.py)
+from common import add_device_args, alternate, start, sync  # bench/common.py (scripts run as python bench/NAME.py)
 
 PRESETS = {
     "vitb16": dict(tokens=197, heads=12, head_dim=64, frames=8, batch=2),
@@ -244,16 +243,14 @@ def run_preset(name: str, preset: dict, args, device: torch.device, other: str):
         sync(device)
         inner[label] = max(1, int(args.min_time / max(time.perf_counter() - began, 1e-6)) + 1)
     count = max(inner.values())
-    times = {label: [] for label in contenders}
-    for repeat in range(args.repeats):
-        order = list(contenders.items())
-        for label, step in order if repeat % 2 == 0 else order[::-1]:
-            sync(device)
-            began = time.perf_counter()
-            for _ in range(count):
-                run(step)
-            sync(device)
-            times[label].append((time.perf_counter() - began) / count)
+    # Each sample: `count` steps in a row, the contenders in rotating order (bench/common.py); warm already.
+    median = alternate(
+        {label: lambda step=step: run(step) for label, step in contenders.items()},
+        args.repeats,
+        device,
+        warmup=0,
+        calls=count,
+    )
 
     memory_kind = "peak allocated" if device.type == "cuda" else "autograd-saved"
     print(
@@ -263,7 +260,6 @@ def run_preset(name: str, preset: dict, args, device: torch.device, other: str):
     )
     print(f"check: ours (zeros) vs released: max |output diff| {out_diff:.2e}, max |input grad diff| {grad_diff:.2e}")
     print(f"{'contender':<14} {'ms/step':>10} {'x released':>11} {memory_kind + ' MiB':>22} {'x released':>11}")
-    median = {label: statistics.median(values) for label, values in times.items()}
     for label in contenders:
         print(
             f"{label:<14} {median[label] * 1e3:10.2f} {median[label] / median['released']:11.3f} "

@@ -16,8 +16,8 @@ half the time, CLIP normalisation: a ``(8, 3, 224, 224)`` float clip per video, 
 
 The videos: ``--videos`` H.264 clips panning and zooming over a photograph at 340x256, 10 s at 30 fps (crf 23),
 then re-encoded by ``openvclip.data.train_videos.reencode`` with its defaults (short side 256, so the size
-stays; a keyframe every 16 frames); both contenders read the re-encoded copies. Order alternates between
-repetitions, after a warm-up epoch; medians of ``--repeats`` epochs.
+stays; a keyframe every 16 frames); both contenders read the re-encoded copies. Order rotates between
+repetitions, after a warm-up epoch (``bench/common.alternate_samples``); medians of ``--repeats`` epochs.
 
 Re-encoding cost: ``--sources`` videos of 10 s at 1280x720 (30 fps, crf 23: CVDF-like originals) re-encoded
 one at a time on one thread; seconds and MB per video, scaled to 1,000 videos.
@@ -31,6 +31,7 @@ Last lines: ``ratio train_clips_ours_over_released VALUE`` (> 1: ours faster) an
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import random
 import statistics
@@ -41,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from common import pan_video, photo, start  # bench/common.py (scripts run as python bench/NAME.py)
+from common import alternate_samples, pan_video, photo, start  # bench/common.py (scripts run as python bench/NAME.py)
 from torch.utils.data import DataLoader, Dataset
 
 NUM_FRAMES, RATE, TARGET_FPS, SCALES, CROP = 8, 16, 30, (224, 256), 224
@@ -114,15 +115,15 @@ def make_videos(folder: Path, count: int):
     return copies
 
 
-def epoch_seconds(loader, sampler=None, epoch=1):
+def epoch_clips(loader, sampler=None, epoch=1) -> int:
+    """Reads one epoch; returns its clip count."""
     if sampler is not None:
         sampler.set_epoch(epoch)
-    began = time.perf_counter()
     clips = 0
     for video, _ in loader:
         assert video.shape[1:] == (NUM_FRAMES, 3, CROP, CROP), video.shape
         clips += video.shape[0]
-    return clips, time.perf_counter() - began
+    return clips
 
 
 def reencoding_cost(folder: Path, count: int):
@@ -152,7 +153,7 @@ def main():
     parser.add_argument("--sources", type=int, default=3, help="1280x720 videos for the re-encoding cost")
     args = parser.parse_args()
     args.device, args.threads = "cpu", 1
-    start(parser, args)
+    cpu = start(parser, args)
 
     from openvclip.data.clips import VideoClips
     from openvclip.train import TrainConfig
@@ -172,18 +173,22 @@ def main():
             persistent_workers=args.workers > 0,
             prefetch_factor=4 if args.workers else None,
         )
+        epochs = itertools.count(1)  # each epoch of ours a fresh shuffle, as in training
+        clips = {}
+
+        def epoch(name, read):
+            def run():
+                clips[name] = read()
+
+            return run
+
         contenders = {
-            "ours": lambda e: epoch_seconds(our_loader, sampler, e),
-            "released": lambda e: epoch_seconds(released_loader),
+            "ours": epoch("ours", lambda: epoch_clips(our_loader, sampler, next(epochs))),
+            "released": epoch("released", lambda: epoch_clips(released_loader)),
         }
-        for run in contenders.values():  # warm-up: workers start, files enter the page cache
-            run(0)
-        rates = {name: [] for name in contenders}
-        for repeat in range(args.repeats):
-            names = list(contenders) if repeat % 2 == 0 else list(contenders)[::-1]
-            for name in names:
-                clips, seconds = contenders[name](repeat + 1)
-                rates[name].append(clips / seconds)
+        # Warm-up (workers start, files enter the page cache), then the two in rotating order (bench/common.py).
+        seconds = alternate_samples(contenders, args.repeats, cpu)
+        rates = {name: [clips[name] / value for value in values] for name, values in seconds.items()}
         medians = {name: statistics.median(values) for name, values in rates.items()}
         for name, value in medians.items():
             print(

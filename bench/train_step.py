@@ -38,12 +38,10 @@ import contextlib
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
-import time
 
-from common import machine_line, sync  # bench/common.py (scripts run as python bench/NAME.py)
+from common import alternate, machine_line  # bench/common.py (scripts run as python bench/NAME.py)
 
 CONTENDERS = ("plain", "interp", "summed", "released", "froster", "froster_text")
 
@@ -219,26 +217,26 @@ def main() -> None:
         return
 
     step, device, param_mb = build(args)
-    for mode in CONTENDERS:  # warm-up: allocator, kernels, lazy initialisation
-        step(mode)
-    sync(device)
-    times = {mode: [] for mode in CONTENDERS}
     peaks = {}
-    for repeat in range(args.repeats):
-        order = CONTENDERS[repeat % len(CONTENDERS) :] + CONTENDERS[: repeat % len(CONTENDERS)]
-        for mode in order:
-            if device.type == "cuda":
-                torch.cuda.reset_peak_memory_stats(device)
-            sync(device)
-            began = time.perf_counter()
-            step(mode)
-            sync(device)
-            times[mode].append(time.perf_counter() - began)
-            if device.type == "cuda":
-                peaks[mode] = max(peaks.get(mode, 0.0), torch.cuda.max_memory_allocated(device) / 2**20)
+
+    def reset_peak(mode):
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+
+    def read_peak(mode):
+        if device.type == "cuda":
+            peaks[mode] = max(peaks.get(mode, 0.0), torch.cuda.max_memory_allocated(device) / 2**20)
+
+    # After a warm-up round (allocator, kernels, lazy initialisation), the contenders in rotating order.
+    medians = alternate(
+        {mode: lambda mode=mode: step(mode) for mode in CONTENDERS},
+        args.repeats,
+        device,
+        before=reset_peak,
+        after=read_peak,
+    )
     if device.type != "cuda":
         peaks = {mode: peak_rss_of(mode, args) for mode in CONTENDERS}
-    medians = {mode: statistics.median(values) for mode, values in times.items()}
     memory = "peak allocated" if device.type == "cuda" else "peak RSS (own process)"
     print(machine_line(device))
     print(
