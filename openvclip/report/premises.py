@@ -44,97 +44,134 @@ def _row(
     return what, " / ".join(shown), all(verdicts)
 
 
-def premises(members: Mapping[str, list], spec: Mapping) -> List[Row]:
-    """The premise rows for the runs in ``members`` (seed -> result rows). ``spec`` names the variants
-    (``frozen``, ``baseline``, ``without_temporal``), the sets (``train_set``, ``zeroshot``) and the thresholds
-    (``premises``: the config's ``report.premises``, whose keys and defaults the config schema gives)."""
-    limits = spec["premises"]
-    split, closed, zeroshot = limits["split"], spec["train_set"], list(spec["zeroshot"])
-    frozen, baseline = spec.get("frozen"), spec["baseline"]
-    runs = list(members.values())
-    # Fine-tuning without temporal attention is a variant trained so; one that only switches it off on another's
-    # weights (``weights_of``) measures something else.
-    trained_without = [v for v in spec.get("without_temporal", []) if not spec["variants"].get(v, {}).get("weights_of")]
+class _Runs:
+    """The seeds' result rows, the variants and sets the premises compare, their thresholds, and how a top-1 is
+    read (on the premises' split)."""
 
-    def top1(rows, variant, dataset, ratio):
+    def __init__(self, members: Mapping[str, list], spec: Mapping):
+        self.seeds = list(members.values())
+        self.limits = spec["premises"]
+        self.split, self.closed, self.zeroshot = self.limits["split"], spec["train_set"], list(spec["zeroshot"])
+        self.frozen, self.baseline = spec.get("frozen"), spec["baseline"]
+        # Fine-tuning without temporal attention is a variant trained so; one that only switches it off on
+        # another's weights (``weights_of``) measures something else.
+        self.trained_without = [
+            v for v in spec.get("without_temporal", []) if not spec["variants"].get(v, {}).get("weights_of")
+        ]
+
+    def top1(self, rows, variant, dataset, ratio) -> Optional[float]:
         if variant is None:
             return None
         # A set without the split (the paper's zero-shot sets have test splits only): its reported split.
         present = {r["split"] for r in rows if r["dataset"] == dataset}
-        where = split if split in present else reported_split(rows, dataset)
+        where = self.split if self.split in present else reported_split(rows, dataset)
         return value(rows, variant=variant, ratio=ratio, dataset=dataset, split=where, metric="top1")
 
-    out: List[Row] = []
-    share, times = limits["pretrained_share_min"], limits["chance_multiple_min"]
-    for d in zeroshot:
-        out.append(
-            _row(
-                f"P1 pretrained knowledge: frozen CLIP ({frozen}) on {d} >= {share:g} x {baseline} (r=0) "
-                f"and >= {times:g} x chance",
-                runs,
-                lambda rows, d=d: {
-                    f"f:{frozen} on {d}": top1(rows, frozen, d, 1.0),
-                    f"b:{baseline} (r=0) on {d}": top1(rows, baseline, d, 0.0),
-                    f"c:the class count of {d}": _chance(rows, d),
-                },
-                lambda f, b, c: (
-                    f"{fmt(f)} vs {fmt(b)} ({fmt(f / b if b else float('nan'), 2)} x), {fmt(f / c)} x chance",
-                    f >= share * b and f >= times * c,
-                ),
-            )
-        )
-    harm = limits["attention_harm_max"]
-    for d in [closed] + zeroshot:
-        out.append(
-            _row(
-                f"P2 attention harmless: on {d}, CLIP's weights with temporal attention ({baseline} at r=1) "
-                f"within {harm:g} points of without ({frozen})",
-                runs,
-                lambda rows, d=d: {
-                    f"w:{baseline} (r=1) on {d}": top1(rows, baseline, d, 1.0),
-                    f"f:{frozen} on {d}": top1(rows, frozen, d, 1.0),
-                },
-                lambda w, f: (f"{fmt(w)} vs {fmt(f)} ({w - f:+.1f})", abs(w - f) <= harm),
-            )
-        )
-    ratio, keep = limits["basin_ratio"], limits["basin_share_min"]
-    out.append(
+
+def pretrained_knowledge(runs: _Runs) -> List[Row]:
+    """P1, per zero-shot set: frozen CLIP reaches a share of fine-tuning's top-1 and a multiple of chance."""
+    share, times = runs.limits["pretrained_share_min"], runs.limits["chance_multiple_min"]
+    frozen, baseline = runs.frozen, runs.baseline
+    return [
         _row(
-            f"P3 one basin: {baseline} mixed with CLIP's weights at r={ratio:g} keeps >= {keep:g} of its "
-            f"{closed} top-1 (r=0)",
-            runs,
-            lambda rows: {
-                f"m:{baseline} (r={ratio:g}) on {closed}": top1(rows, baseline, closed, ratio),
-                f"b:{baseline} (r=0) on {closed}": top1(rows, baseline, closed, 0.0),
+            f"P1 pretrained knowledge: frozen CLIP ({frozen}) on {d} >= {share:g} x {baseline} (r=0) "
+            f"and >= {times:g} x chance",
+            runs.seeds,
+            lambda rows, d=d: {
+                f"f:{frozen} on {d}": runs.top1(rows, frozen, d, 1.0),
+                f"b:{baseline} (r=0) on {d}": runs.top1(rows, baseline, d, 0.0),
+                f"c:the class count of {d}": _chance(rows, d),
             },
-            lambda m, b: (f"{fmt(m)} of {fmt(b)} ({fmt(m / b if b else float('nan'), 2)} x)", m >= keep * b),
+            lambda f, b, c: (
+                f"{fmt(f)} vs {fmt(b)} ({fmt(f / b if b else float('nan'), 2)} x), {fmt(f / c)} x chance",
+                f >= share * b and f >= times * c,
+            ),
         )
-    )
-    gain = limits["finetune_gain_min"]
-    out.append(
+        for d in runs.zeroshot
+    ]
+
+
+def attention_harmless(runs: _Runs) -> List[Row]:
+    """P2, per set: CLIP's weights score within a few points with temporal attention as without."""
+    harm, frozen, baseline = runs.limits["attention_harm_max"], runs.frozen, runs.baseline
+    return [
         _row(
-            f"P4 training worth it: {baseline} (r=0) on {closed} >= {gain:g} points above frozen CLIP ({frozen})",
-            runs,
-            lambda rows: {
-                f"b:{baseline} (r=0) on {closed}": top1(rows, baseline, closed, 0.0),
-                f"f:{frozen} on {closed}": top1(rows, frozen, closed, 1.0),
+            f"P2 attention harmless: on {d}, CLIP's weights with temporal attention ({baseline} at r=1) "
+            f"within {harm:g} points of without ({frozen})",
+            runs.seeds,
+            lambda rows, d=d: {
+                f"w:{baseline} (r=1) on {d}": runs.top1(rows, baseline, d, 1.0),
+                f"f:{frozen} on {d}": runs.top1(rows, frozen, d, 1.0),
             },
-            lambda b, f: (f"{fmt(b)} vs {fmt(f)} ({b - f:+.1f})", b - f >= gain),
+            lambda w, f: (f"{fmt(w)} vs {fmt(f)} ({w - f:+.1f})", abs(w - f) <= harm),
         )
+        for d in [runs.closed] + runs.zeroshot
+    ]
+
+
+def one_basin(runs: _Runs) -> Row:
+    """P3: fine-tuning mixed with CLIP's weights keeps a share of its closed-set top-1."""
+    ratio, keep, baseline, closed = (
+        runs.limits["basin_ratio"],
+        runs.limits["basin_share_min"],
+        runs.baseline,
+        runs.closed,
     )
-    temporal = limits["temporal_gain_min"]
+    return _row(
+        f"P3 one basin: {baseline} mixed with CLIP's weights at r={ratio:g} keeps >= {keep:g} of its "
+        f"{closed} top-1 (r=0)",
+        runs.seeds,
+        lambda rows: {
+            f"m:{baseline} (r={ratio:g}) on {closed}": runs.top1(rows, baseline, closed, ratio),
+            f"b:{baseline} (r=0) on {closed}": runs.top1(rows, baseline, closed, 0.0),
+        },
+        lambda m, b: (f"{fmt(m)} of {fmt(b)} ({fmt(m / b if b else float('nan'), 2)} x)", m >= keep * b),
+    )
+
+
+def training_worth_it(runs: _Runs) -> Row:
+    """P4, first half: fine-tuning gains many points over frozen CLIP on the closed set."""
+    gain, frozen, baseline, closed = runs.limits["finetune_gain_min"], runs.frozen, runs.baseline, runs.closed
+    return _row(
+        f"P4 training worth it: {baseline} (r=0) on {closed} >= {gain:g} points above frozen CLIP ({frozen})",
+        runs.seeds,
+        lambda rows: {
+            f"b:{baseline} (r=0) on {closed}": runs.top1(rows, baseline, closed, 0.0),
+            f"f:{frozen} on {closed}": runs.top1(rows, frozen, closed, 1.0),
+        },
+        lambda b, f: (f"{fmt(b)} vs {fmt(f)} ({b - f:+.1f})", b - f >= gain),
+    )
+
+
+def temporal_attention_worth_it(runs: _Runs) -> List[Row]:
+    """P4, second half, per variant trained without temporal attention (a missing row when there is none):
+    fine-tuning with it gains points over each."""
+    temporal, baseline, closed = runs.limits["temporal_gain_min"], runs.baseline, runs.closed
     absent = "a variant trained without temporal attention (report.without_temporal)"
-    for other in trained_without or [None]:
-        out.append(
-            _row(
-                f"P4 temporal attention worth it: {baseline} (r=0) on {closed} >= {temporal:g} points above "
-                f"{other or absent}",
-                runs,
-                lambda rows, other=other: {
-                    f"b:{baseline} (r=0) on {closed}": top1(rows, baseline, closed, 0.0),
-                    f"o:{other or absent} on {closed}": top1(rows, other, closed, 0.0),
-                },
-                lambda b, o: (f"{fmt(b)} vs {fmt(o)} ({b - o:+.1f})", b - o >= temporal),
-            )
+    return [
+        _row(
+            f"P4 temporal attention worth it: {baseline} (r=0) on {closed} >= {temporal:g} points above "
+            f"{other or absent}",
+            runs.seeds,
+            lambda rows, other=other: {
+                f"b:{baseline} (r=0) on {closed}": runs.top1(rows, baseline, closed, 0.0),
+                f"o:{other or absent} on {closed}": runs.top1(rows, other, closed, 0.0),
+            },
+            lambda b, o: (f"{fmt(b)} vs {fmt(o)} ({b - o:+.1f})", b - o >= temporal),
         )
-    return out
+        for other in runs.trained_without or [None]
+    ]
+
+
+def premises(members: Mapping[str, list], spec: Mapping) -> List[Row]:
+    """The premise rows for the runs in ``members`` (seed -> result rows). ``spec`` names the variants
+    (``frozen``, ``baseline``, ``without_temporal``), the sets (``train_set``, ``zeroshot``) and the thresholds
+    (``premises``: the config's ``report.premises``, whose keys and defaults the config schema gives)."""
+    runs = _Runs(members, spec)
+    return [
+        *pretrained_knowledge(runs),
+        *attention_harmless(runs),
+        one_basin(runs),
+        training_worth_it(runs),
+        *temporal_attention_worth_it(runs),
+    ]
