@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# Copies one finished seed of `snakemake study` from a run clone into measured/study/ablation/seed<N>/, and
-# prints the figures sessions.md records (per-step means, theta0's SHA-256, training CPU time).
+# Copies one finished seed of `snakemake study` from a run clone into results/published/study/ablation/seed<N>/, and
+# prints the figures results/published/README.md records (per-step means, theta0's SHA-256, training CPU time).
 #
-#   bash measured/record_seed.sh RUN_CLONE SEED
+#   bash results/published/record_seed.sh RUN_CLONE SEED
 #
 # Refuses (before copying anything) when any of the seed's 22 evaluations or 4 training runs is missing, so a
 # half-finished seed never lands here.
 set -euo pipefail
 
 if [[ $# -ne 2 ]]; then
-    echo "usage: bash measured/record_seed.sh RUN_CLONE SEED   (e.g. /tmp/run1 1)" >&2
+    echo "usage: bash results/published/record_seed.sh RUN_CLONE SEED   (e.g. /tmp/run1 1)" >&2
     exit 2
 fi
 run=$(cd "$1" && pwd)

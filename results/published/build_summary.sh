@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # Builds results/study/summary.md, ablation.csv and tradeoff.png in CLONE (a checkout of the commit the seeds ran
-# on, installed) from the seeds recorded in measured/study/ablation/, without retraining.
+# on, installed) from the seeds recorded in results/published/study/ablation/, without retraining.
 #
-#   bash measured/build_summary.sh CLONE PRETRAIN_SEED
+#   bash results/published/build_summary.sh CLONE PRETRAIN_SEED
 #
 # snakemake itself would retrain (the weights are not in git), so this runs the exact command lines that
 # `snakemake -n -p results/study/summary.md` prints for the rules collect_experiment and study_report.
 # The report's first table (the demo CLIP's pretraining) reads one seed's pretrain_metrics.json: PRETRAIN_SEED
-# names which (theta0 differs between machines, see sessions.md).
+# names which (theta0 differs between machines, see results/published/README.md).
 set -euo pipefail
 
 if [[ $# -ne 2 ]]; then
-    echo "usage: bash measured/build_summary.sh CLONE PRETRAIN_SEED   (e.g. /tmp/summary 0)" >&2
+    echo "usage: bash results/published/build_summary.sh CLONE PRETRAIN_SEED   (e.g. /tmp/summary 0)" >&2
     exit 2
 fi
 here=$(cd "$(dirname "$0")" && pwd)
