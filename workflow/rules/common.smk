@@ -4,7 +4,7 @@
 from openvclip import paths
 from openvclip.config import SCHEMA, resolve_base, shipped_datasets, validate_config
 from openvclip.errors import UserError
-from openvclip.plan import JobArgs, Layout, Plan, JobResources, as_json, launcher, threads_per_process
+from openvclip.plan import JobArgs, JobResources, Layout, Plan, as_json, launcher, threads_per_process
 
 # A config may name a `base:` file it is merged over (the paper configs share config/paper_base.yaml).
 _validated = validate_config(
