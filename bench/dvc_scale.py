@@ -1,4 +1,4 @@
-"""DVC at the data stage's size: `dvc commit` and `dvc status` on a stage whose outputs hold many files.
+"""DVC at the data stage's size: its commit and status on a stage whose outputs hold many files.
 
 K400's data stage writes some 240,000 files (re-encoded training videos, frame store rows). This script builds a
 git + DVC repository in a temporary folder with one stage (`cmd: true`) whose outputs hold ``--files`` files of
@@ -8,14 +8,14 @@ git + DVC repository in a temporary folder with one stage (`cmd: true`) whose ou
 - ``shard folders``: ``--shards`` output folders of equal share (one per shard job);
 - ``shard archives``: ``--shards`` output files, each an uncompressed tar of its shard's files.
 
-For each layout it times, in order: ``dvc commit -f`` (hash everything and fill the cache), ``dvc status`` with
-nothing changed (DVC's state database answers from file stats), ``dvc status`` after one file's content changed,
-and ``dvc commit -f`` after that change. The layouts run one after another, rotating the order between
+For each layout it times, in order: a forced commit (hash everything and fill the cache), a status with
+nothing changed (DVC's state database answers from file stats), a status after one file's content changed,
+and a forced commit after that change. The layouts run one after another, rotating the order between
 ``--repeats`` rounds; medians.
 
     python bench/dvc_scale.py [--files 20000] [--kib 16] [--shards 20] [--repeats 1]
 
-Last lines: ``ratio NAME VALUE``: each layout's no-change ``dvc status`` and recommit over the one folder's.
+Last lines: ``ratio NAME VALUE``: each layout's no-change status and recommit over the one folder's.
 """
 
 from __future__ import annotations
