@@ -13,6 +13,12 @@ MISSING = "data/manifests/{ds}.missing.csv"
 DESCRIPTIONS = "data/descriptions/{ds}"
 FRAMES = "data/frames/{ds}"
 TRAIN_INDEX = "data/train_videos/{ds}/index.csv"
+# A data set fetched from URL lists is prepared in shards, one job each per stage (openvclip/data/shards.py): the
+# shard plan, then each shard's record of its fetched archives, part of the frame store and part index.
+SHARD_PLAN = "data/shards/{ds}/plan.json"
+FETCHED_SHARD = "data/shards/{ds}/fetched/{shard}.json"
+FRAMES_PART = "data/shards/{ds}/frames/{shard}.json"
+TRAIN_INDEX_PART = "data/shards/{ds}/train_videos/{shard}.csv"
 # The encoded text side of a data set's classes under a manifest column: from the class names, or descriptions.
 TEXT = "data/text/{ds}.{column}.pt"
 DESCRIPTIONS_TEXT = "data/text/{ds}.{column}.descriptions.pt"

@@ -27,9 +27,11 @@ from pathlib import Path
 from typing import Dict, List, Mapping, Sequence, Tuple
 
 import numpy as np
+import yaml
 
 from openvclip.data.videos import write_video
 from tests.rar_writer import rar_bytes, write_rar
+from tests.shell import FAST
 
 FRAMES, HEIGHT, WIDTH = 12, 24, 32
 
@@ -271,21 +273,35 @@ K400_VAL = (
 K400_CLASSES = ["abseiling", "air drumming", "passing American football (in game)", "zumba"]
 
 
-def write_kinetics(folder: Path, base_url: str = "https://s3.amazonaws.com/kinetics/400") -> Layout:
-    """CVDF Kinetics-400: ``annotations/train.csv`` and ``annotations/val.csv``; shards ``train/part_0.tar.gz``,
-    ``val/part_0.tar.gz``, ``val/part_1.tar.gz`` holding flat ``<ytid>_<start:06d>_<end:06d>.mp4`` clips of
-    mixed classes; the path lists ``k400_train_path.txt`` / ``k400_val_path.txt`` naming the shards under
-    ``base_url``; ``replacement_for_corrupted_k400.tgz`` (``replacement_for_corrupted_k400/<clip>.mp4``).
+def write_kinetics(
+    folder: Path, base_url: str = "https://s3.amazonaws.com/kinetics/400", train_archives: int = 1
+) -> Layout:
+    """CVDF Kinetics-400: ``annotations/train.csv`` and ``annotations/val.csv``; shards ``train/part_0.tar.gz``
+    (to ``part_<train_archives - 1>``, two clips each when there are several), ``val/part_0.tar.gz``,
+    ``val/part_1.tar.gz`` holding flat ``<ytid>_<start:06d>_<end:06d>.mp4`` clips of mixed classes; the path
+    lists ``k400_train_path.txt`` / ``k400_val_path.txt`` naming the shards under ``base_url``;
+    ``replacement_for_corrupted_k400.tgz`` (``replacement_for_corrupted_k400/<clip>.mp4``).
 
     One val clip is a broken file in its shard and a good one in the replacement archive; one is in no shard.
     """
     folder = Path(folder)
     seeds = _Seeds(3000)
-    videos = {clip(y, s, e): seeds.video() for _, y, s, e in K400_TRAIN + K400_VAL}
+    train_table = list(K400_TRAIN)
+    if train_archives > 1:
+        train_table += [
+            (K400_CLASSES[i % len(K400_CLASSES)], _ytid("TRN", i), i, i + 10)
+            for i in range(2 * train_archives - len(K400_TRAIN))
+        ]
+    videos = {clip(y, s, e): seeds.video() for _, y, s, e in train_table + list(K400_VAL)}
     broken, lost = clip(*K400_VAL[3][1:]), clip(*K400_VAL[4][1:])
     val_clips = [clip(y, s, e) for _, y, s, e in K400_VAL]
+    train_clips = [clip(y, s, e) for _, y, s, e in train_table]
+    per = -(-len(train_clips) // train_archives)
     shards = {
-        "train/part_0.tar.gz": {clip(y, s, e): videos[clip(y, s, e)] for _, y, s, e in K400_TRAIN},
+        **{
+            f"train/part_{j}.tar.gz": {c: videos[c] for c in train_clips[j * per : (j + 1) * per]}
+            for j in range(train_archives)
+        },
         "val/part_0.tar.gz": {c: videos[c] for c in val_clips[:2]},
         "val/part_1.tar.gz": {val_clips[2]: videos[val_clips[2]], broken: b"\x00\x00\x00\x18ftypmp42 truncated"},
     }
@@ -297,19 +313,31 @@ def write_kinetics(folder: Path, base_url: str = "https://s3.amazonaws.com/kinet
         listing = folder / f"k400_{split}_path.txt"
         listing.write_text("".join(f"{base_url}/{name}\n" for name in sorted(shards) if name.startswith(split)))
         files[listing.name] = listing
-    for split, table in (("train", K400_TRAIN), ("val", K400_VAL)):
+    for split, table in (("train", train_table), ("val", K400_VAL)):
         path = folder / "annotations" / f"{split}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(kinetics_csv([(label, y, s, e, split) for label, y, s, e in table]))
         files[f"{split}.csv"] = path
     rows = {
         clip(y, s, e): (K400_CLASSES.index(label), split)
-        for split, table in (("train", K400_TRAIN), ("val", K400_VAL))
+        for split, table in (("train", train_table), ("val", K400_VAL))
         for label, y, s, e in table
     }
     missing = {lost: rows.pop(lost)[1]}
     del videos[lost]
     return Layout(folder, files, list(K400_CLASSES), rows, missing, videos, {"broken": broken})
+
+
+def kinetics_files(urls: Mapping[str, str]) -> Dict[str, dict]:
+    """The ``files:`` of a ``kinetics`` data set entry for a :func:`write_kinetics` layout served over HTTP
+    (``urls``: what ``FileServer.add_tree`` returned for its folder)."""
+    return {
+        "videos_train": {"url_list": urls["k400_train_path.txt"]},
+        "videos_val": {"url_list": urls["k400_val_path.txt"]},
+        "replacement": urls["replacement_for_corrupted_k400.tgz"],
+        "train_csv": urls["annotations/train.csv"],
+        "val_csv": urls["annotations/val.csv"],
+    }
 
 
 # -- Kinetics-600 novel classes ----------------------------------------------------------------------------------
@@ -404,3 +432,48 @@ def manifest(rows: Sequence[dict]) -> Dict[str, Tuple[int, str]]:
 
 def contents(rows: Sequence[dict]) -> Dict[str, bytes]:
     return {Path(r["path"]).name: Path(r["path"]).read_bytes() for r in rows}
+
+
+# -- A config of real-layout sets served over loopback HTTP -----------------------------------------------------
+
+
+def real_config(http_server, files: Path) -> dict:
+    hmdb = write_hmdb51(files / "hmdb")
+    k400 = write_kinetics(files / "k400", base_url=http_server.url("k400").rstrip("/"))
+    hmdb_urls = http_server.add_tree(hmdb.folder, prefix="hmdb")
+    k400_urls = http_server.add_tree(k400.folder, prefix="k400")
+    config = yaml.safe_load(FAST.read_text())
+    frames = {"format": "jpeg", "size": 32, "views": 2, "rate": 2}
+    config["datasets"] = {
+        # The tiny layouts lose 1 or 2 of a split's 4 to 6 videos on purpose: allow it (the default is 5%).
+        "k400": {
+            "format": "kinetics",
+            "protocol": "closedset",
+            "frames": frames,
+            "max_unreadable": 0.5,
+            "files": kinetics_files(k400_urls),
+        },
+        "hmdb": {
+            "format": "hmdb51",
+            "protocol": "zeroshot",
+            "frames": frames,
+            "max_unreadable": 0.5,
+            "files": {
+                "videos": [
+                    {"url": http_server.url("hmdb/moved-away.rar")},  # a dead link first: the next one is used
+                    {"url": hmdb_urls["hmdb51_org.rar"]},
+                ],
+                "splits": hmdb_urls["test_train_splits.rar"],
+            },
+        },
+    }
+    config["train_set"] = "k400"
+    config["variants"] = {
+        "frozen": {"objective": "frozen", "temporal": False},
+        "openvclip": {"objective": "openvclip", "temporal": True},
+    }
+    config["report"] = {"method": "openvclip", "baseline": "frozen"}
+    config["train"].update(batch_size=4, epochs=1)
+    config["experiments"] = {"main": {"labels": "classname", "seeds": [0]}}
+    config["study"] = []
+    return config, hmdb

@@ -102,7 +102,15 @@ def test_evaluation_takes_one_gpu_and_data_jobs_none(slurm_plan):
         if rule == "evaluate":
             assert resources["gpu"] == 1 and resources["slurm_partition"] == "gpu-part"
             assert "torchrun" not in shell
-        elif rule in ("prepare_dataset", "extract_frames", "embed_text", "fetch_clip", "collect_protocol", "report"):
+        elif rule in (
+            "plan_shards",
+            "prepare_dataset",
+            "extract_frames",
+            "embed_text",
+            "fetch_clip",
+            "collect_protocol",
+            "report",
+        ):
             assert "gpu" not in resources, rule
             assert resources["slurm_partition"] == "cpu-part", rule
     assert {"prepare_dataset", "extract_frames", "evaluate", "train_variant"} <= {j[0] for j in slurm_plan}
@@ -122,7 +130,7 @@ def test_the_documented_slurm_command_submits_its_jobs(tmp_path):
     jobs = {re.search(r"--comment (\S+)", line).group(1) for line in submitted}
     assert {
         "rule_fetch_clip",
-        "rule_prepare_dataset_wildcards_k400",
+        "rule_plan_shards_wildcards_k400",  # K400's URL lists are read first: its shard jobs follow
         "rule_prepare_dataset_wildcards_hmdb",
         "rule_prepare_dataset_wildcards_msrvtt",
     } <= jobs

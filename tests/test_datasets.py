@@ -583,13 +583,7 @@ def test_kinetics_end_to_end_over_http_with_shard_lists(http_server, tmp_path):
         {
             "format": "kinetics",
             "protocol": "closedset",
-            "files": {
-                "videos_train": {"url_list": urls["k400_train_path.txt"]},
-                "videos_val": {"url_list": urls["k400_val_path.txt"]},
-                "train_csv": urls["annotations/train.csv"],
-                "val_csv": urls["annotations/val.csv"],
-                "replacement": urls["replacement_for_corrupted_k400.tgz"],
-            },
+            "files": layouts.kinetics_files(urls),
         },
         "k400",
     )

@@ -47,6 +47,8 @@ NOT_RUN = {
     "python bench/train_loader.py": "a benchmark, as above",
     "python bench/pretrain_step.py": "a benchmark, as above",
     "python bench/dvc_scale.py": "a benchmark, as above",
+    "python bench/dag_scale.py": "a benchmark, as above",
+    "python bench/data_projection.py": "a benchmark, as above",
     "bash bench/gpu_check.sh": "needs a CUDA GPU: run by hand on a GPU machine (bench/README.md)",
     'pytest -m "not e2e"': "a subset of `pytest`, which .ci/run runs whole (the marker: pyproject.toml)",
 }

@@ -295,3 +295,26 @@ def test_frame_settings_refuse_what_they_do_not_know_by_name(settings, message):
 
     with pytest.raises(UserError, match=message):
         FrameSettings.from_dict(settings)
+
+
+@pytest.mark.parametrize("fmt", ["raw", "jpeg"])
+def test_part_jobs_decode_their_shards_and_the_gather_assembles_the_unsharded_store(tmp_path, monkeypatch, fmt):
+    """Shard jobs (``part``) decode disjoint ranges of the store's shards and leave them in ``<out>.partial``; the
+    unsharded call then decodes nothing and writes the store the single job writes, file for file."""
+    import openvclip.data.frame_writer as writer
+
+    paths = [numbered_video(tmp_path / f"v{i}.mp4", 12 + i, 32, 32) for i in range(7)]
+    settings = dict(frames=FrameSettings(2, 16, views=2, rate=2, format=fmt), progress=False, skip=[5])
+    write_store(paths, tmp_path / "single", **settings)
+    decoded = []
+    original = writer._decode_one
+    monkeypatch.setattr(writer, "_decode_one", lambda path, **kwargs: decoded.append(path) or original(path, **kwargs))
+    records = [write_store(paths, tmp_path / "store", part=(k, 3), **settings) for k in range(3)]
+    assert [r["store_shards"] for r in records] == [[0, 2], [2, 4], [4, 7]]  # 7 shards of one video
+    assert sorted(decoded) == sorted(p for i, p in enumerate(paths) if i != 5) and not (tmp_path / "store").exists()
+    decoded.clear()
+    write_store(paths, tmp_path / "store", **settings)
+    assert decoded == []
+    for file in sorted(p.name for p in (tmp_path / "single").iterdir()):
+        assert (tmp_path / "store" / file).read_bytes() == (tmp_path / "single" / file).read_bytes(), file
+    assert not (tmp_path / "store.partial").exists() and not (tmp_path / "store.lock").exists()

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
+from openvclip import paths
 from openvclip.config import SCHEMA, config_hash, resolve_base, validate_config
 from openvclip.errors import UserError
 from openvclip.plan import JobArgs, JobResources, Layout, Plan, launcher, threads_per_process
@@ -238,3 +239,20 @@ def test_only_variants_that_use_descriptions_read_them_and_froster_keeps_an_swa_
         and "data/text/k600.classname.descriptions.pt" in targets["text"]
     )
     assert "data/text/k600.classname.pt" in targets["text"]  # frozen CLIP's, from the names
+
+
+def test_only_sets_fetched_from_url_lists_are_prepared_in_shards():
+    paper = plan(raw("config/paper_vitb16.yaml"))
+    assert [ds for ds in paper.plan.datasets if paper.plan.is_sharded(ds)] == ["k400", "k600"]
+    assert not any(plan().plan.is_sharded(ds) for ds in plan().plan.datasets)  # the demo: one job per stage
+    assert paper.plan.config["shards"] == {"archives_per_job": 12, "downloads_at_once": 4}
+    assert paper.files.shard_files(paths.FETCHED_SHARD, "k400", 3) == [
+        "data/shards/k400/fetched/0.json",
+        "data/shards/k400/fetched/1.json",
+        "data/shards/k400/fetched/2.json",
+    ]
+    assert paper.files.shard_files(paths.TRAIN_INDEX_PART, "k400", 1) == []  # one shard: the single job
+    # A local copy of the videos is not sharded, even where the other role is a URL list.
+    config = raw("config/paper_vitb16.yaml")
+    config["datasets"]["k600"]["files"]["videos_val"] = [{"path": "/data/k600/val"}]
+    assert not plan(config).plan.is_sharded("k600")

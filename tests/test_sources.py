@@ -370,3 +370,35 @@ def test_source_from_dict():
         Source.from_dict({"url": "https://h/a", "path": "/a"}, "files.train")
     with pytest.raises(ValueError, match="exactly one"):
         Source.from_dict({"sha256": "00"}, "files.train")
+
+
+def test_url_list_fetches_several_at_once_and_a_failed_one_is_named_while_the_others_are_kept(
+    http_server, tmp_path, monkeypatch
+):
+    import threading
+
+    import openvclip.data.sources as sources
+
+    urls = [http_server.add(f"k/part_{i}.tar.gz", bytes([i]) * 500) for i in range(6)]
+    urls[4] = http_server.url("k/part_4_is_gone.tar.gz")  # a 404
+    listing = http_server.add("k/list.txt", "\n".join(urls).encode())
+    together = threading.Barrier(3, timeout=10)  # passes only if 3 downloads are under way at the same time
+    original = sources.download
+
+    def download(url, *args, **kwargs):
+        if url.endswith(("part_0.tar.gz", "part_1.tar.gz", "part_2.tar.gz")):
+            together.wait()
+        return original(url, *args, **kwargs)
+
+    monkeypatch.setattr(sources, "download", download)
+    with pytest.raises(SourceError, match=r"1 of 6 listed file\(s\) could not be fetched \(the 5 others") as error:
+        fetch([Source(url_list=listing)], tmp_path, progress=False, at_once=3, timeout=10)
+    assert "part_4_is_gone.tar.gz: HTTP Error 404" in str(error.value)
+    assert sorted(p.name for p in tmp_path.glob("part_*")) == [f"part_{i}.tar.gz" for i in (0, 1, 2, 3, 5)]
+    http_server.add("k/part_4_is_gone.tar.gz", b"back")
+    files = fetch([Source(url_list=listing)], tmp_path, progress=False, at_once=3, timeout=10)
+    assert [f.name for f in files] == [f"part_{i}.tar.gz" for i in range(4)] + [
+        "part_4_is_gone.tar.gz",
+        "part_5.tar.gz",
+    ]
+    assert all(len(http_server.requests_for(f"k/part_{i}.tar.gz")) == 1 for i in (0, 1, 2, 3, 5))

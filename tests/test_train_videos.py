@@ -121,3 +121,25 @@ def test_an_index_of_nothing_readable_is_refused(manifest, tmp_path):
     reencode_videos(tmp_path / "bad.csv", tmp_path / "v", tmp_path / "bad_index.csv", Reencoding(), progress=False)
     with pytest.raises(ValueError, match="none of the 1 training videos"):
         training_clips(tmp_path / "bad_index.csv", tmp_path / "bad.csv", "classname", TrainConfig())
+
+
+def test_shard_jobs_parts_joined_are_the_unsharded_index(manifest):
+    """Three part jobs (data/shards.py) re-encode their ranges of the training videos; joining their part indexes
+    gives the file the single job writes, byte for byte, and parts that do not cover the videos are refused."""
+    from openvclip.data.jobs import reencode_train_videos
+
+    folder = manifest.parent
+    settings = {"short_side": 64, "keyframe_interval": 8}
+    reencode_train_videos(manifest, folder / "one", folder / "single.csv", settings, progress=False)
+    parts = [folder / f"part{k}.csv" for k in range(3)]
+    for k, part in enumerate(parts):
+        reencode_train_videos(manifest, folder / "videos", part, settings, progress=False, part=(k, 3))
+    assert [len(read_index(p)) for p in parts] == [1, 1, 2]  # the 4 training rows, cut in 3 contiguous ranges
+    counts = reencode_train_videos(manifest, folder / "videos", folder / "joined.csv", settings, parts=parts)
+    assert counts["videos"] == 4 and counts["unreadable"] == 2 and counts["parts"] == 3
+    single, joined = read_index(folder / "single.csv"), read_index(folder / "joined.csv")
+    assert [{**e, "path": os.path.basename(e["path"])} for e in joined] == [
+        {**e, "path": os.path.basename(e["path"])} for e in single
+    ]
+    with pytest.raises(ValueError, match="the 2 part indexes hold 2 rows, not the 4 training videos"):
+        reencode_train_videos(manifest, folder / "videos", folder / "bad.csv", settings, parts=parts[:2])

@@ -30,6 +30,24 @@ def ratio_arg(text: str) -> float:
     return value
 
 
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def part_arg(text: str):
+    """``k/n``: the ``k``-th of ``n`` parts of a job's work (from 0)."""
+    from ..data.parts import parse_part
+    from ..errors import UserError
+
+    try:
+        return parse_part(text)
+    except UserError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+
+
 def model_args(p: argparse.ArgumentParser, theta0: bool = True) -> None:
     p.add_argument(
         "--model",

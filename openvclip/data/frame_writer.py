@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import functools
 import json
@@ -12,16 +13,17 @@ import shutil
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import List, Mapping, Sequence
+from typing import List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from ..config import from_mapping
 from ..errors import UserError
-from ..io import atomic_path
+from ..io import atomic_path, write_json
 from .frame_store import FORMATS
 from .jpeg import encode_jpeg
+from .parts import part as part_range
 from .sampling import SAMPLINGS
 from .videos import Unreadable, decode_views
 
@@ -156,6 +158,7 @@ def write_store(
     progress: bool = True,
     threads: int = 1,
     skip: Sequence[int] = (),
+    part: Optional[Tuple[int, int]] = None,
 ) -> dict:
     """Decode every video of ``paths`` into the store folder ``out``, ``threads`` videos at a time. Rows in
     ``skip`` are not decoded (videos only training reads, which decodes its own clips): they hold no frames, are
@@ -163,7 +166,11 @@ def write_store(
 
     Videos are decoded in shards saved under ``<out>.partial/`` as they finish; the store is assembled from them
     beside ``out`` and renamed when complete. A run that was killed leaves its finished shards, and the next run
-    with the same videos and settings checks and reuses them instead of decoding the set again."""
+    with the same videos and settings checks and reuses them instead of decoding the set again.
+
+    ``part=(k, n)``: decode only the ``k``-th of ``n`` contiguous ranges of those shards and stop there, without
+    assembling (one shard job of :mod:`.shards`; the unsharded call that follows them finds every shard done and
+    only assembles). Returns what the part decoded."""
     fmt, quality = frames.format, frames.quality
     out = Path(out)
     count = frames.views * frames.num_frames
@@ -172,24 +179,26 @@ def write_store(
     skipped, per_shard = settings["skip"], settings["shard_videos"]
     shards = [range(start, min(start + per_shard, len(paths))) for start in range(0, len(paths), per_shard)]
     partial = out.with_name(out.name + ".partial")
-    if partial.is_dir() and not _same_settings(partial / "settings.json", settings):
-        shutil.rmtree(partial)  # an earlier run of other videos or settings: nothing of it applies
-    partial.mkdir(parents=True, exist_ok=True)
-    (partial / "settings.json").write_text(json.dumps(settings))
+    with _locked(out.with_name(out.name + ".lock")):  # part jobs of one store may start together
+        if partial.is_dir() and not _same_settings(partial / "settings.json", settings):
+            shutil.rmtree(partial)  # an earlier run of other videos or settings: nothing of it applies
+        partial.mkdir(parents=True, exist_ok=True)
+        write_json(partial / "settings.json", settings)
     shard_file = [partial / f"shard-{k:05d}.npz" for k in range(len(shards))]
-    done = {k for k, rows in enumerate(shards) if _shard_is_complete(shard_file[k], len(rows), count, fmt)}
+    mine = range(len(shards)) if part is None else part_range(len(shards), *part)
+    done = {k for k in mine if _shard_is_complete(shard_file[k], len(shards[k]), count, fmt)}
     if done:
         log.info(
             "%s: reusing %d of %d shards an earlier run decoded (%d of %d videos)",
             out.name,
             len(done),
-            len(shards),
+            len(mine),
             sum(len(shards[k]) for k in done),
-            len(paths),
+            sum(len(shards[k]) for k in mine),
         )
     _decode_shards(
         paths,
-        [(shards[k], shard_file[k]) for k in range(len(shards)) if k not in done],
+        [(shards[k], shard_file[k]) for k in mine if k not in done],
         shape[1:],
         set(skipped),
         fmt,
@@ -208,6 +217,13 @@ def write_store(
             sampling=frames.sampling,
         ),
     )
+    if part is not None:
+        return {
+            "part": list(part),
+            "store_shards": [mine.start, mine.stop],
+            "videos": sum(len(shards[k]) for k in mine),
+            "reused": sum(len(shards[k]) for k in done),
+        }
     meta = _assemble(
         out,
         shards,
@@ -226,7 +242,22 @@ def write_store(
         },
     )
     shutil.rmtree(partial)
+    out.with_name(out.name + ".lock").unlink(missing_ok=True)  # every part job ran before this one
     return meta
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """An exclusive lock on the file ``path`` (created if needed) while the block runs."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _same_settings(path: Path, settings: dict) -> bool:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import shutil
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Optional, Sequence, Tuple
 
 from ..errors import UserError
 from ..io import atomic_path, write_json
@@ -55,9 +55,11 @@ def prepare(
     raw: Path,
     manifest: Path,
     progress: bool = True,
+    at_once: int = 1,
 ) -> dict:
-    """Any data set of the config into its manifest and class list: rendered (synthetic) or fetched, unpacked
-    and parsed from its own annotation files (real formats). Returns counts for the log."""
+    """Any data set of the config into its manifest and class list: rendered (synthetic) or fetched (a URL
+    list's archives ``at_once`` at a time), unpacked and parsed from its own annotation files (real formats).
+    Returns counts for the log."""
     if "format" not in dataset:
         count = _prepare_synthetic(world, objects, dataset, name, seed, raw, manifest, progress)
         write_missing(manifest, {})  # a rendered world lists only what it rendered
@@ -65,7 +67,7 @@ def prepare(
     from .prepare import RealSet, materialise, parse
 
     spec = RealSet.from_dict(dataset, name)
-    folders = materialise(spec, downloads, raw, progress)
+    folders = materialise(spec, downloads, raw, progress, at_once)
     rows, classes, missing = parse(spec, folders)
     if not rows:
         raise UserError(
@@ -110,8 +112,20 @@ def class_descriptions(dataset: Mapping, name: str, manifest: Path, downloads: P
     return sorted(f for f in Path(out).iterdir() if not f.name.startswith("."))
 
 
-def extract_frames(manifest: Path, out: Path, settings: Mapping, progress: bool = True, threads: int = 1) -> dict:
-    """Decode every video of a manifest once into the frame store folder ``out`` (see data/frame_store.py)."""
+def extract_frames(
+    manifest: Path,
+    out: Path,
+    settings: Mapping,
+    progress: bool = True,
+    threads: int = 1,
+    part: Optional[Tuple[int, int]] = None,
+    record: Optional[Path] = None,
+) -> dict:
+    """Decode every video of a manifest once into the frame store folder ``out`` (see data/frame_store.py).
+
+    ``part=(k, n)``: one shard job's share (data/shards.py): decode the ``k``-th of ``n`` ranges of the store's
+    shards into ``<out>.partial/`` and write the ``record`` of it; the unsharded call that gathers the parts
+    assembles the store."""
     from .frame_writer import FrameSettings, write_store
 
     frames = FrameSettings.from_dict(settings)
@@ -120,8 +134,13 @@ def extract_frames(manifest: Path, out: Path, settings: Mapping, progress: bool 
     # videos are not decoded into the store (K400: 240k of its 260k videos).
     train_only = [i for i, r in enumerate(rows) if r["split"].split() == ["train"]]
     meta = write_store(
-        [Path(r["path"]) for r in rows], out, frames, progress=progress, threads=threads, skip=train_only
+        [Path(r["path"]) for r in rows], out, frames, progress=progress, threads=threads, skip=train_only, part=part
     )
+    if part is not None:
+        if record is None:
+            raise UserError("a part of a frame store (--part) needs --record, the file its job leaves behind")
+        write_json(record, meta)
+        return meta
     if meta["unreadable"]:
         log.warning(
             "%d unreadable video(s), skipped by evaluation:\n  %s",
@@ -132,9 +151,21 @@ def extract_frames(manifest: Path, out: Path, settings: Mapping, progress: bool 
 
 
 def reencode_train_videos(
-    manifest: Path, videos: Path, index: Path, settings: Mapping, threads: int = 1, progress: bool = True
+    manifest: Path,
+    videos: Path,
+    index: Path,
+    settings: Mapping,
+    threads: int = 1,
+    progress: bool = True,
+    part: Optional[Tuple[int, int]] = None,
+    parts: Sequence[Path] = (),
 ) -> dict:
-    """Re-encode (or check) the training split's videos once and index them (see data/train_videos.py)."""
-    from .train_videos import Reencoding, reencode_videos
+    """Re-encode (or check) the training split's videos once and index them (see data/train_videos.py); with
+    ``part``, one shard job's share into a part index; with ``parts``, only join the shard jobs' part indexes."""
+    from .train_videos import Reencoding, merge_parts, reencode_videos
 
-    return reencode_videos(manifest, videos, index, Reencoding.from_dict(settings), threads=threads, progress=progress)
+    if parts:
+        return merge_parts(manifest, parts, index)
+    return reencode_videos(
+        manifest, videos, index, Reencoding.from_dict(settings), threads=threads, progress=progress, part=part
+    )

@@ -89,32 +89,41 @@ def _as_list(sources) -> list:
     return list(sources) if isinstance(sources, (list, tuple)) else [sources]
 
 
-def materialise(spec: RealSet, downloads: Path, raw: Path, progress: bool = True) -> Dict[str, Path]:
-    """Fetch and unpack every role; returns role -> folder holding its files."""
+def materialise(spec: RealSet, downloads: Path, raw: Path, progress: bool = True, at_once: int = 1) -> Dict[str, Path]:
+    """Fetch and unpack every role (a URL list's archives ``at_once`` at a time); returns role -> folder holding
+    its files. What is already there (a finished download, an unpacked archive: an earlier run's, or the
+    shard jobs' of :mod:`.shards`) is kept."""
     folders = {}
     for role in spec.files:
-        files = fetch(spec.sources(role), Path(downloads) / role, progress)
+        files = fetch(spec.sources(role), Path(downloads) / role, progress, at_once=at_once)
         folder = Path(raw) / role
         folder.mkdir(parents=True, exist_ok=True)
         for path in files:
             if path.is_dir():
                 folders.setdefault(role, path)
                 continue
-            if is_archive(path):
-                extract(
-                    path,
-                    folder / archive_stem(path.name),
-                    nested=(spec.format, role.split("_")[0]) in NESTED,
-                    progress=progress,
-                )
-            else:
-                link, target = folder / path.name, path.resolve()
-                if link.is_symlink() and link.resolve() != target:  # the source changed since the last run
-                    link.unlink()
-                if not link.exists():
-                    link.symlink_to(target)
+            place(spec, role, path, folder, progress)
         folders.setdefault(role, folder)
     return folders
+
+
+def place(spec: RealSet, role: str, path: Path, folder: Path, progress: bool = True) -> Path:
+    """Put one fetched file of ``role`` into its raw ``folder``: an archive unpacked into ``folder/<stem>``
+    (kept when already there), a plain file linked. Returns where it went."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if is_archive(path):
+        return extract(
+            path,
+            folder / archive_stem(path.name),
+            nested=(spec.format, role.split("_")[0]) in NESTED,
+            progress=progress,
+        )
+    link, target = folder / path.name, path.resolve()
+    if link.is_symlink() and link.resolve() != target:  # the source changed since the last run
+        link.unlink()
+    if not link.exists():
+        link.symlink_to(target)
+    return link
 
 
 def parse(spec: RealSet, folders: Mapping[str, Path]) -> Tuple[List[dict], List[str], Dict[str, str]]:

@@ -206,9 +206,12 @@ def _local(source: Source, dest_dir: Path, progress: bool) -> Path:
     return link
 
 
-def _url_list(source: Source, dest_dir: Path, progress: bool, **kwargs) -> List[Path]:
-    listing = dest_dir / f".{source.filename}"
-    if not listing.is_file():  # kept: a finished set of shards is checked offline
+def listed_urls(source: Source, dest_dir: Path, **kwargs) -> List[str]:
+    """The URLs of a ``url_list`` source, one per line of its listing; the listing is fetched once into
+    ``dest_dir/.<name>`` and kept (a finished set of shards is checked offline)."""
+    listing = Path(dest_dir) / f".{source.filename}"
+    if not listing.is_file():
+        Path(dest_dir).mkdir(parents=True, exist_ok=True)
         download(
             source.url_list,
             listing,
@@ -216,18 +219,77 @@ def _url_list(source: Source, dest_dir: Path, progress: bool, **kwargs) -> List[
             progress=False,
             **kwargs,
         )
-    urls = [line.strip() for line in listing.read_text().splitlines() if line.strip()]
-    files = []
-    for url in tqdm(urls, desc=f"shards of {source.filename}", disable=not progress or len(urls) < 2):
-        target = dest_dir / Path(unquote(urlparse(url).path)).name
-        if not target.exists():  # a finished shard is never fetched again
-            download(url, target, Source(url=url, verify_tls=source.verify_tls), progress=progress, **kwargs)
-        files.append(target)
-    return files
+    return [line.strip() for line in listing.read_text().splitlines() if line.strip()]
 
 
-def fetch(sources: Sequence[Source], dest_dir: Path, progress: bool = True, **kwargs) -> List[Path]:
-    """Get a file from the first source that works; returns the file(s) (several for a ``url_list``).
+def url_target(url: str, dest_dir: Path) -> Path:
+    """Where a listed URL's file goes: ``dest_dir/<its last path component>``."""
+    return Path(dest_dir) / Path(unquote(urlparse(url).path)).name
+
+
+def download_many(
+    urls: Sequence[str],
+    dest_dir: Path,
+    *,
+    verify_tls: bool = True,
+    at_once: int = 1,
+    progress: bool = True,
+    desc: str = "archives",
+    **kwargs,
+) -> List[Path]:
+    """Fetch the listed ``urls`` into ``dest_dir``, ``at_once`` at a time (a host serving many small archives,
+    as Kinetics' CVDF host does, is faster with a few connections open); returns their files in list order.
+
+    A file already there is never fetched again. Every URL is tried before a failure is raised, so the files that
+    did arrive are kept for the next run; the error names each URL that failed and why."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    targets = [url_target(url, dest_dir) for url in urls]
+    todo = [(url, target) for url, target in zip(urls, targets) if not target.exists()]
+    # One bar of files when several downloads interleave; the single download's own byte bar otherwise.
+    per_file = progress and at_once <= 1
+
+    def one(job):
+        url, target = job
+        try:
+            download(url, target, Source(url=url, verify_tls=verify_tls), progress=per_file, **kwargs)
+        except (OSError, ValueError, urllib.error.URLError, http.client.HTTPException) as error:
+            return f"  - {url}: {error}"
+        return None
+
+    failures = []
+    with (
+        ThreadPoolExecutor(max(1, at_once)) as pool,
+        tqdm(total=len(urls), initial=len(urls) - len(todo), desc=desc, unit="file", disable=not progress) as bar,
+    ):
+        for failure in pool.map(one, todo):
+            bar.update()
+            if failure:
+                failures.append(failure)
+    if failures:
+        raise SourceError(
+            f"{len(failures)} of {len(urls)} listed file(s) could not be fetched (the {len(urls) - len(failures)} "
+            f"others are in {dest_dir} and are kept):\n" + "\n".join(failures)
+        )
+    return targets
+
+
+def _url_list(source: Source, dest_dir: Path, progress: bool, at_once: int = 1, **kwargs) -> List[Path]:
+    urls = listed_urls(source, dest_dir, **kwargs)
+    return download_many(
+        urls,
+        dest_dir,
+        verify_tls=source.verify_tls,
+        at_once=at_once,
+        progress=progress,
+        desc=f"shards of {source.filename}",
+        **kwargs,
+    )
+
+
+def fetch(sources: Sequence[Source], dest_dir: Path, progress: bool = True, at_once: int = 1, **kwargs) -> List[Path]:
+    """Get a file from the first source that works; returns the file(s) (several for a ``url_list``, fetched
+    ``at_once`` at a time).
 
     A file already in ``dest_dir`` that verifies is kept. Raises :class:`SourceError` listing every source's
     failure when none works.
@@ -240,11 +302,11 @@ def fetch(sources: Sequence[Source], dest_dir: Path, progress: bool = True, **kw
             if source.path:
                 return [_local(source, dest_dir, progress)]
             if source.url_list:
-                return _url_list(source, dest_dir, progress, **kwargs)
+                return _url_list(source, dest_dir, progress, at_once, **kwargs)
             dest = dest_dir / source.filename
             if dest.is_file() and not dest.is_symlink() and verify(dest, source, progress) is None:
                 return [dest]
             return [download(source.url, dest, source, progress=progress, **kwargs)]
-        except (OSError, ValueError, urllib.error.URLError, http.client.HTTPException) as error:
+        except (SourceError, OSError, ValueError, urllib.error.URLError, http.client.HTTPException) as error:
             failures.append(f"  - {source.describe()}: {error}")
     raise SourceError("no source worked:\n" + "\n".join(failures))

@@ -21,13 +21,14 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from fractions import Fraction
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from tqdm.auto import tqdm
 
 from ..errors import UserError
 from ..io import atomic_path, read_csv, write_csv
 from .manifest import read_manifest
+from .parts import part as part_range
 from .sets import in_split
 from .videos import Unreadable, decoder_errors, described, open_video
 
@@ -177,14 +178,33 @@ def _one(job) -> Dict[str, object]:
     return entry
 
 
-def reencode_videos(
-    manifest: Path, videos: Path, index: Path, settings: Reencoding, threads: int = 1, progress: bool = True
-) -> dict:
-    """Re-encode (or check) every ``train``-split video of ``manifest`` into ``videos``; write ``index``."""
-    rows = read_manifest(manifest)
-    jobs = [(i, r["path"], str(videos), settings) for i, r in enumerate(rows) if in_split(r["split"], "train")]
-    if not jobs:
+def _train_rows(manifest: Path, rows: Optional[List[Dict[str, str]]] = None) -> List[int]:
+    """The manifest rows of the training split, in order (``rows``: the manifest, already read)."""
+    rows = read_manifest(manifest) if rows is None else rows
+    train = [i for i, r in enumerate(rows) if in_split(r["split"], "train")]
+    if not train:
         raise UserError(f"manifest {manifest} has no video in a 'train' split")
+    return train
+
+
+def reencode_videos(
+    manifest: Path,
+    videos: Path,
+    index: Path,
+    settings: Reencoding,
+    threads: int = 1,
+    progress: bool = True,
+    part: Optional[Tuple[int, int]] = None,
+) -> dict:
+    """Re-encode (or check) every ``train``-split video of ``manifest`` into ``videos``; write ``index``.
+
+    ``part=(k, n)``: only the ``k``-th of ``n`` contiguous ranges of those videos (one shard job of
+    :mod:`.shards`), indexed in a part that :func:`merge_parts` joins with the others."""
+    rows = read_manifest(manifest)
+    train = _train_rows(manifest, rows)
+    if part is not None:
+        train = [train[i] for i in part_range(len(train), *part)]
+    jobs = [(i, rows[i]["path"], str(videos), settings) for i in train]
     entries: List[Dict[str, object]] = []
     bar = tqdm(total=len(jobs), desc=f"training videos of {Path(manifest).stem}", unit="video", disable=not progress)
     if threads <= 1:
@@ -203,6 +223,27 @@ def reencode_videos(
         "videos": len(entries),
         "unreadable": len(lost),
         "kept": sum(bool(e["kept"]) for e in entries),
+        "examples": [f"{e['source']}: {e['error']}" for e in lost[:10]],
+    }
+
+
+def merge_parts(manifest: Path, parts: Sequence[Path], index: Path) -> dict:
+    """Join the part indexes of the shard jobs (in part order) into ``index``, the file the unsharded job
+    writes; refuses parts that do not cover the manifest's training videos exactly once, in order."""
+    entries = [e for p in parts for e in read_csv(p, f"part index {p} does not exist (run its shard job)")]
+    expected = _train_rows(manifest)
+    got = [int(e["row"]) for e in entries]
+    if got != expected:
+        raise UserError(
+            f"the {len(parts)} part indexes hold {len(got)} rows, not the {len(expected)} training videos of "
+            f"{manifest} in order: they were made from another manifest or shard count; rerun the shard jobs"
+        )
+    write_csv(index, entries, INDEX_COLUMNS)
+    lost = [e for e in entries if e["status"] != "ok"]
+    return {
+        "videos": len(entries),
+        "unreadable": len(lost),
+        "parts": len(parts),
         "examples": [f"{e['source']}: {e['error']}" for e in lost[:10]],
     }
 

@@ -31,6 +31,13 @@ class Plan:
     def is_synthetic(self, ds: str) -> bool:
         return "format" not in self.datasets[ds]
 
+    def is_sharded(self, ds: str) -> bool:
+        """Whether a data set is prepared in shard jobs: it has a file role fetched from a URL list (Kinetics);
+        the number of shards is known once the lists are read (the shard plan)."""
+        from ..data.shards import is_sharded
+
+        return is_sharded(self.datasets[ds], ds)
+
     def pretrains_clip(self) -> bool:
         """The demo pretrains its small CLIP (a model given as a config); a named model's weights are fetched."""
         return "config" in self.config["clip"]["model"]

@@ -65,6 +65,11 @@ class Layout:
         files = [paths.PROTOCOL_TABLE.format(protocol=plan.protocol(ds), ds=ds) for ds in plan.datasets if ds in wanted]
         return files + [paths.SWEEP_TABLE.format(variant=v) for v in plan.experiment_variants(plan.main)]
 
+    def shard_files(self, template: str, ds: str, shards: int) -> List[str]:
+        """The files of a data set's shard jobs of one stage (``template``: one of :mod:`openvclip.paths`' shard
+        files); none for a single shard, whose stage runs as one job."""
+        return [template.format(ds=ds, shard=k) for k in range(shards)] if shards > 1 else []
+
     def stage_targets(self) -> Dict[str, List[str]]:
         """The coarse targets of the main experiment, in DAG order: the Snakefile's target rules (`downloads`,
         and one for each DVC stage)."""

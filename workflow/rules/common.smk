@@ -3,6 +3,7 @@
 
 from openvclip import paths
 from openvclip.config import SCHEMA, resolve_base, shipped_datasets, validate_config
+from openvclip.data.shards import shard_count as shard_count_of
 from openvclip.errors import UserError
 from openvclip.plan import JobArgs, JobResources, Layout, Plan, as_json, launcher, threads_per_process
 
@@ -47,8 +48,20 @@ wildcard_constraints:
     variant="|".join(VARIANTS),
     exp="|".join(EXPERIMENTS),
     seed=r"\d+",
+    shard=r"\d+",
     protocol="closedset|zeroshot|retrieval",
     column=r"[a-z_]+",
+
+
+def shard_count(ds):
+    """Shard jobs per stage of a data set: from its shard plan (a checkpoint: the URL lists must be read first),
+    one for a set without URL lists."""
+    return shard_count_of(checkpoints.plan_shards.get(ds=ds).output[0]) if PLAN.is_sharded(ds) else 1
+
+
+def shard_files(template):
+    """An input function: the files of a data set's shard jobs of one stage (none when it is one job)."""
+    return lambda wc: FILES.shard_files(template, wc.ds, shard_count(wc.ds))
 
 
 def temporal_flag(wildcards):

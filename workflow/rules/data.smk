@@ -1,9 +1,63 @@
 # Data: prepare (synthetic: render; real: fetch -> verify -> unpack -> parse annotations) -> manifest ->
 # frames decoded once by decord into a store folder (evaluation), and the training split's videos re-encoded
-# once for on-the-fly decoding (training).
+# once for on-the-fly decoding (training). A set fetched from URL lists (Kinetics) is cut into shards
+# (openvclip/data/shards.py): its plan is a checkpoint, and each stage runs one job per shard before the job that
+# gathers them (prepare_dataset, extract_frames, train_videos: the same commands as unsharded, which find the
+# shards' work done).
+
+
+checkpoint plan_shards:
+    output:
+        paths.SHARD_PLAN,
+    log:
+        "logs/plan_shards/{ds}.log",
+    benchmark:
+        "benchmarks/plan_shards/{ds}.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=30,
+    params:
+        dataset=lambda wc: js(DATASETS[wc.ds]),
+        archives=config["shards"]["archives_per_job"],
+        downloads="data/downloads/{ds}",
+    shell:
+        "openvclip plan-shards --dataset {params.dataset:q} --name {wildcards.ds} --downloads {params.downloads}"
+        " --archives-per-job {params.archives} --out {output} > {log} 2>&1"
+
+
+rule fetch_shard:
+    input:
+        plan=paths.SHARD_PLAN,
+    output:
+        paths.FETCHED_SHARD,
+    log:
+        "logs/fetch_shard/{ds}/{shard}.log",
+    benchmark:
+        "benchmarks/fetch_shard/{ds}/{shard}.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=4 * 60,
+        downloads=config["shards"]["downloads_at_once"],
+    params:
+        dataset=lambda wc: js(DATASETS[wc.ds]),
+        # Not declared outputs, as for prepare_dataset: a failed job keeps its finished downloads and unpacking.
+        downloads="data/downloads/{ds}",
+        raw="data/raw/{ds}",
+    shell:
+        "openvclip fetch-shard --dataset {params.dataset:q} --name {wildcards.ds} --plan {input.plan}"
+        " --shard {wildcards.shard} --downloads {params.downloads} --raw {params.raw}"
+        " --downloads-at-once {resources.downloads} --out {output} > {log} 2>&1"
 
 
 rule prepare_dataset:
+    input:
+        shards=shard_files(paths.FETCHED_SHARD),
     output:
         manifest=paths.MANIFEST,
         classes=paths.CLASSES,
@@ -18,6 +72,7 @@ rule prepare_dataset:
     resources:
         mem_mb=2000,
         runtime=lambda wc: RESOURCES.data_runtime(wc.ds, demo=30, real=24 * 60),
+        downloads=config["shards"]["downloads_at_once"],
     params:
         dataset=lambda wc: js(DATASETS[wc.ds]),
         world=js(config.get("world", {})),
@@ -30,7 +85,7 @@ rule prepare_dataset:
     shell:
         "openvclip prepare --dataset {params.dataset:q} --name {wildcards.ds} --world {params.world:q}"
         " --objects {params.objects:q} --seed {params.seed} --downloads {params.downloads} --raw {params.raw}"
-        " --manifest {output.manifest} > {log} 2>&1"
+        " --manifest {output.manifest} --downloads-at-once {resources.downloads} > {log} 2>&1"
 
 
 rule class_descriptions:
@@ -56,9 +111,35 @@ rule class_descriptions:
         " --downloads {params.downloads} --out {output} > {log} 2>&1"
 
 
+rule extract_frames_part:
+    input:
+        manifest=paths.MANIFEST,
+        plan=paths.SHARD_PLAN,
+    output:
+        paths.FRAMES_PART,
+    log:
+        "logs/extract_frames_part/{ds}/{shard}.log",
+    benchmark:
+        "benchmarks/extract_frames_part/{ds}/{shard}.tsv"
+    conda:
+        CONDA_ENV
+    threads: lambda wc: RESOURCES.data_threads(wc.ds)
+    resources:
+        mem_mb=lambda wc, threads: 2000 + 500 * threads,
+        runtime=3 * 60,
+    params:
+        frames=lambda wc: js(ARGS.frame_settings(wc.ds)),
+        parts=lambda wc, input: shard_count_of(input.plan),
+        store=paths.FRAMES,
+    shell:
+        "openvclip --threads {threads} frames --manifest {input.manifest} --out {params.store}"
+        " --settings {params.frames:q} --part {wildcards.shard}/{params.parts} --record {output} > {log} 2>&1"
+
+
 rule extract_frames:
     input:
         manifest=paths.MANIFEST,
+        parts=shard_files(paths.FRAMES_PART),
     output:
         directory(paths.FRAMES),
     log:
@@ -74,13 +155,40 @@ rule extract_frames:
     params:
         frames=lambda wc: js(ARGS.frame_settings(wc.ds)),
     shell:
+        # With parts, their shards are in place: this job checks them and assembles the store.
         "openvclip --threads {threads} frames --manifest {input.manifest} --out {output}"
         " --settings {params.frames:q} > {log} 2>&1"
+
+
+rule train_videos_part:
+    input:
+        manifest=paths.MANIFEST,
+        plan=paths.SHARD_PLAN,
+    output:
+        paths.TRAIN_INDEX_PART,
+    log:
+        "logs/train_videos_part/{ds}/{shard}.log",
+    benchmark:
+        "benchmarks/train_videos_part/{ds}/{shard}.tsv"
+    conda:
+        CONDA_ENV
+    threads: lambda wc: RESOURCES.data_threads(wc.ds)
+    resources:
+        mem_mb=lambda wc, threads: 1000 + 300 * threads,
+        runtime=3 * 60,
+    params:
+        settings=js(config["train_videos"]),
+        videos="data/train_videos/{ds}/videos",
+        parts=lambda wc, input: shard_count_of(input.plan),
+    shell:
+        "openvclip --threads {threads} train-videos --manifest {input.manifest} --videos {params.videos}"
+        " --index {output} --settings {params.settings:q} --part {wildcards.shard}/{params.parts} > {log} 2>&1"
 
 
 rule train_videos:
     input:
         manifest=paths.MANIFEST,
+        parts=shard_files(paths.TRAIN_INDEX_PART),
     output:
         # The copies themselves (data/train_videos/{ds}/videos) are not a declared output: a killed job keeps
         # the finished ones and its rerun redoes only the rest. The index is written last.
@@ -99,8 +207,9 @@ rule train_videos:
         settings=js(config["train_videos"]),
         videos="data/train_videos/{ds}/videos",
     shell:
+        # With parts, this job only joins their indexes.
         "openvclip --threads {threads} train-videos --manifest {input.manifest} --videos {params.videos}"
-        " --index {output.index} --settings {params.settings:q} > {log} 2>&1"
+        " --index {output.index} --settings {params.settings:q} --parts {input.parts} > {log} 2>&1"
 
 
 if OTHER_DATASETS:
