@@ -65,6 +65,9 @@ class Layout:
         files = [paths.PROTOCOL_TABLE.format(protocol=plan.protocol(ds), ds=ds) for ds in plan.datasets if ds in wanted]
         return files + [paths.SWEEP_TABLE.format(variant=v) for v in plan.experiment_variants(plan.main)]
 
+    def shard_plan(self, ds: str) -> str:
+        return paths.SHARD_PLAN.format(ds=ds)
+
     def shard_files(self, template: str, ds: str, shards: int) -> List[str]:
         """The files of a data set's shard jobs of one stage (``template``: one of :mod:`openvclip.paths`' shard
         files); none for a single shard, whose stage runs as one job."""

@@ -53,10 +53,20 @@ wildcard_constraints:
     column=r"[a-z_]+",
 
 
+def shard_plan(wildcards):
+    """An input function: a sharded data set's plan, as a plain input of the jobs that read it."""
+    return [FILES.shard_plan(wildcards.ds)] if PLAN.is_sharded(wildcards.ds) else []
+
+
 def shard_count(ds):
     """Shard jobs per stage of a data set: from its shard plan (a checkpoint: the URL lists must be read first),
-    one for a set without URL lists."""
-    return shard_count_of(checkpoints.plan_shards.get(ds=ds).output[0]) if PLAN.is_sharded(ds) else 1
+    one for a set without URL lists. While the plan does not exist the jobs that read it are planned as one job
+    and take it as a plain input (shard_plan): the plan is made first, and Snakemake then plans them again. (A
+    checkpoint's own "incomplete" answer would also skip their parameter and code checks, so a set prepared
+    before shards, or under another config, would never be prepared again.)"""
+    if not PLAN.is_sharded(ds) or not Path(FILES.shard_plan(ds)).exists():
+        return 1
+    return shard_count_of(checkpoints.plan_shards.get(ds=ds).output[0])
 
 
 def shard_files(template):

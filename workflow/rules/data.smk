@@ -57,6 +57,7 @@ rule fetch_shard:
 
 rule prepare_dataset:
     input:
+        plan=shard_plan,
         shards=shard_files(paths.FETCHED_SHARD),
     output:
         manifest=paths.MANIFEST,
@@ -139,6 +140,7 @@ rule extract_frames_part:
 rule extract_frames:
     input:
         manifest=paths.MANIFEST,
+        plan=shard_plan,
         parts=shard_files(paths.FRAMES_PART),
     output:
         directory(paths.FRAMES),
@@ -188,6 +190,7 @@ rule train_videos_part:
 rule train_videos:
     input:
         manifest=paths.MANIFEST,
+        plan=shard_plan,
         parts=shard_files(paths.TRAIN_INDEX_PART),
     output:
         # The copies themselves (data/train_videos/{ds}/videos) are not a declared output: a killed job keeps
