@@ -29,9 +29,8 @@ def relative_rows(manifest: Path, raw: Path) -> list:
 
 
 def fetch(entry, work: Path, k: int) -> dict:
-    return fetch_shard(
-        entry, "k400", work / "plan.json", k, work / "downloads", work / "raw", work / f"{k}.json", False
-    )
+    files = (work / "plan.json", k, work / "downloads", work / "raw", work / f"{k}.json")
+    return fetch_shard(entry, "k400", *files, at_once=2, progress=False)
 
 
 def archive_requests(http_server) -> int:
@@ -79,9 +78,7 @@ def test_a_failed_shard_names_itself_and_reruns_alone(http_server, tmp_path):
     served = f"k400/train/{Path(gone).name}"  # answered 404 once, then served again
     http_server.add(served, tmp_path / "files" / "train" / Path(gone).name, fail=[404])
     with pytest.raises(ShardFailed, match=r"data set k400, shard 1 of 3 \(videos_train: 2 archive\(s\)") as error:
-        fetch_shard(
-            entry, "k400", work / "plan.json", 1, work / "downloads", work / "raw", work / "1.json", progress=False
-        )
+        fetch(entry, work, 1)
     assert "HTTP Error 404" in str(error.value) and Path(gone).name in str(error.value)
     assert not (work / "1.json").exists()
     kept = f"k400/train/{Path(plan['shards'][1]['urls'][0]).name}"

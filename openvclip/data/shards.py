@@ -96,7 +96,8 @@ def fetch_shard(
     downloads: Path,
     raw: Path,
     out: Path,
-    at_once: int = 4,
+    *,
+    at_once: int,
     progress: bool = True,
 ) -> dict:
     """Download shard ``shard`` of the plan (``at_once`` archives at a time) into ``downloads/<role>/`` and unpack

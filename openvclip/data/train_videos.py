@@ -217,12 +217,16 @@ def reencode_videos(
                 entries.append(entry)
                 bar.update()
     bar.close()
+    return {**_write_index(index, entries), "kept": sum(bool(e["kept"]) for e in entries)}
+
+
+def _write_index(index: Path, entries: Sequence[Mapping]) -> dict:
+    """Write the index; returns its counts for the log: videos, unreadable ones and a few of their errors."""
     write_csv(index, entries, INDEX_COLUMNS)
     lost = [e for e in entries if e["status"] != "ok"]
     return {
         "videos": len(entries),
         "unreadable": len(lost),
-        "kept": sum(bool(e["kept"]) for e in entries),
         "examples": [f"{e['source']}: {e['error']}" for e in lost[:10]],
     }
 
@@ -238,14 +242,7 @@ def merge_parts(manifest: Path, parts: Sequence[Path], index: Path) -> dict:
             f"the {len(parts)} part indexes hold {len(got)} rows, not the {len(expected)} training videos of "
             f"{manifest} in order: they were made from another manifest or shard count; rerun the shard jobs"
         )
-    write_csv(index, entries, INDEX_COLUMNS)
-    lost = [e for e in entries if e["status"] != "ok"]
-    return {
-        "videos": len(entries),
-        "unreadable": len(lost),
-        "parts": len(parts),
-        "examples": [f"{e['source']}: {e['error']}" for e in lost[:10]],
-    }
+    return {**_write_index(index, entries), "parts": len(parts)}
 
 
 def read_index(index: Path) -> List[Dict[str, str]]:

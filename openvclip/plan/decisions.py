@@ -18,6 +18,7 @@ class Plan:
         self.experiments: Mapping[str, dict] = config["experiments"]
         self.main: str = config["main_experiment"]
         self.train_set: str = config["train_set"]
+        self._sharded: Dict[str, bool] = {}
 
     # -- data sets ------------------------------------------------------------------------------------------------
 
@@ -36,7 +37,10 @@ class Plan:
         the number of shards is known once the lists are read (the shard plan)."""
         from ..data.shards import is_sharded
 
-        return is_sharded(self.datasets[ds], ds)
+        # Asked by every input function of the data rules while the DAG is built: read the entry once.
+        if ds not in self._sharded:
+            self._sharded[ds] = is_sharded(self.datasets[ds], ds)
+        return self._sharded[ds]
 
     def pretrains_clip(self) -> bool:
         """The demo pretrains its small CLIP (a model given as a config); a named model's weights are fetched."""
