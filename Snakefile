@@ -37,7 +37,8 @@ rule all:
 
 # Coarse targets of the main experiment. `downloads`: what needs the internet (every data set's manifest:
 # download, verify, unpack, parse; and the CLIP weights), for a login node when compute nodes are offline
-# (profiles/slurm/config.yaml). The others: what the DVC stages in dvc.yaml call, one per stage.
+# (profiles/slurm/config.yaml). The others: each stage of the DAG at once (dvc.yaml's stages build `data` and
+# `text`, and mark the others up to date before the stages that read them).
 rule downloads:
     input:
         FILES.stage_targets()["downloads"],

@@ -8,7 +8,7 @@ import hashlib
 import json
 import typing
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Type, TypeVar
+from typing import Any, Dict, List, Mapping, Tuple, Type, TypeVar
 
 from .errors import MissingInput, UserError
 
@@ -24,6 +24,22 @@ SWA_BY_DEFAULT = ("openvclip", "froster")
 def keeps_swa(swa: Any, objective: str) -> bool:
     """Whether a training keeps an SWA average: as its ``train.swa`` says, or (unset) by its objective."""
     return swa if swa is not None else objective in SWA_BY_DEFAULT
+
+
+# `train:` keys one objective reads and the others ignore (openvclip.train.loop), and those only a training that
+# keeps an SWA average reads. A training's settings leave out the keys it ignores, so changing one (train.lam)
+# retrains the variants that read it, in Snakemake and in DVC alike; tests/test_fit.py checks they are ignored.
+OBJECTIVE_KEYS = {
+    "openvclip": ("alpha_low", "alpha_high", "lam", "gradient"),
+    "froster": ("distill_weight", "distill_residual", "distill_distance", "train_text"),
+}
+SWA_KEYS = ("swa_start_epoch", "swa_every")
+
+
+def ignored_train_keys(objective: str, swa: Any) -> Tuple[str, ...]:
+    """The `train:` keys a training of ``objective`` (with ``train.swa`` = ``swa``) does not read."""
+    ignored = [k for other, keys in OBJECTIVE_KEYS.items() if other != objective for k in keys]
+    return tuple(ignored + ([] if keeps_swa(swa, objective) else list(SWA_KEYS)))
 
 
 def from_mapping(cls: Type[T], values: Mapping[str, Any] | None, section: str) -> T:

@@ -28,7 +28,9 @@ RUN = "{exp}/seed{seed}/{variant}"
 MODEL_DIR = f"models/{RUN}"  # the training's folder: checkpoints, logs, both weights files
 MODEL_WEIGHTS = f"{MODEL_DIR}/model.safetensors"  # the last weights (written last: marks a finished training)
 SWA_WEIGHTS = f"{MODEL_DIR}/swa.safetensors"  # the SWA average, or a file saying SWA was off
-RESULT = f"results/runs/{RUN}/{{ds}}.csv"  # one data set's ratio sweep
+TRAIN_LOG = f"{MODEL_DIR}/train_log.csv"  # one row per step (openvclip/train/log.py)
+RUN_RESULTS = f"results/runs/{RUN}"  # a run's result files, one per data set
+RESULT = f"{RUN_RESULTS}/{{ds}}.csv"  # one data set's ratio sweep
 
 # The tables: the main experiment's, every variant on one data set and one variant on every data set; a study's.
 PROTOCOL_TABLE = "results/{protocol}_{ds}.csv"

@@ -51,6 +51,10 @@ NOT_RUN = {
     "python bench/data_projection.py": "a benchmark, as above",
     "bash bench/gpu_check.sh": "needs a CUDA GPU: run by hand on a GPU machine (bench/README.md)",
     'pytest -m "not e2e"': "a subset of `pytest`, which .ci/run runs whole (the marker: pyproject.toml)",
+    "dvc exp run --queue -S 'config.yaml:train.lam=0.25,0.5,1.0' -S 'config.yaml:train.alpha_high=0.2,0.6,1.0'": (
+        "the paper's 3 x 3 grid: nine paper-config trainings; tests/test_dvc.py queues the same form on the test "
+        "config and runs it"
+    ),
 }
 
 # Messages that print a command built from values: the test that runs the printed command.

@@ -1,18 +1,19 @@
 """DVC on top of the workflow, typed as the README and `dvc.yaml` show it, in a clean clone with the fast config
-and none of our variables set: `dvc repro` builds the results, a second one does nothing, a changed param reruns
-only its stages, and `dvc push` / `dvc pull` into a fresh clone restores byte-identical checkpoints and results
-that Snakemake then takes as up to date."""
+(and its dvc.yaml written by `openvclip dvc-yaml`) and none of our variables set: `dvc repro` builds the results,
+a second one does nothing, a changed param reruns only the stages (and the training jobs) that read it, `dvc exp
+show` compares experiments by their headline metrics, `dvc plots show` draws the training curves, a queue of
+experiments runs, and `dvc push` / `dvc pull` into a fresh clone restores byte-identical checkpoints and results
+that Snakemake then takes as up to date. (tests/test_dvc_stages.py checks dvc.yaml's stages without running DVC.)"""
 
 import hashlib
 import json
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.code_deps import ROOT, as_dvc_deps, stage_code
 from tests.shell import clean_clone, output, planned_jobs, shell, shell_on_fake_slurm
 
 pytestmark = pytest.mark.e2e  # commands as a user types them, end to end
@@ -43,48 +44,14 @@ def commit(root: Path, message: str):
     )
 
 
-def stage_deps():
-    """{stage: its deps in dvc.yaml} (a `foreach` stage's `do:` block once)."""
-    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    return {name: (stage.get("do") or stage)["deps"] for name, stage in stages.items()}
-
-
-def test_every_stage_depends_on_the_code_its_jobs_run():
-    for name, deps in stage_deps().items():
-        rules = [d for d in deps if d.startswith("workflow/rules/") and d != "workflow/rules/common.smk"]
-        code = [d for d in deps if d.startswith(("openvclip", "workflow/", "Snakefile"))]
-        expected = list(as_dvc_deps(stage_code(rules)))
-        assert rules and code == expected, f"stage {name}: its deps should list\n" + "\n".join(
-            f"      - {d}" for d in expected
-        )
-    # Evaluation's code is evaluation's: no stage before it reruns when it changes.
-    for name in ("data", "clip", "text", "train"):
-        assert not any(d.startswith("openvclip/eval") for d in stage_deps()[name]), name
-    assert "openvclip/eval" in stage_deps()["evaluate"] and "workflow/rules/common.smk" in stage_deps()["evaluate"]
-
-
-@pytest.mark.parametrize(
-    "name",
-    ["config.yaml", "tests/fast_config.yaml"]
-    + sorted(str(p.relative_to(ROOT)) for p in (ROOT / "config").glob("*.yaml") if p.name != "paper_base.yaml"),
-)
-def test_the_sweep_stages_are_the_main_experiments_variants(name):
-    """dvc.yaml's `sweep` stages loop over `experiments.main.variants`: a config whose main experiment took every
-    variant by default would have no such list, and a variant outside it would be trained by a sweep stage."""
-    from openvclip.config import SCHEMA, resolve_base, validate_config
-
-    config = validate_config(resolve_base(yaml.safe_load((ROOT / name).read_text()), ROOT), ROOT / SCHEMA)
-    assert config["main_experiment"] == "main"
-    listed = config["experiments"]["main"]["variants"]
-    assert listed and set(listed) <= set(config["variants"])
-    assert "foreach: ${experiments.main.variants}" in (ROOT / "dvc.yaml").read_text()
-
-
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
     """A clean clone of the project (its committed .dvc/ and default remote beside it) with the fast config as
     config.yaml, after one `dvc repro` and a second one."""
     root = clean_clone(tmp_path_factory.mktemp("dvc") / "openvclip")
+    # The config's variants differ from the demo's: dvc.yaml is written again for it, as the README says.
+    assert "written" in shell(root, "openvclip dvc-yaml").stdout
+    commit(root, "dvc.yaml for the fast config")
     first = output(shell(root, "dvc repro"))
     second = output(shell(root, "dvc repro"))
     subprocess.run(["git", "add", "-A"], cwd=root, check=True)
@@ -94,9 +61,18 @@ def repo(tmp_path_factory):
 
 def test_repro_builds_every_stage_and_a_second_repro_does_nothing(repo):
     root, first, second = repo
-    assert {"data", "clip", "text", "train", "evaluate", "report", "table@k400", "sweep@openvclip"} <= set(
-        stages_run(first)
-    )
+    assert set(stages_run(first)) == {
+        "data",
+        "clip",
+        "text",
+        "train-frozen",
+        "train-finetune",
+        "train-openvclip",
+        *(f"evaluate-{v}" for v in ("frozen", "finetune", "openvclip", "finetune_temporal_off")),
+        *(f"table-{ds}" for ds in ("k400", "ucf", "msrvtt")),
+        *(f"sweep-{v}" for v in ("frozen", "finetune", "openvclip", "finetune_temporal_off")),
+        "report",
+    }
     for name in (
         "closedset_k400.csv",
         "zeroshot_ucf.csv",
@@ -107,7 +83,7 @@ def test_repro_builds_every_stage_and_a_second_repro_does_nothing(repo):
     ):
         assert (root / "results" / name).is_file(), name
     metrics = json.loads((root / "results" / "metrics.json").read_text())
-    assert metrics["openvclip"]["test_ratio"]["ratio"] == 0.5
+    assert metrics["test_ratio"] == metrics["openvclip"]["ratio"] == 0.5
     assert stages_run(second) == [] and "up to date" in second
 
 
@@ -120,30 +96,104 @@ def test_a_changed_param_reruns_only_the_stages_that_read_it(repo):
         changed = {path for path in before if before[path] != after.get(path)}
         assert changed == {"results/metrics.json", "results/summary.md"}  # no checkpoint, no evaluation redone
         metrics = json.loads((root / "results" / "metrics.json").read_text())
-        assert metrics["openvclip"]["test_ratio"]["ratio"] == 1.0
+        assert metrics["test_ratio"] == metrics["openvclip"]["ratio"] == 1.0
     finally:
         shell(root, "git checkout -q -- . && dvc checkout -q")
     assert digests(root) == before
 
 
-def test_the_documented_experiment_and_its_comparison_commands(repo):
-    """README: `dvc exp run -S config.yaml:train.lam=0.3`, then `dvc params diff; dvc metrics show; dvc plots show`."""
+def markdown_table(text: str):
+    """(header, rows) of the first markdown table in ``text``, cells stripped."""
+    lines = [line for line in text.splitlines() if line.startswith("|")]
+    header, *rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines if "---" not in line]
+    return header, rows
+
+
+def trainings_since(root: Path, start: float):
+    """The variants whose training job ran in ``root`` since ``start`` (its benchmark file was written: the jobs
+    of a `--touch` call are marked done, not run)."""
+    folder = root / "benchmarks" / "train_variant"
+    return sorted(p.stem for p in folder.rglob("*.tsv") if p.stat().st_mtime >= start)
+
+
+def trainings_in_log(text: str):
+    """The variants trained in a queued experiment's log, one stream: DVC's `> command` lines, each followed by
+    Snakemake's output (a `--touch` call's jobs are marked done, not run)."""
+    found = []
+    for call in re.split(r"\n(?=> )", text):
+        if call.startswith("> ") and "--touch" in call.split("\n", 1)[0]:
+            continue
+        for job in re.split(r"\n(?=(?:local)?rule )", call):
+            if job.startswith(("rule train_variant:", "localrule train_variant:")):
+                found.append(re.search(r"wildcards: exp=\w+, seed=\d+, variant=(\w+)", job).group(1))
+    return found
+
+
+def test_the_documented_experiment_retrains_what_it_changes_and_the_comparison_commands_show_it(repo):
+    """README: `dvc exp run -S config.yaml:train.lam=0.3` retrains and re-evaluates Open-VCLIP alone (plain
+    fine-tuning does not read lam), then `dvc exp show --only-changed --keep '.*(top1|r1)'`, `dvc params diff`,
+    `dvc metrics show`, `dvc plots show` (the training curves and the trade-off curve)."""
     root, _, _ = repo
     before = digests(root)
     try:
-        ran = stages_run(output(shell(root, "dvc exp run -S config.yaml:train.lam=0.3")))
-        assert {"train", "evaluate", "report"} <= set(ran) and not {"data", "clip", "text"} & set(ran)
+        start = time.time()
+        ran = output(shell(root, "dvc exp run -S config.yaml:train.lam=0.3"))
+        assert trainings_since(root, start) == ["openvclip"], ran[-3000:]
+        assert set(stages_run(ran)) == {
+            "train-openvclip",
+            "evaluate-openvclip",
+            *(f"table-{ds}" for ds in ("k400", "ucf", "msrvtt")),
+            "sweep-openvclip",
+            "report",
+        }
         after = digests(root)
         changed = {path for path in before if before[path] != after.get(path)}
         assert "models/main/seed0/openvclip/swa.safetensors" in changed
-        assert not any(p.startswith(("data/", "models/clip/")) for p in changed)
+        assert not any(p.startswith(("data/", "models/clip/", "models/main/seed0/finetune/")) for p in changed)
+        assert not any(p.startswith("results/runs/main/seed0/frozen/") for p in changed)
+        header, rows = markdown_table(output(shell(root, "dvc exp show --only-changed --keep '.*(top1|r1)' --md")))
+        for column in ("train.lam", "openvclip.ucf_zeroshot_top1", "openvclip.k400_closedset_top1"):
+            assert column in header, header
+        assert "train.lr" not in header  # unchanged params are left out
+        lam = header.index("train.lam")
+        assert {float(row[lam]) for row in rows if row[0] != "workspace"} == {0.3, 0.5}, rows
+        # The experiment's result is in the workspace: the diffs compare it with its commit.
+        diff = output(shell(root, "dvc exp diff"))
+        assert re.search(r"train\.lam\s+0\.5\s+0\.3", diff), diff
+        shell(root, "dvc plots diff")
+        page = (root / "dvc_plots" / "index.html").read_text()
+        assert "training loss" in page and "workspace" in page and "HEAD" in page
         compared = output(shell(root, "dvc params diff; dvc metrics show; dvc plots show"))
         assert re.search(r"train\.lam\s+\S+\s+0\.3", compared), compared
-        assert "results/metrics.json" in compared
-        assert (root / "dvc_plots" / "index.html").is_file()
+        assert "openvclip.ucf_zeroshot_top1" in compared
+        page = (root / "dvc_plots" / "index.html").read_text()
+        for title in ("training loss", "learning rate", "alpha: the interpolation ratio", "trade-off: zero-shot"):
+            assert title in page, title
+        # One line per variant's log (DVC names each by the shortest distinct end of its path) and column.
+        assert "openvclip/train_log.csv::loss_interpolated" in page and "finetune/train_log.csv::loss" in page
     finally:
         shell(root, "rm -rf dvc_plots && git checkout -q -- . && dvc checkout -q")
     assert digests(root) == before
+
+
+def test_a_queued_grid_of_experiments_runs_in_the_background_and_retrains_open_vclip_alone(repo):
+    """README: `dvc exp run --queue -S 'config.yaml:train.lam=0.25,1.0'` (one experiment per value), `dvc queue
+    start`, `dvc queue status` until they are done, then the experiments side by side."""
+    root, _, _ = repo
+    before = digests(root)
+    queued = output(shell(root, "dvc exp run --queue -S 'config.yaml:train.lam=0.25,1.0'"))
+    names = re.findall(r"Queued experiment '([\w-]+)'", queued)
+    assert len(names) == 2, queued
+    shell(root, "dvc queue start")
+    status = wait_for_queue(root)
+    assert status.count("Success") == 2, status
+    for name in names:
+        log = output(shell(root, f"dvc queue logs {name}"))
+        assert trainings_in_log(log) == ["openvclip"], log[-3000:]
+    header, rows = markdown_table(output(shell(root, "dvc exp show --only-changed --keep '.*(top1|r1)' --md")))
+    lam = header.index("train.lam")
+    assert {0.25, 1.0} <= {float(row[lam]) for row in rows}, rows
+    assert digests(root) == before  # queued experiments run in their own folders
 
 
 def test_editing_a_function_the_evaluation_runs_makes_evaluation_the_one_stage_to_rerun(repo):
@@ -159,8 +209,9 @@ def test_editing_a_function_the_evaluation_runs_makes_evaluation_the_one_stage_t
         status = json.loads(shell(root, "dvc status --json").stdout)
     finally:
         source.write_text(text)
-    assert set(status) == {"evaluate"}, status
-    assert {"changed deps": {"openvclip/eval": "modified"}} in status["evaluate"]
+    evaluations = {f"evaluate-{v}" for v in ("frozen", "finetune", "openvclip", "finetune_temporal_off")}
+    assert set(status) == evaluations, status
+    assert all({"changed deps": {"openvclip/eval": "modified"}} in status[name] for name in evaluations)
     assert json.loads(shell(root, "dvc status --json").stdout) == {}
 
 
@@ -185,10 +236,23 @@ def test_push_then_pull_into_a_fresh_clone_restores_identical_files_snakemake_ta
     assert "url = /shared/openvclip-dvc" in (clone / ".dvc" / "config.local").read_text()
 
 
-def test_stages_run_on_slurm_with_the_documented_variable(tmp_path):
-    """README: the same `dvc.yaml` on a cluster. The first stage's Snakemake call takes the variable's profile
-    and submits its jobs to SLURM (here a SLURM that refuses them: see tests/shell.py)."""
+def wait_for_queue(root: Path, timeout: float = 900) -> str:
+    """`dvc queue status` once nothing is queued or running."""
+    deadline = time.time() + timeout
+    while True:
+        status = output(shell(root, "dvc queue status"))
+        if not re.search(r"\b(Queued|Running)\b", status) or time.time() > deadline:
+            return status
+        time.sleep(5)
+
+
+def test_stages_and_queued_experiments_run_on_slurm_with_the_documented_variable(tmp_path):
+    """README: the same `dvc.yaml` on a cluster, for `dvc repro` and for a queue's worker. The first stage's
+    Snakemake call takes the variable's profile and submits its jobs to SLURM (here a SLURM that refuses them:
+    see tests/shell.py); a queued experiment's stages do the same when the worker starts with the variable."""
     root = clean_clone(tmp_path / "openvclip")
+    shell(root, "openvclip dvc-yaml")
+    commit(root, "dvc.yaml for the fast config")
     out, submitted = shell_on_fake_slurm(
         root,
         "export OPENVCLIP_SLURM_ACCOUNT=mylab OPENVCLIP_CPU_PARTITION=cpu OPENVCLIP_GPU_PARTITION=gpu\n"
@@ -198,3 +262,17 @@ def test_stages_run_on_slurm_with_the_documented_variable(tmp_path):
     assert out.returncode != 0 and "Running stage 'data'" in output(out)
     assert any("rule_prepare_dataset" in line and "-A mylab" in line and "-p cpu" in line for line in submitted)
     assert not (root / "data" / "manifests").exists()
+
+    shell(root, "dvc exp run --queue -S config.yaml:train.lam=0.3")
+    started, _ = shell_on_fake_slurm(
+        root,
+        "export OPENVCLIP_SLURM_ACCOUNT=mylab OPENVCLIP_CPU_PARTITION=cpu OPENVCLIP_GPU_PARTITION=gpu\n"
+        'OPENVCLIP_SNAKEMAKE_ARGS="--workflow-profile profiles/slurm" dvc queue start',
+        tmp_path / "queue_bin",
+    )
+    assert started.returncode == 0, output(started)
+    status = wait_for_queue(root)
+    assert status.count("Failed") == 1, status  # SLURM refused its first jobs
+    calls = (tmp_path / "queue_bin" / "calls.log").read_text().splitlines()
+    queued = [line for line in calls if line.startswith("sbatch ") and "rule_prepare_dataset" in line]
+    assert queued and all("-A mylab" in line and "-p cpu" in line for line in queued), calls

@@ -217,3 +217,39 @@ def test_fit_refuses_bad_inputs_by_name_and_writes_no_weights(tmp_path, case, me
     with pytest.raises(UserError, match=message):
         fit(model, dataset, classifier_for(model), cfg, tmp_path, progress=False, theta0=theta0)
     assert not any(tmp_path.rglob("*.safetensors")) and not (tmp_path / "train_log.csv").exists()
+
+
+@pytest.mark.parametrize("objective", ["finetune", "openvclip", "froster"])
+def test_the_keys_a_trainings_settings_leave_out_change_nothing_it_trains(tmp_path, objective):
+    """Plan.train_settings leaves out the `train:` keys an objective ignores (openvclip.config.ignored_train_keys),
+    so changing one reruns no training of that objective. Two trainings, the second with every such key changed,
+    end at the same weights and log. Fails if an objective reads a key the list calls ignored."""
+    from openvclip.config import ignored_train_keys
+
+    other_values = dict(
+        alpha_low=0.2,
+        alpha_high=0.3,
+        lam=3.0,
+        gradient="official",
+        distill_weight=0.5,
+        distill_residual=0.4,
+        distill_distance="l2",
+        train_text=True,
+        swa_start_epoch=2,
+        swa_every=2,
+    )
+    ignored = ignored_train_keys(objective, None)
+    assert ignored and set(ignored) <= set(other_values)
+
+    def trained(out, **changes):
+        student = enable_temporal_attention(make_clip())
+        teacher = make_clip() if objective == "froster" else None
+        cfg = train_config(objective=objective, epochs=2, batch_size=VIDEOS // 2, **changes)
+        fit(student, MovingSquares(size=VIDEOS), classifier_for(student), cfg, out, progress=False, teacher=teacher)
+        rows = [{k: v for k, v in r.items() if k != "seconds"} for r in log_rows(out)]
+        return load_weights(out / "model.safetensors"), rows
+
+    weights, log = trained(tmp_path / "base")
+    other_weights, other_log = trained(tmp_path / "other", **{k: other_values[k] for k in ignored})
+    assert other_log == log
+    assert set(other_weights) == set(weights) and all(torch.equal(other_weights[k], weights[k]) for k in weights)

@@ -72,9 +72,31 @@ def test_training_settings_are_the_experiments_overrides_over_the_train_section(
     assert settings["epochs"] == override != p.plan.config["train"]["epochs"]  # the experiment's override
     assert settings["objective"] == "finetune"  # of the variant whose weights it evaluates
     assert settings["seed"] == 3 and isinstance(settings["seed"], int)
-    assert settings["lam"] == p.plan.config["train"]["lam"]
     # Keys the config leaves out come from the schema, not from a default in the plan.
     assert settings["keep_checkpoints"] == 1 and settings["swa"] is None
+    assert p.plan.train_settings("ablation", "3", "openvclip")["lam"] == p.plan.config["train"]["lam"]
+
+
+def test_a_trainings_settings_leave_out_what_its_objective_ignores_so_changing_them_retrains_nothing_else():
+    """train.lam is Open-VCLIP's: changing it changes Open-VCLIP's settings (Snakemake's rerun trigger, and the
+    DVC stage's params) and not plain fine-tuning's or FROSTER's; FROSTER's distillation keys are FROSTER's; SWA's
+    schedule is read by a training that keeps an average only."""
+    base = plan()
+
+    def changed(**override):
+        other = plan(**override)
+        return {
+            v
+            for v in ("finetune", "openvclip", "froster")
+            if other.plan.train_settings("main", 0, v) != base.plan.train_settings("main", 0, v)
+        }
+
+    assert changed(train__lam=0.3) == changed(train__alpha_high=0.4) == {"openvclip"}
+    assert changed(train__distill_weight=1.0) == changed(train__train_text=False) == {"froster"}
+    assert changed(train__swa_start_epoch=1) == {"openvclip", "froster"}  # plain fine-tuning keeps no average
+    assert changed(train__lr=0.001) == {"finetune", "openvclip", "froster"}
+    assert changed(train__swa_start_epoch=1, train__swa=True) == {"finetune", "openvclip", "froster"}
+    assert "lam" not in base.plan.train_settings("main", 0, "finetune")
 
 
 def test_frozen_clip_is_scored_at_one_ratio_and_others_at_their_own_or_the_configs():
@@ -128,6 +150,7 @@ def test_a_results_hash_covers_what_it_depends_on_and_not_the_reported_ratio():
     assert hashed(plan(eval__test_ratio=0.3)) == base  # picks a row of the report only
     assert hashed(plan(eval__ratios=[0.0, 1.0])) != base
     assert hashed(plan(train__lam=0.25)) != base
+    assert hashed(plan(train__lam=0.25), "finetune") == hashed(plan(), "finetune")  # a key it ignores
     assert (
         hashed(
             plan(

@@ -175,12 +175,19 @@ def test_the_paper_plan_re_encodes_the_training_videos_and_trains_from_them(clon
 
 
 def test_a_paper_config_under_dvc_is_its_resolved_copy(clone):
-    """README: DVC reads config.yaml as written, so a paper config goes there resolved."""
-    shell(clone, "openvclip config --show config/paper_vitb16.yaml > config.yaml")
-    config = yaml.safe_load((clone / "config.yaml").read_text())
-    assert config["clip"]["model"]["name"] == "ViT-B-16" and "k600" in config["datasets"]
-    assert planned_jobs(shell(clone, "snakemake -n all"))["fetch_clip"] == 1
-    subprocess.run(["git", "checkout", "-q", "config.yaml"], cwd=clone, check=True)
+    """README: DVC reads config.yaml as written, so a paper config goes there resolved, and dvc.yaml is written
+    for it: a training stage for Open-VCLIP (reading Open-VCLIP's keys) and for frozen CLIP (theta0 as weights)."""
+    shell(clone, "openvclip config --show config/paper_vitb16.yaml > config.yaml && openvclip dvc-yaml")
+    try:
+        config = yaml.safe_load((clone / "config.yaml").read_text())
+        assert config["clip"]["model"]["name"] == "ViT-B-16" and "k600" in config["datasets"]
+        assert planned_jobs(shell(clone, "snakemake -n all"))["fetch_clip"] == 1
+        stages = yaml.safe_load((clone / "dvc.yaml").read_text())["stages"]
+        assert [s for s in stages if s.startswith("train-")] == ["train-frozen", "train-openvclip"]
+        assert set(s for s in stages if s.startswith("evaluate-")) == {"evaluate-frozen", "evaluate-openvclip"}
+        assert "train.lam" in stages["train-openvclip"]["params"][0]["config.yaml"]
+    finally:
+        subprocess.run(["git", "checkout", "-q", "config.yaml", "dvc.yaml"], cwd=clone, check=True)
 
 
 def test_the_ablation_is_its_own_target_and_reuses_the_main_runs_models(clone):

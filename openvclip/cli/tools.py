@@ -24,6 +24,18 @@ def _cmd_config(args) -> int:
     return 0
 
 
+def _cmd_dvc_yaml(args) -> int:
+    from . import dvc_yaml
+
+    if args.check:
+        diff = dvc_yaml.difference(args.root)
+        sys.stdout.write(diff or f"{args.root / dvc_yaml.DVC_YAML} is up to date\n")
+        return 1 if diff else 0
+    changed = dvc_yaml.write(args.root)
+    print(f"{args.root / dvc_yaml.DVC_YAML} {'written' if changed else 'already up to date'}")
+    return 0
+
+
 def _cmd_info(args) -> int:
     import torch
 
@@ -54,5 +66,19 @@ def add_commands(add) -> None:
         default=None,
         help="the workflow folder, where `base:` paths and the schema are found (default: the current folder)",
     )
+
+    p = add(
+        "dvc-yaml",
+        _cmd_dvc_yaml,
+        "write dvc.yaml from config.yaml: a stage per trained and per evaluated variant",
+        "Write dvc.yaml from config.yaml (as written: DVC reads its params from that file) and the code: the data, "
+        "CLIP and text stages, one training stage per variant of the main experiment with weights of its own and "
+        "one evaluation stage per variant, each listing the config keys its jobs read (so a change reruns only what it "
+        "touches), the tables, the report (metrics, plots) and the training curves. Run it after changing the "
+        "config's variants, seeds or data sets, and commit both; inside a DVC stage the workflow refuses a "
+        "dvc.yaml written for another config.",
+    )
+    p.add_argument("--check", action="store_true", help="write nothing; print the difference and exit 1 if any")
+    p.add_argument("--root", type=Path, default=Path("."), help="the project folder (default: the current one)")
 
     p = add("info", _cmd_info, "print versions and devices as JSON")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping
 
-from ..config import keeps_swa
+from ..config import ignored_train_keys, keeps_swa
 
 
 class Plan:
@@ -92,10 +92,13 @@ class Plan:
         return "caption" if self.protocol(ds) == "retrieval" else "classname"
 
     def train_settings(self, exp: str, seed, variant: str) -> Dict[str, Any]:
-        """The training settings of a variant in an experiment and seed (openvclip.train.TrainConfig's keys)."""
+        """The training settings of a variant in an experiment and seed (openvclip.train.TrainConfig's keys), those
+        its objective reads."""
         values = {**self.config["train"], **self.experiments[exp].get("train", {})}
         values.update(objective=self.objective(variant), seed=int(seed))
-        return values
+        # Without the keys its objective ignores: a change to one does not retrain it.
+        ignored = ignored_train_keys(values["objective"], values["swa"])
+        return {k: v for k, v in values.items() if k not in ignored}
 
     def keeps_swa(self, exp: str, seed, variant: str) -> bool:
         """Whether the training of ``variant`` keeps an SWA average (train.swa, or unset: by its objective)."""

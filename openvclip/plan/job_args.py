@@ -56,6 +56,7 @@ class JobArgs:
     def result_hash_of(self, exp: str, seed, variant: str, ds: str) -> Dict[str, Any]:
         """The config slice a result depends on (its hash goes into every result row)."""
         config, plan = self.config, self.plan
+        source = plan.source_variant(variant)
         return {
             "seed": config["seed"],
             "world": config.get("world"),
@@ -66,9 +67,14 @@ class JobArgs:
             "train_set": plan.datasets[plan.train_set],
             "variant": plan.variants[variant],
             "temporal": config["temporal"],
-            "train": plan.train_settings(exp, seed, plan.source_variant(variant)),
-            # test_ratio only picks a row for the report: changing it must not re-run evaluations.
-            "eval": {k: v for k, v in config["eval"].items() if k != "test_ratio"},
+            # Frozen CLIP has no training: the train section does not touch its results.
+            "train": plan.train_settings(exp, seed, source) if plan.is_trained(source) else None,
+            # test_ratio only picks a row for the report: changing it must not re-run evaluations. The ratios are
+            # the variant's own (frozen CLIP's one ratio whatever eval.ratios says).
+            "eval": {
+                **{k: v for k, v in config["eval"].items() if k not in ("test_ratio", "ratios")},
+                "ratios": plan.ratios(variant),
+            },
             "experiment": {"name": exp, "labels": plan.experiments[exp]["labels"], "seed": int(seed)},
         }
 

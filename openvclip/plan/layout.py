@@ -74,8 +74,8 @@ class Layout:
         return [template.format(ds=ds, shard=k) for k in range(shards)] if shards > 1 else []
 
     def stage_targets(self) -> Dict[str, List[str]]:
-        """The coarse targets of the main experiment, in DAG order: the Snakefile's target rules (`downloads`,
-        and one for each DVC stage)."""
+        """The coarse targets of the main experiment, in DAG order: the Snakefile's target rules (`downloads`, and
+        one per stage of the DAG, which dvc.yaml's stages build or mark up to date)."""
         plan = self.plan
         seeds = plan.experiments[plan.main]["seeds"]
         manifests = [paths.MANIFEST.format(ds=ds) for ds in plan.datasets]

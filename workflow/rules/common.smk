@@ -1,6 +1,8 @@
 # The active config, validated with its defaults filled in, the workflow's decisions made from it
 # (openvclip/plan/, unit-tested), wildcard constraints and the rules' input functions. No logic of its own.
 
+import os
+
 from openvclip import paths
 from openvclip.config import SCHEMA, resolve_base, shipped_datasets, validate_config
 from openvclip.data.shards import shard_count as shard_count_of
@@ -15,6 +17,14 @@ _validated = validate_config(
 )
 config.clear()
 config.update(_validated)
+
+# Inside a DVC stage (DVC sets DVC_STAGE): refuse a dvc.yaml written for another config or older code, whose stages
+# would train the wrong variants or miss a change (`openvclip dvc-yaml` rewrites it). The check changes no
+# output, so it is imported here and not above: it is no code dependency of the stages (openvclip/cli/code_deps.py).
+if "DVC_STAGE" in os.environ:
+    from openvclip.cli.dvc_yaml import check as check_dvc_yaml
+
+    check_dvc_yaml(Path(workflow.basedir))
 
 PLAN = Plan(config)  # what the config means
 FILES = Layout(PLAN)  # where each output goes (openvclip/paths.py's templates, filled in)
