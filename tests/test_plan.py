@@ -97,6 +97,13 @@ def test_a_trainings_settings_leave_out_what_its_objective_ignores_so_changing_t
     assert changed(train__lr=0.001) == {"finetune", "openvclip", "froster"}
     assert changed(train__swa_start_epoch=1, train__swa=True) == {"finetune", "openvclip", "froster"}
     assert "lam" not in base.plan.train_settings("main", 0, "finetune")
+    # What a training is given validates on its own: the keys left out take TrainConfig's defaults, and one of
+    # those (swa_start_epoch 2) must not be checked against a 1-epoch schedule that keeps no average.
+    from openvclip.train.config import TrainConfig
+
+    short = plan(train__epochs=1, train__warmup_epochs=0.5, train__swa_start_epoch=1)
+    for v in ("frozen", "finetune", "openvclip", "froster"):
+        TrainConfig.from_dict(short.plan.train_settings("main", 0, v)).validate()
 
 
 def test_frozen_clip_is_scored_at_one_ratio_and_others_at_their_own_or_the_configs():
