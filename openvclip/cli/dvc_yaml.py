@@ -78,13 +78,13 @@ def render(root: Path) -> str:
     refuse_base(raw)
     plan = Plan(validate_config(raw, root / SCHEMA, source=str(source)))
     stages = DvcStages(plan, raw)
-    code, found = CodeDeps(root), {}
-    for stage in stages.stages().values():
+    code, found, planned = CodeDeps(root), {}, stages.stages()
+    for stage in planned.values():
         rules = tuple(stage.rules)
         if rules not in found:  # the evaluation stages share their code, as the tables do
             found[rules] = list(code.as_dvc_deps(code.stage_code(rules)))
     body = {
-        "stages": {name: _stage_yaml(stage, found[tuple(stage.rules)]) for name, stage in stages.stages().items()},
+        "stages": {name: _stage_yaml(stage, found[tuple(stage.rules)]) for name, stage in planned.items()},
         "plots": stages.plots(),
     }
     return HEADER + "\n" + yaml.safe_dump(body, sort_keys=False, width=200, default_flow_style=False)

@@ -68,9 +68,14 @@ class Plan:
     def objective(self, variant: str) -> str:
         return self.variants[self.source_variant(variant)]["objective"]
 
+    def has_training_job(self, variant: str) -> bool:
+        """Has a training job of its own: every variant but those evaluating another's weights (frozen CLIP's job
+        writes theta0 as its weights)."""
+        return "weights_of" not in self.variants[variant]
+
     def is_trained(self, variant: str) -> bool:
         """Has a training of its own (not frozen CLIP, not another variant's weights)."""
-        return self.objective(variant) != "frozen" and "weights_of" not in self.variants[variant]
+        return self.objective(variant) != "frozen" and self.has_training_job(variant)
 
     def experiment_variants(self, exp: str) -> List[str]:
         return list(self.experiments[exp].get("variants", list(self.variants)))

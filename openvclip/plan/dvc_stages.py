@@ -79,8 +79,7 @@ class DvcStages:
         self.exp = plan.main
         self.seeds = list(plan.experiments[self.exp]["seeds"])
         self.variants = plan.experiment_variants(self.exp)
-        # Every variant with weights of its own has a training job (frozen CLIP's writes theta0 as its weights).
-        self.trained = [v for v in self.variants if "weights_of" not in plan.variants[v]]
+        self.trained = [v for v in self.variants if plan.has_training_job(v)]
         # A variant evaluated with another's weights depends on that training: it must be in the experiment.
         for v in self.variants:
             source = plan.source_variant(v)

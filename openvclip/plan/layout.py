@@ -35,7 +35,7 @@ class Layout:
         return [
             self.model_file(paths.MODEL_WEIGHTS, exp, seed, v)
             for v in self.plan.experiment_variants(exp)
-            if "weights_of" not in self.plan.variants[v]
+            if self.plan.has_training_job(v)
         ]
 
     def run_file(self, exp: str, seed, variant: str, ds: str) -> str:
